@@ -1,0 +1,40 @@
+"""One entry point for every form a pretrained TDANet comes in."""
+import os
+
+from .hub import hub_download, is_hub_id
+from .look2hear import is_look2hear_package, look2hear_to_package
+from .safe_load import NotACheckpointError, safe_torch_load
+
+REQUIRED_KEYS = ("model_name", "model_args", "state_dict")
+
+
+def load_package(pretrained, **hub_kwargs) -> dict:
+    """Return a TDANet package dict (``model_name``, ``model_args``, ``state_dict``, ``infos``).
+
+    Args:
+        pretrained: a package dict, a look2hear checkpoint dict, a path to either, or a hub id
+            ``user/repo[@revision]``.
+        **hub_kwargs: ``revision``, ``cache_dir``, ``local_files_only``, ``filename`` for hub ids.
+
+    The input dict is not modified.
+    """
+    source = pretrained
+    if isinstance(pretrained, dict):
+        package = pretrained
+    else:
+        if not isinstance(pretrained, (str, os.PathLike)):
+            raise TypeError(f"Expected a dict, a path or a hub id, got {type(pretrained)}.")
+        path = os.fspath(pretrained)
+        if is_hub_id(path):
+            path = hub_download(path, **hub_kwargs)
+        elif not os.path.exists(path):
+            raise FileNotFoundError(f"{path!r} is neither a file nor a hub id 'user/repo'.")
+        package = safe_torch_load(path)
+    if not isinstance(package, dict):
+        raise NotACheckpointError(f"{source!r} does not hold a model package (a dict).")
+    if is_look2hear_package(package):
+        return look2hear_to_package(package)
+    missing = [k for k in REQUIRED_KEYS if k not in package]
+    if missing:
+        raise NotACheckpointError(f"{source!r} is not a model package: missing {missing}.")
+    return {**package, "model_args": dict(package["model_args"])}

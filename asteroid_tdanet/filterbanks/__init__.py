@@ -1,0 +1,3 @@
+from .joint_free_fb import JointFreeFB
+
+__all__ = ["JointFreeFB"]

@@ -1,0 +1,121 @@
+"""Convolution building blocks of the TDANet masker.
+
+Every module maps ``(batch, C_in, frames)`` to ``(batch, C_out, frames_out)``. Parameters keep
+the layout of ``nn.Conv1d`` (``weight``: ``(C_out, C_in // groups, kernel)``) so that released
+checkpoints map onto them one to one.
+"""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .norms import get_norm
+
+
+class DepthwiseConv1d(nn.Module):
+    """Depthwise 1D convolution with "same" (centred) or causal padding.
+
+    Args:
+        channels (int): number of channels ``C``.
+        kernel_size (int): odd kernel size ``k``.
+        stride (int): down-sampling factor.
+        bias (bool): learn a per-channel bias.
+        causal (bool): pad ``k - 1`` frames on the left only, so that output frame ``t``
+            sees input frames ``<= t * stride``.
+
+    Shape: ``(batch, C, T)`` -> ``(batch, C, ceil(T / stride))``.
+
+    A 1x1 depthwise convolution is a per-channel scale; it is computed as a broadcast
+    multiply because the generic depthwise kernel is an order of magnitude slower on CPU.
+    """
+
+    def __init__(
+        self, channels: int, kernel_size: int, stride: int = 1, bias: bool = True, causal=False
+    ):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+        self.channels, self.kernel_size, self.stride, self.causal = (
+            channels,
+            kernel_size,
+            stride,
+            causal,
+        )
+        self.weight = nn.Parameter(torch.empty(channels, 1, kernel_size))
+        self.bias = nn.Parameter(torch.empty(channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # Same initialisation as nn.Conv1d (fan_in = kernel_size for depthwise).
+        ref = nn.Conv1d(self.channels, self.channels, self.kernel_size, groups=self.channels)
+        with torch.no_grad():
+            self.weight.copy_(ref.weight)
+            if self.bias is not None:
+                self.bias.copy_(ref.bias)
+
+    @property
+    def padding(self):
+        total = self.kernel_size - 1
+        return (total, 0) if self.causal else (total // 2, total // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel_size == 1:
+            out = x[..., :: self.stride] * self.weight.view(1, -1, 1)
+            return out if self.bias is None else out + self.bias.view(1, -1, 1)
+        return F.conv1d(
+            F.pad(x, self.padding), self.weight, self.bias, stride=self.stride, groups=self.channels
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"bias={self.bias is not None}, causal={self.causal}"
+        )
+
+
+class ConvNorm(nn.Module):
+    """Convolution followed by a normalisation and an optional PReLU.
+
+    Args:
+        in_chan (int): input channels.
+        out_chan (int): output channels.
+        kernel_size (int): kernel size (odd).
+        stride (int): stride.
+        depthwise (bool): depthwise convolution (requires ``in_chan == out_chan``).
+        bias (bool): convolution bias.
+        norm_type (str): see :func:`asteroid_tdanet.masknn.norms.get_norm`.
+        activation (bool): append a single-slope PReLU.
+        causal (bool): causal padding (depthwise convolutions only; 1x1 convolutions are
+            causal anyway).
+
+    Shape: ``(batch, in_chan, T)`` -> ``(batch, out_chan, ceil(T / stride))``.
+    """
+
+    def __init__(
+        self,
+        in_chan: int,
+        out_chan: int,
+        kernel_size: int = 1,
+        stride: int = 1,
+        depthwise: bool = False,
+        bias: bool = True,
+        norm_type: str = "gLN",
+        activation: bool = False,
+        causal: bool = False,
+    ):
+        super().__init__()
+        if depthwise:
+            if in_chan != out_chan:
+                raise ValueError("A depthwise convolution keeps the channel count.")
+            self.conv = DepthwiseConv1d(out_chan, kernel_size, stride, bias=bias, causal=causal)
+        else:
+            if kernel_size != 1:
+                raise ValueError("Dense convolutions of the masker are 1x1.")
+            self.conv = nn.Conv1d(in_chan, out_chan, 1, stride=stride, bias=bias)
+        self.norm = get_norm(norm_type, out_chan)
+        self.act: Optional[nn.Module] = nn.PReLU() if activation else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.norm(self.conv(x))
+        return out if self.act is None else self.act(out)
