@@ -3,6 +3,12 @@
 Every module maps ``(batch, C_in, frames)`` to ``(batch, C_out, frames_out)``. Parameters keep
 the layout of ``nn.Conv1d`` (``weight``: ``(C_out, C_in // groups, kernel)``) so that released
 checkpoints map onto them one to one.
+
+Memory layout: inside the masker, ``(batch, C, frames)`` tensors are stored frame-major
+(``x.transpose(1, 2)`` is contiguous, i.e. 2D "channels-last"). On CPU the depthwise
+convolutions, group norms, pooling and nearest up-sampling of TDANet are 5-10x faster in that
+layout, and 1x1 convolutions become a single matrix product. The modules here produce that
+layout and accept any layout.
 """
 from typing import Optional
 
@@ -54,24 +60,45 @@ class DepthwiseConv1d(nn.Module):
             if self.bias is not None:
                 self.bias.copy_(ref.bias)
 
-    @property
-    def padding(self):
-        total = self.kernel_size - 1
-        return (total, 0) if self.causal else (total // 2, total // 2)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kernel_size == 1:
             out = x[..., :: self.stride] * self.weight.view(1, -1, 1)
             return out if self.bias is None else out + self.bias.view(1, -1, 1)
-        return F.conv1d(
-            F.pad(x, self.padding), self.weight, self.bias, stride=self.stride, groups=self.channels
-        )
+        # Padding inside the convolution call (an explicit F.pad copy first makes CPU
+        # convolution several times slower). Causal: pad k-1 on both sides and keep the first
+        # ceil(T / stride) outputs, which only see left padding. As a 2D convolution over a
+        # height-1 image, a frame-major input takes oneDNN's fast channels-last path.
+        pad = self.kernel_size - 1 if self.causal else (self.kernel_size - 1) // 2
+        out = F.conv2d(
+            x.unsqueeze(2),
+            self.weight.unsqueeze(2),
+            self.bias,
+            (1, self.stride),
+            (0, pad),
+            groups=self.channels,
+        ).squeeze(2)
+        if self.causal:
+            out = out[..., : -(-x.shape[-1] // self.stride)]
+        return out
 
     def extra_repr(self) -> str:
         return (
             f"{self.channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
             f"bias={self.bias is not None}, causal={self.causal}"
         )
+
+
+class PointwiseConv1d(nn.Conv1d):
+    """1x1 convolution (``nn.Conv1d`` parameters) computed as one matrix product per item.
+
+    Shape: ``(batch, in_chan, T)`` -> ``(batch, out_chan, T)`` stored frame-major.
+    """
+
+    def __init__(self, in_chan: int, out_chan: int, bias: bool = True):
+        super().__init__(in_chan, out_chan, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.transpose(1, 2), self.weight.squeeze(-1), self.bias).transpose(1, 2)
 
 
 class ConvNorm(nn.Module):
@@ -110,9 +137,9 @@ class ConvNorm(nn.Module):
                 raise ValueError("A depthwise convolution keeps the channel count.")
             self.conv = DepthwiseConv1d(out_chan, kernel_size, stride, bias=bias, causal=causal)
         else:
-            if kernel_size != 1:
-                raise ValueError("Dense convolutions of the masker are 1x1.")
-            self.conv = nn.Conv1d(in_chan, out_chan, 1, stride=stride, bias=bias)
+            if kernel_size != 1 or stride != 1:
+                raise ValueError("Dense convolutions of the masker are 1x1 with stride 1.")
+            self.conv = PointwiseConv1d(in_chan, out_chan, bias=bias)
         self.norm = get_norm(norm_type, out_chan)
         self.act: Optional[nn.Module] = nn.PReLU() if activation else None
 

@@ -10,7 +10,8 @@ def upsample_nearest(x: torch.Tensor, length: int) -> torch.Tensor:
     """Nearest-neighbour resampling of ``(batch, C, T)`` to ``(batch, C, length)``."""
     if x.shape[-1] == length:
         return x
-    return F.interpolate(x, size=length, mode="nearest")
+    # 2D form: same indices as 1D nearest, channels-last kernel for frame-major inputs.
+    return F.interpolate(x.unsqueeze(2), size=(1, length), mode="nearest").squeeze(2)
 
 
 class AttentionFusion(nn.Module):

@@ -30,6 +30,10 @@ class GlobalLayerNorm(nn.GroupNorm):
     def __init__(self, num_channels: int, eps: float = GLOBAL_NORM_EPS):
         super().__init__(1, num_channels, eps=eps)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # As a height-1 image so that frame-major inputs use the channels-last kernel.
+        return super().forward(x.unsqueeze(2)).squeeze(2)
+
 
 class ChannelLayerNorm(nn.LayerNorm):
     """Channel-wise layer norm (cLN): normalises each frame over its channels.

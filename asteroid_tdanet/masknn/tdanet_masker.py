@@ -3,7 +3,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .convolutions import DepthwiseConv1d
+from .convolutions import DepthwiseConv1d, PointwiseConv1d
 from .norms import CAUSAL_NORMS, get_norm
 from .ublock import UBlock
 
@@ -71,7 +71,7 @@ class TDANetMasker(nn.Module):
         self.official_compat, self.mask_act = official_compat, mask_act
 
         self.input_norm = get_norm(norm_type, in_chan)
-        self.bottleneck = nn.Conv1d(in_chan, bn_chan, 1)
+        self.bottleneck = PointwiseConv1d(in_chan, bn_chan)
         self.ublock = UBlock(
             bn_chan,
             hid_chan,
@@ -86,7 +86,7 @@ class TDANetMasker(nn.Module):
             official_compat,
         )
         self.block_input = nn.Sequential(DepthwiseConv1d(bn_chan, 1, bias=True), nn.PReLU())
-        self.mask_head = nn.Sequential(nn.PReLU(), nn.Conv1d(bn_chan, n_src * in_chan, 1))
+        self.mask_head = nn.Sequential(nn.PReLU(), PointwiseConv1d(bn_chan, n_src * in_chan))
 
     def forward(self, mixture_w: torch.Tensor) -> torch.Tensor:
         n_frames = mixture_w.shape[-1]
@@ -99,8 +99,10 @@ class TDANetMasker(nn.Module):
         out = self.ublock(feats)
         for _ in range(self.n_blocks - 1):
             out = self.ublock(self.block_input(feats + out))
-        masks = self.mask_head(out)[..., :n_frames]
-        masks = masks.view(masks.shape[0], self.n_src, self.in_chan, n_frames)
+        # Frame-major (batch, frames, n_src * in_chan) -> contiguous (batch, n_src, in_chan, T).
+        masks = self.mask_head(out).transpose(1, 2)[:, :n_frames]
+        masks = masks.reshape(masks.shape[0], n_frames, self.n_src, self.in_chan)
+        masks = masks.permute(0, 2, 3, 1).contiguous()
         return torch.relu(masks) if self.mask_act == "relu" else torch.sigmoid(masks)
 
     def get_config(self) -> dict:

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .convolutions import ConvNorm
+from .convolutions import ConvNorm, PointwiseConv1d
 from .fusion import AdditiveFusion, AttentionFusion
 from .global_attention import GlobalAttention
 
@@ -20,10 +20,12 @@ def pool_to_length(x: torch.Tensor, length: int, causal: bool) -> torch.Tensor:
     """
     if x.shape[-1] == length:
         return x
+    # 2D forms (height 1): channels-last kernels for frame-major inputs.
     if not causal:
-        return F.adaptive_avg_pool1d(x, length)
+        return F.adaptive_avg_pool2d(x.unsqueeze(2), (1, length)).squeeze(2)
     ratio = x.shape[-1] // length
-    return F.avg_pool1d(F.pad(x, (ratio - 1, 0)), ratio, ratio)[..., :length]
+    padded = F.pad(x, (ratio - 1, 0)).unsqueeze(2)
+    return F.avg_pool2d(padded, (1, ratio), (1, ratio)).squeeze(2)[..., :length]
 
 
 class UBlock(nn.Module):
@@ -96,7 +98,7 @@ class UBlock(nn.Module):
             AttentionFusion(hid_chan, 5, **conv) if use_la else AdditiveFusion()
             for _ in range(upsampling_depth - 1)
         )
-        self.proj_out = nn.Conv1d(hid_chan, bn_chan, 1)
+        self.proj_out = PointwiseConv1d(hid_chan, bn_chan)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scales: List[torch.Tensor] = [self.bottom_up[0](self.proj_in(x))]

@@ -1,0 +1,93 @@
+"""Where each corpus lives under ``--storage_dir`` and how its splits and folders are named.
+
+Stage 0 checks (or generates) these layouts, stage 1 turns them into csv files.
+"""
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Layout of a mixture corpus.
+
+    ``layout`` is the folder (relative to the storage dir, ``{k}`` = sample rate in kHz)
+    holding one folder per split, each with ``mix_dirs`` (task -> folder) and source folders
+    ``s1``, ``s2`` (and ``noise`` when ``noise_dir``).
+    """
+
+    name: str
+    layout: str
+    splits: Tuple[str, str, str]  # train, valid, test
+    mix_dirs: Dict[str, str]
+    noise_dir: Optional[str]
+    sample_rates: Tuple[int, ...]
+    instructions: str = field(default="", compare=False)
+
+    def root(self, storage_dir: str, sample_rate: int) -> str:
+        import os
+
+        return os.path.join(storage_dir, self.layout.format(k=sample_rate // 1000))
+
+
+LIBRI2MIX = Corpus(
+    name="libri2mix",
+    layout="Libri2Mix/wav{k}k/min",
+    splits=("train-100", "dev", "test"),
+    mix_dirs={"sep_clean": "mix_clean", "sep_noisy": "mix_both"},
+    noise_dir="noise",
+    sample_rates=(8000, 16000),
+    instructions="""\
+Libri2Mix was not found under {storage_dir}. Either
+  (a) put an existing Libri2Mix there:   {storage_dir}/Libri2Mix/wav8k/min/{{train-100,dev,test}}/
+      {{mix_clean,mix_both,s1,s2,noise}}/*.wav  (as written by github.com/JorisCos/LibriMix), or
+  (b) put its ingredients there and re-run stage 0, which then mixes them the LibriMix way:
+      {storage_dir}/LibriSpeech/{{train-clean-100,dev-clean,test-clean}}/<spk>/<chapter>/*.flac
+          (openslr.org/12: train-clean-100.tar.gz, dev-clean.tar.gz, test-clean.tar.gz)
+      {storage_dir}/wham_noise/{{tr,cv,tt}}/*.wav
+          (wham.whisper.ai: wham_noise.zip)""",
+)
+WHAM = Corpus(
+    name="wham",
+    layout="wham/wav{k}k/min",
+    splits=("tr", "cv", "tt"),
+    mix_dirs={"sep_clean": "mix_clean", "sep_noisy": "mix_both"},
+    noise_dir="noise",
+    sample_rates=(8000, 16000),
+    instructions="""\
+WHAM! was not found under {storage_dir}. WSJ0 is licensed (LDC93S6A), so bring it yourself:
+  1. get wsj0 (LDC) and the WHAM! noise + scripts (wham.whisper.ai: wham_noise.zip,
+     wham_scripts.tar.gz);
+  2. run  python create_wham_from_scratch.py --wsj0-root <wsj0> --wham-noise-root <wham_noise>
+          --output-dir {storage_dir}/wham
+     so that {storage_dir}/wham/wav8k/min/{{tr,cv,tt}}/{{mix_clean,mix_both,s1,s2,noise}}/*.wav
+     exist; then re-run stage 0.""",
+)
+LRS2MIX = Corpus(
+    name="lrs2mix",
+    layout="LRS2-2Mix",
+    splits=("tr", "cv", "tt"),
+    mix_dirs={"sep_clean": "mix"},
+    noise_dir=None,
+    sample_rates=(16000,),
+    instructions="""\
+LRS2-2Mix was not found under {storage_dir}. It cannot be downloaded from here: get the
+published mixture set (see github.com/JusperLee/LRS3-For-Speech-Separation and the TDANet
+repository, LRS2-2Mix) and unpack it so that
+  {storage_dir}/LRS2-2Mix/{{tr,cv,tt}}/{{mix,s1,s2}}/*.wav   (16 kHz)
+exist; then re-run stage 0.""",
+)
+MINI = Corpus(
+    name="mini",
+    layout="MiniLibri2Mix/wav{k}k/min",
+    splits=("train", "dev", "test"),
+    mix_dirs={"sep_clean": "mix_clean", "sep_noisy": "mix_both"},
+    noise_dir="noise",
+    sample_rates=(8000,),
+)
+CORPORA = {c.name: c for c in (LIBRI2MIX, WHAM, LRS2MIX, MINI)}
+
+
+def get_corpus(name: str) -> Corpus:
+    if name not in CORPORA:
+        raise ValueError(f"Unknown dataset {name!r}; choose one of {sorted(CORPORA)}.")
+    return CORPORA[name]

@@ -1,0 +1,165 @@
+"""Mixture datasets read from Libri2Mix-layout csv files, with input validation.
+
+A csv directory holds ``mixture_<split>_mix_clean.csv`` (task ``sep_clean``) and/or
+``mixture_<split>_mix_both.csv`` (``sep_noisy``) with the columns ``mixture_ID,
+mixture_path, source_1_path, ..., source_<n>_path, [noise_path], length`` -- the layout of
+``asteroid.data.LibriMix``. Unlike ``LibriMix`` every file is checked when the dataset is
+built: a missing or unreadable file, or a sample rate other than the expected one, raises an
+error naming the file; clips shorter than the training segment are skipped, logged and
+counted in :attr:`CsvMixDataset.skipped`.
+"""
+import logging
+import os
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from torch.utils.data import Dataset
+from tqdm import tqdm
+
+logger = logging.getLogger(__name__)
+
+TASK_SUFFIX = {"sep_clean": "mix_clean", "sep_noisy": "mix_both"}
+
+
+class BadAudioFileError(RuntimeError):
+    """An audio file listed in a csv is missing, unreadable or has the wrong format."""
+
+
+def find_csv(csv_dir: str, task: str) -> str:
+    """Path of the csv for ``task`` in ``csv_dir`` (the one file ending in ``<mix>.csv``)."""
+    if task not in TASK_SUFFIX:
+        raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASK_SUFFIX)}.")
+    if not os.path.isdir(csv_dir):
+        raise FileNotFoundError(f"No metadata directory {csv_dir!r}: run stage 1 first.")
+    found = [f for f in sorted(os.listdir(csv_dir)) if f.endswith(f"{TASK_SUFFIX[task]}.csv")]
+    if len(found) != 1:
+        raise FileNotFoundError(
+            f"Expected one *{TASK_SUFFIX[task]}.csv in {csv_dir!r} for task {task}, "
+            f"found {found or 'none'}."
+        )
+    return os.path.join(csv_dir, found[0])
+
+
+def check_audio(path: str, sample_rate: int, csv_path: str = "") -> int:
+    """Number of frames of the mono file ``path``; raise :class:`BadAudioFileError` if it is
+    missing, unreadable, multi-channel or not at ``sample_rate``."""
+    where = f" (listed in {csv_path})" if csv_path else ""
+    if not os.path.isfile(path):
+        raise BadAudioFileError(f"Missing audio file {path}{where}.")
+    try:
+        info = sf.info(path)
+    except Exception as err:  # libsndfile raises RuntimeError / LibsndfileError
+        raise BadAudioFileError(f"Unreadable audio file {path}{where}: {err}") from err
+    if info.samplerate != sample_rate:
+        raise BadAudioFileError(
+            f"{path}{where} is at {info.samplerate} Hz, expected {sample_rate} Hz "
+            "(use the metadata of the matching wav8k/wav16k folder, or --sample_rate)."
+        )
+    if info.channels != 1:
+        raise BadAudioFileError(f"{path}{where} has {info.channels} channels, expected 1.")
+    return info.frames
+
+
+def read_audio(path: str, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
+    """float32 samples ``[start, stop)`` of ``path``; errors name the file."""
+    try:
+        data, _ = sf.read(path, start=start, stop=stop, dtype="float32")
+    except Exception as err:
+        raise BadAudioFileError(f"Cannot read audio file {path}: {err}") from err
+    return data
+
+
+class CsvMixDataset(Dataset):
+    """Mixtures and sources of one split.
+
+    Args:
+        csv_dir (str): directory of the split's csv files.
+        task (str): ``sep_clean`` or ``sep_noisy``.
+        sample_rate (int): expected sample rate of every file.
+        n_src (int): number of sources (``source_1_path`` ... columns).
+        segment (float, optional): training segment in seconds; random crops of that length.
+            ``None`` returns whole utterances (evaluation).
+        validate (bool): check every file (existence, readability, sample rate) now.
+        return_id (bool): also return the ``mixture_ID``.
+
+    Items: ``mixture (time,)``, ``sources (n_src, time)`` float tensors [, ``mixture_ID``].
+    """
+
+    def __init__(
+        self,
+        csv_dir: str,
+        task: str = "sep_clean",
+        sample_rate: int = 8000,
+        n_src: int = 2,
+        segment: Optional[float] = None,
+        validate: bool = True,
+        return_id: bool = False,
+    ):
+        self.csv_path = find_csv(csv_dir, task)
+        self.sample_rate, self.n_src, self.return_id = int(sample_rate), n_src, return_id
+        self.seg_len = None if segment is None else int(round(segment * sample_rate))
+        df = pd.read_csv(self.csv_path)
+        self.src_cols = [f"source_{i + 1}_path" for i in range(n_src)]
+        missing = [c for c in ["mixture_ID", "mixture_path", *self.src_cols] if c not in df]
+        if missing:
+            raise ValueError(f"{self.csv_path} lacks columns {missing} (n_src={n_src}).")
+        if len(df) == 0:
+            raise ValueError(f"{self.csv_path} lists no mixtures.")
+        if validate or "length" not in df:
+            df["length"] = self._validate(df)
+        self.skipped = 0
+        if self.seg_len is not None:
+            short = df["length"] < self.seg_len
+            self.skipped = int(short.sum())
+            if self.skipped:
+                logger.warning(
+                    "%s: skipped %d of %d mixtures shorter than the %.2f s segment "
+                    "(e.g. %s).", self.csv_path, self.skipped, len(df), segment,
+                    df.loc[short, "mixture_path"].iloc[0],
+                )
+            df = df[~short]
+            if len(df) == 0:
+                raise ValueError(
+                    f"{self.csv_path}: every mixture is shorter than the {segment} s segment."
+                )
+        self.df = df.reset_index(drop=True)
+
+    def _validate(self, df: pd.DataFrame) -> np.ndarray:
+        """Check all files; return each mixture's length in samples."""
+        lengths = np.zeros(len(df), dtype=np.int64)
+        name = os.path.basename(self.csv_path)
+        for i, row in enumerate(tqdm(df.itertuples(index=False), total=len(df),
+                                     desc=f"checking {name}", leave=False, mininterval=2)):
+            row = row._asdict()
+            n_mix = check_audio(row["mixture_path"], self.sample_rate, self.csv_path)
+            for col in self.src_cols:
+                n_src = check_audio(row[col], self.sample_rate, self.csv_path)
+                if n_src != n_mix:
+                    raise BadAudioFileError(
+                        f"{row[col]} has {n_src} samples but its mixture "
+                        f"{row['mixture_path']} has {n_mix} (listed in {self.csv_path})."
+                    )
+            lengths[i] = n_mix
+        return lengths
+
+    def __len__(self) -> int:
+        return len(self.df)
+
+    def __getitem__(self, idx: int):
+        row = self.df.iloc[idx]
+        start, stop = 0, None
+        if self.seg_len is not None:
+            # Random crop: the same window for the mixture and its sources.
+            start = int(np.random.randint(0, int(row["length"]) - self.seg_len + 1))
+            stop = start + self.seg_len
+        mixture = read_audio(row["mixture_path"], start, stop)
+        sources = np.stack([read_audio(row[c], start, stop) for c in self.src_cols])
+        out = (torch.from_numpy(mixture), torch.from_numpy(sources))
+        return (*out, row["mixture_ID"]) if self.return_id else out
+
+    def get_infos(self) -> dict:
+        return dict(dataset="CsvMixDataset", csv=self.csv_path, n_mixtures=len(self),
+                    skipped_short=self.skipped)

@@ -1,0 +1,73 @@
+"""Experiment-directory state: what a stage leaves behind and the no-overwrite rule.
+
+Each stage writes a marker when it finishes (``train_done.json``, ``eval/final_metrics.json``,
+``publish_dir/pytorch_model.bin``). A stage whose marker exists refuses to run again unless
+forced; forcing a new training moves the old experiment aside instead of deleting it.
+"""
+import json
+import os
+import shutil
+import time
+
+TRAIN_DONE = "train_done.json"
+BEST_MODEL = "best_model.pth"
+CONF = "conf.yml"
+CHECKPOINTS = "checkpoints"
+EVAL_DIR = "eval"
+FINAL_METRICS = "final_metrics.json"
+PUBLISH_DIR = "publish_dir"
+REFUSED = 3  # exit status of a stage that refuses to overwrite
+
+
+class ExperimentExists(RuntimeError):
+    """A stage's results already exist and ``--force`` was not given."""
+
+
+def refuse_message(what: str, path: str, stage: int) -> str:
+    return (f"{what} already exists: {path}\nRefusing to overwrite it. Pass --force true to "
+            f"redo stage {stage}, or start at a later stage (--stage {stage + 1}).")
+
+
+def check_train(exp_dir: str, force: bool) -> bool:
+    """Before training. Returns whether an unfinished run may be resumed.
+
+    A finished experiment raises :class:`ExperimentExists` unless ``force``; with ``force``
+    it is renamed to ``<exp_dir>.old-<time>`` (nothing is deleted).
+    """
+    done = os.path.join(exp_dir, TRAIN_DONE)
+    if os.path.exists(done):
+        if not force:
+            raise ExperimentExists(refuse_message("A finished training", done, 2))
+        backup = f"{exp_dir.rstrip(os.sep)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
+        shutil.move(exp_dir, backup)
+        print(f"--force: moved the previous experiment to {backup}")
+        return False
+    return os.path.exists(last_checkpoint(exp_dir))
+
+
+def last_checkpoint(exp_dir: str) -> str:
+    return os.path.join(exp_dir, CHECKPOINTS, "last.ckpt")
+
+
+def check_output(path: str, what: str, stage: int, force: bool) -> None:
+    """Refuse to overwrite ``path`` (a finished stage's output) unless ``force``."""
+    if os.path.exists(path) and not force:
+        raise ExperimentExists(refuse_message(what, path, stage))
+
+
+def require(path: str, stage: int) -> None:
+    """Fail clearly when a previous stage's output is missing."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path} not found: run stage {stage} first.")
+
+
+def write_json(path: str, obj) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)  # atomic: a crash never leaves a half-written marker
+
+
+def read_json(path: str):
+    with open(path) as f:
+        return json.load(f)

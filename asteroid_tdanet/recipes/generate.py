@@ -1,0 +1,133 @@
+"""Write a LibriMix-layout mixture set from per-split utterance lists.
+
+Used for Libri2Mix (from LibriSpeech + WHAM! noise) and for the embedded mini dataset, so
+both are mixed by the same code. Output layout (that of LibriMix)::
+
+    <root>/wav<k>k/min/<split>/{mix_clean,mix_both,s1,s2,noise}/<mixture_ID>.wav
+"""
+import logging
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+from tqdm import tqdm
+
+from .mixing import mix_min
+
+logger = logging.getLogger(__name__)
+
+MIX_DIRS = ("mix_clean", "mix_both", "noise")
+
+
+@dataclass
+class Utterance:
+    """One utterance of one speaker; ``load()`` returns ``(samples (time,), sample_rate)``."""
+
+    utt_id: str
+    speaker: str
+    load: Callable[[], tuple]
+
+
+def resample(signal: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
+    """Polyphase resampling (exact rational ratio) of a 1D signal."""
+    if orig_sr == new_sr:
+        return signal
+    gcd = np.gcd(int(orig_sr), int(new_sr))
+    return resample_poly(signal, new_sr // gcd, orig_sr // gcd).astype(np.float32)
+
+
+def pick_pairs(
+    utterances: Sequence[Utterance], n_mixtures: int, n_src: int, rng: np.random.Generator
+) -> List[List[int]]:
+    """Indices of ``n_src`` utterances of distinct speakers per mixture.
+
+    Utterances are used in rounds (each once before any is reused), as LibriMix does.
+    """
+    speakers = sorted({u.speaker for u in utterances})
+    if len(speakers) < n_src:
+        raise ValueError(f"Need at least {n_src} speakers per split, got {len(speakers)}.")
+    pool: List[int] = []
+    pairs = []
+    while len(pairs) < n_mixtures:
+        if len(pool) < n_src:
+            pool = list(rng.permutation(len(utterances)))
+        first = pool.pop()
+        chosen, used = [first], {utterances[first].speaker}
+        for j in range(len(pool) - 1, -1, -1):
+            if utterances[pool[j]].speaker not in used:
+                chosen.append(pool.pop(j))
+                used.add(utterances[chosen[-1]].speaker)
+                if len(chosen) == n_src:
+                    break
+        if len(chosen) == n_src:
+            pairs.append(chosen)
+        else:  # the rest of this round is one speaker: start a new round
+            pool = []
+    return pairs
+
+
+def write_split(
+    root: str,
+    split: str,
+    utterances: Sequence[Utterance],
+    n_mixtures: int,
+    sample_rates: Sequence[int],
+    rng: np.random.Generator,
+    n_src: int = 2,
+    noise_fn: Optional[Callable[[int, int], np.ndarray]] = None,
+    min_seconds: float = 0.5,
+) -> Dict[str, int]:
+    """Generate ``n_mixtures`` min-mode mixtures of ``split`` at each of ``sample_rates``.
+
+    Args:
+        noise_fn: ``noise_fn(n_samples, sample_rate) -> (n_samples,)`` noise at the highest
+            rate, or ``None`` for no noise (then ``mix_both`` equals ``mix_clean``).
+        min_seconds: mixtures shorter than this (shortest source) are not written (counted).
+
+    Returns:
+        counts ``{"written": n, "too_short": n}``.
+    """
+    top_sr = max(sample_rates)
+    dirs = {
+        sr: {d: os.path.join(root, f"wav{sr // 1000}k", "min", split, d)
+             for d in (*MIX_DIRS, *[f"s{i + 1}" for i in range(n_src)])}
+        for sr in sample_rates
+    }
+    for per_sr in dirs.values():
+        for d in per_sr.values():
+            os.makedirs(d, exist_ok=True)
+    counts = {"written": 0, "too_short": 0}
+    seen_ids = set()
+    pairs = pick_pairs(utterances, n_mixtures, n_src, rng)
+    for chosen in tqdm(pairs, desc=f"mixing {split}", unit="mix", mininterval=2):
+        utts = [utterances[i] for i in chosen]
+        signals = []
+        for utt in utts:
+            audio, sr = utt.load()
+            signals.append(resample(np.asarray(audio, dtype=np.float32), sr, top_sr))
+        length = min(len(s) for s in signals)
+        if length < min_seconds * top_sr:
+            counts["too_short"] += 1
+            continue
+        noise = None if noise_fn is None else noise_fn(length, top_sr)
+        mix_clean, sources, noise, mix_both = mix_min(signals, top_sr, rng, noise)
+        if noise is None:
+            noise = np.zeros(length, dtype=np.float32)
+        mixture_id = "_".join(u.utt_id for u in utts)
+        if mixture_id in seen_ids:  # the same pair drawn again: keep both, never overwrite
+            mixture_id += f"_{counts['written']}"
+        seen_ids.add(mixture_id)
+        for sr in sample_rates:
+            signals_sr = {"mix_clean": mix_clean, "mix_both": mix_both, "noise": noise}
+            signals_sr.update({f"s{i + 1}": s for i, s in enumerate(sources)})
+            for name, sig in signals_sr.items():
+                sf.write(os.path.join(dirs[sr][name], f"{mixture_id}.wav"),
+                         resample(sig, top_sr, sr), sr, subtype="FLOAT")
+        counts["written"] += 1
+    if counts["too_short"]:
+        logger.warning("%s: %d mixtures shorter than %.1f s were not written.",
+                       split, counts["too_short"], min_seconds)
+    return counts

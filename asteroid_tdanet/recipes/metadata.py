@@ -1,0 +1,99 @@
+"""Stage 1: Libri2Mix-layout csv files for each split of a prepared corpus.
+
+For each split, writes ``<out_dir>/<split>/mixture_<split>_mix_clean.csv`` (and
+``..._mix_both.csv`` for corpora with noise) with the columns ``mixture_ID, mixture_path,
+source_1_path, source_2_path, [noise_path], length`` read by ``asteroid.data.LibriMix`` and
+:class:`~asteroid_tdanet.recipes.dataset.CsvMixDataset`. Paths are absolute.
+
+Usage: ``python -m asteroid_tdanet.recipes.metadata --dataset libri2mix --storage_dir /data
+--sample_rate 8000 --out_dir data/wav8k/min``
+"""
+import argparse
+import logging
+import os
+import sys
+from typing import Dict, List
+
+import pandas as pd
+import soundfile as sf
+from tqdm import tqdm
+
+from .corpora import Corpus, get_corpus
+
+logger = logging.getLogger(__name__)
+
+
+def scan_split(split_dir: str, corpus: Corpus, n_src: int = 2) -> Dict[str, pd.DataFrame]:
+    """csv tables ``{"mix_clean": df, ["mix_both": df]}`` of one split folder.
+
+    Every mixture must have all its sources (and noise); a missing one is an error naming it.
+    """
+    if not os.path.isdir(split_dir):
+        raise FileNotFoundError(f"No split folder {split_dir}: run stage 0 first.")
+    src_dirs = [f"s{i + 1}" for i in range(n_src)]
+    tables = {}
+    for task, mix_dir in corpus.mix_dirs.items():
+        mix_path = os.path.join(split_dir, mix_dir)
+        if not os.path.isdir(mix_path):
+            raise FileNotFoundError(f"Missing mixture folder {mix_path}.")
+        names = sorted(f for f in os.listdir(mix_path) if f.endswith(".wav"))
+        if not names:
+            raise FileNotFoundError(f"No .wav files in {mix_path}.")
+        rows: List[dict] = []
+        for name in tqdm(names, desc=f"{os.path.basename(split_dir)}/{mix_dir}", leave=False,
+                         mininterval=2):
+            row = dict(mixture_ID=os.path.splitext(name)[0],
+                       mixture_path=os.path.abspath(os.path.join(mix_path, name)))
+            extra = [(f"source_{i + 1}_path", d) for i, d in enumerate(src_dirs)]
+            if task == "sep_noisy" and corpus.noise_dir:
+                extra.append(("noise_path", corpus.noise_dir))
+            for col, sub in extra:
+                path = os.path.abspath(os.path.join(split_dir, sub, name))
+                if not os.path.isfile(path):
+                    raise FileNotFoundError(f"{row['mixture_path']} has no matching {path}.")
+                row[col] = path
+            row["length"] = sf.info(row["mixture_path"]).frames
+            rows.append(row)
+        tables[mix_dir if mix_dir != "mix" else "mix_clean"] = pd.DataFrame(rows)
+    return tables
+
+
+def write_metadata(corpus: Corpus, storage_dir: str, sample_rate: int, out_dir: str,
+                   n_src: int = 2) -> List[str]:
+    """Write the csv files of every split; return their paths."""
+    if sample_rate not in corpus.sample_rates:
+        raise ValueError(f"{corpus.name} exists at {corpus.sample_rates} Hz, not {sample_rate}.")
+    root = corpus.root(storage_dir, sample_rate)
+    written = []
+    for split in corpus.splits:
+        split_out = os.path.join(out_dir, split)
+        os.makedirs(split_out, exist_ok=True)
+        for mix_dir, df in scan_split(os.path.join(root, split), corpus, n_src).items():
+            path = os.path.join(split_out, f"mixture_{split}_{mix_dir}.csv")
+            df.to_csv(path, index=False)
+            written.append(path)
+            logger.info("%s: %d mixtures", path, len(df))
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--storage_dir", required=True)
+    parser.add_argument("--sample_rate", type=int, default=8000)
+    parser.add_argument("--out_dir", required=True, help="e.g. data/wav8k/min")
+    parser.add_argument("--n_src", type=int, default=2)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        paths = write_metadata(get_corpus(args.dataset), args.storage_dir, args.sample_rate,
+                               args.out_dir, args.n_src)
+    except (FileNotFoundError, ValueError) as err:
+        logger.error("%s", err)
+        return 2
+    print(f"Wrote {len(paths)} csv files under {args.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

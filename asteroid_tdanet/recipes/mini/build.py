@@ -1,0 +1,119 @@
+"""Build the mini dataset (``--dataset mini``): two-speaker 8 kHz mixtures, LibriMix layout.
+
+Speakers come from real recordings (Debian Asterisk prompt packages, see
+:mod:`.real_bank`) and/or synthetic eSpeak NG voices (:mod:`.espeak_bank`); each source
+group is split BY SPEAKER into train/dev/test, so no test speaker is heard in training.
+``dataset.json`` records the sources actually used, the speakers of each split and licences.
+"""
+import json
+import logging
+import os
+from typing import Dict, List
+
+import numpy as np
+
+from ..generate import write_split
+from . import espeak_bank, real_bank
+from .espeak import EspeakUnavailable
+
+logger = logging.getLogger(__name__)
+
+SOURCES = ("auto", "real", "espeak")
+SPLITS = ("train", "dev", "test")
+DEFAULTS = dict(
+    source="auto", n_espeak_speakers=60, utts_per_speaker=12, n_train=1000, n_dev=100,
+    n_test=100, sample_rate=8000, noise=True, seed=0, dev_fraction=0.15, test_fraction=0.25,
+)
+
+
+def split_speakers(names: List[str], dev_fraction: float, test_fraction: float,
+                   rng: np.random.Generator) -> Dict[str, List[str]]:
+    """Disjoint train/dev/test speaker lists; dev and test get at least one speaker each."""
+    names = [names[i] for i in rng.permutation(len(names))]
+    n_test = max(1, int(round(test_fraction * len(names))))
+    n_dev = max(1, int(round(dev_fraction * len(names))))
+    if len(names) - n_test - n_dev < 1:
+        raise ValueError(f"{len(names)} speakers are too few for a train/dev/test split.")
+    return dict(test=sorted(names[:n_test]), dev=sorted(names[n_test:n_test + n_dev]),
+                train=sorted(names[n_test + n_dev:]))
+
+
+def colored_noise(n_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Stationary noise with a random 1/f^alpha spectrum (alpha in [0, 2]) and slow AM."""
+    spectrum = np.fft.rfft(rng.standard_normal(n_samples))
+    freqs = np.fft.rfftfreq(n_samples, 1 / sample_rate)
+    spectrum /= np.maximum(freqs, 20.0) ** (rng.uniform(0, 2) / 2)
+    noise = np.fft.irfft(spectrum, n_samples)
+    t = np.arange(n_samples) / sample_rate
+    noise *= 1 + 0.3 * np.sin(2 * np.pi * rng.uniform(0.1, 1.0) * t)
+    return (noise / (np.abs(noise).max() + 1e-9)).astype(np.float32)
+
+
+def build_mini(root: str, **options) -> dict:
+    """Generate the mini dataset under ``root`` and return its description (dataset.json)."""
+    opts = {**DEFAULTS, **options}
+    if opts["source"] not in SOURCES:
+        raise ValueError(f"Unknown mini source {opts['source']!r}; choose one of {SOURCES}.")
+    rng = np.random.default_rng(opts["seed"])
+    groups = {}  # source name -> (speaker names, utterance factory)
+    notes = []
+    if opts["source"] in ("auto", "real"):
+        try:
+            dirs = real_bank.fetch_packages(os.path.join(root, "real_speech"))
+            speakers = real_bank.index_speakers(dirs)
+            if len(speakers) < 3:
+                raise real_bank.RealSpeechUnavailable(
+                    f"only {len(speakers)} real speakers found, 3 needed for a split")
+            groups["real"] = (sorted(speakers), lambda names, r: real_bank.real_utterances(
+                speakers, names, opts["utts_per_speaker"], r))
+            notes.append(f"real: {len(speakers)} speakers from Debian Asterisk prompt packages")
+        except real_bank.RealSpeechUnavailable as err:
+            if opts["source"] == "real":
+                raise
+            logger.warning("Real recordings unavailable (%s); using eSpeak NG only.", err)
+            notes.append(f"real recordings unavailable: {err}")
+    if opts["source"] in ("auto", "espeak") and opts["n_espeak_speakers"] > 0:
+        try:
+            settings = espeak_bank.espeak_speakers(opts["n_espeak_speakers"], rng)
+        except EspeakUnavailable as err:
+            if opts["source"] == "espeak" or not groups:
+                raise
+            logger.warning("eSpeak NG unavailable (%s); using real recordings only.", err)
+        else:
+            by_name = {s["speaker"]: s for s in settings}
+            groups["espeak"] = (sorted(by_name), lambda names, r: espeak_bank.espeak_utterances(
+                [by_name[n] for n in names], opts["utts_per_speaker"], r))
+            notes.append(f"espeak: {len(settings)} synthetic voices from espeakng-loader")
+    if not groups:
+        raise RuntimeError("No speech source available for the mini dataset.")
+
+    split_names = {s: {} for s in SPLITS}
+    for group, (names, _) in groups.items():
+        for split, members in split_speakers(
+                names, opts["dev_fraction"], opts["test_fraction"], rng).items():
+            split_names[split][group] = members
+    counts = {}
+    for split in SPLITS:
+        utterances = []
+        for group, (_, make) in groups.items():
+            utterances += make(split_names[split][group], rng)
+        noise_fn = (lambda n, sr: colored_noise(n, sr, rng)) if opts["noise"] else None
+        counts[split] = write_split(root, split, utterances, opts[f"n_{split}"],
+                                    [opts["sample_rate"]], rng, noise_fn=noise_fn)
+    info = dict(
+        name="MiniLibri2Mix", layout="LibriMix (min mode)", options=opts,
+        sources_used=sorted(groups), notes=notes,
+        speakers={s: split_names[s] for s in SPLITS},
+        n_speakers={s: {g: len(v) for g, v in split_names[s].items()} for s in SPLITS},
+        mixtures={s: counts[s]["written"] for s in SPLITS},
+        too_short_not_written={s: counts[s]["too_short"] for s in SPLITS},
+        licences=dict(
+            real={p: real_bank.PACKAGES[p] for p in real_bank.PACKAGES} if "real" in groups
+            else {},
+            espeak="eSpeak NG: GPL-3.0-or-later (synthetic speech output is not restricted)"
+            if "espeak" in groups else "",
+        ),
+    )
+    with open(os.path.join(root, "dataset.json"), "w") as f:
+        json.dump(info, f, indent=2)
+    return info

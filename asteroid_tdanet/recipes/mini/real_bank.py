@@ -1,0 +1,126 @@
+"""Real human speech from Debian's Asterisk voice-prompt packages.
+
+Each package holds several hundred studio prompts (8 kHz, 16-bit wav) of ONE professional
+speaker. They are fetched without root with ``apt-get download`` + ``dpkg-deb -x`` (Debian's
+registry is the only network this needs). Speakers are identified by their folder name
+(``en_US_f_Allison`` -> ``Allison``), so the same voice in two languages is one speaker.
+"""
+import glob
+import logging
+import os
+import re
+import shutil
+import subprocess
+from typing import Dict, List
+
+import numpy as np
+import soundfile as sf
+
+from ..generate import Utterance
+
+logger = logging.getLogger(__name__)
+
+# Package -> licence (from each package's debian/copyright).
+PACKAGES: Dict[str, str] = {
+    "asterisk-core-sounds-en-wav": "CC-BY-SA-3.0 (Allison Smith)",
+    "asterisk-core-sounds-es-wav": "CC-BY-SA-3.0 (Allison Smith)",
+    "asterisk-core-sounds-fr-wav": "CC-BY-SA-3.0 (June Wallack)",
+    "asterisk-core-sounds-it-wav": "CC-BY-3.0 (Carlo Flora)",
+    "asterisk-core-sounds-ru-wav": "CC-BY-3.0 (ivrvoice.ru)",
+    "asterisk-prompt-it-menardi-wav": "CC-BY-SA-3.0 IT (Marco Menardi, Paola Dal Zot)",
+}
+# <lang>_<COUNTRY>_<gender>_<Name>, e.g. en_US_f_Allison.
+_VOICE_DIR = re.compile(r"^[a-z]{2}_[A-Z]{2}_(?P<gender>[mf])_(?P<name>\w+)$")
+
+
+class RealSpeechUnavailable(RuntimeError):
+    """The Debian packages could not be fetched or unpacked."""
+
+
+def fetch_packages(dest: str, packages=tuple(PACKAGES)) -> List[str]:
+    """Download and unpack ``packages`` under ``dest``; return the unpacked package dirs.
+
+    Packages already unpacked (a ``.done`` marker) are reused. Packages that fail are
+    logged and left out; :class:`RealSpeechUnavailable` if none could be had.
+    """
+    for tool in ("apt-get", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            raise RealSpeechUnavailable(f"{tool} not found (not a Debian-based system).")
+    debs = os.path.join(dest, "debs")
+    os.makedirs(debs, exist_ok=True)
+    unpacked = []
+    for pkg in packages:
+        target = os.path.join(dest, pkg)
+        if not os.path.exists(os.path.join(target, ".done")):
+            try:
+                subprocess.run(["apt-get", "download", pkg], cwd=debs, check=True,
+                               capture_output=True, text=True, timeout=600)
+                (deb,) = glob.glob(os.path.join(debs, f"{pkg}_*.deb"))
+                subprocess.run(["dpkg-deb", "-x", deb, target], check=True,
+                               capture_output=True, text=True)
+            except (subprocess.SubprocessError, ValueError, OSError) as err:
+                detail = getattr(err, "stderr", "") or err
+                logger.warning("Could not fetch %s: %s", pkg, str(detail).strip()[:300])
+                continue
+            open(os.path.join(target, ".done"), "w").close()
+            os.remove(deb)
+        unpacked.append(target)
+    if not unpacked:
+        raise RealSpeechUnavailable(
+            "None of the Asterisk prompt packages could be downloaded with apt-get "
+            "(run `apt-get update` once, as root, if the package lists are missing)."
+        )
+    return unpacked
+
+
+def index_speakers(package_dirs: List[str], min_seconds: float = 1.5) -> Dict[str, dict]:
+    """``{speaker: {"files": [...], "gender", "packages": [...]}}`` from unpacked packages.
+
+    Only prompts of at least ``min_seconds`` are kept (short digits/words make poor
+    mixtures).
+    """
+    speakers: Dict[str, dict] = {}
+    for pkg_dir in package_dirs:
+        for voice_dir in sorted(glob.glob(os.path.join(pkg_dir, "usr/share/asterisk/sounds/*"))):
+            match = _VOICE_DIR.match(os.path.basename(voice_dir))
+            if not match:
+                continue
+            entry = speakers.setdefault(match["name"], dict(
+                files=[], gender=match["gender"], packages=[]))
+            entry["packages"].append(os.path.basename(pkg_dir))
+            for path in sorted(glob.glob(os.path.join(voice_dir, "**", "*.wav"),
+                                         recursive=True)):
+                try:
+                    info = sf.info(path)
+                except RuntimeError:
+                    logger.warning("Skipping unreadable prompt %s", path)
+                    continue
+                if info.channels == 1 and info.duration >= min_seconds:
+                    entry["files"].append(path)
+    return {k: v for k, v in speakers.items() if v["files"]}
+
+
+def real_utterances(
+    speakers: Dict[str, dict], names: List[str], utts_per_speaker: int,
+    rng: np.random.Generator,
+) -> List[Utterance]:
+    """``utts_per_speaker`` random prompts of each speaker in ``names``."""
+    utterances = []
+    for name in names:
+        files = speakers[name]["files"]
+        picks = rng.choice(len(files), size=min(utts_per_speaker, len(files)), replace=False)
+        for k in sorted(picks):
+            path = files[k]
+            stem = os.path.splitext(os.path.basename(path))[0].replace("_", "-")
+            utterances.append(Utterance(f"real-{name}-{stem}", f"real_{name}",
+                                        lambda p=path: _load_trimmed(p)))
+    return utterances
+
+
+def _load_trimmed(path: str):
+    """Prompt samples without leading/trailing silence (prompts have long pauses)."""
+    audio, sr = sf.read(path, dtype="float32")
+    active = np.flatnonzero(np.abs(audio) > 0.01 * max(np.abs(audio).max(), 1e-6))
+    if len(active):
+        audio = audio[active[0]: active[-1] + 1]
+    return audio, sr

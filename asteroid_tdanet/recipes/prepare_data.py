@@ -1,0 +1,96 @@
+"""Stage 0: make the corpus available under ``--storage_dir``.
+
+* ``mini``: build the embedded mini dataset (no download but Debian/PyPI packages).
+* ``libri2mix``: reuse ``<storage_dir>/Libri2Mix``, or mix it from LibriSpeech + WHAM! noise
+  found in ``<storage_dir>``.
+* ``wham``, ``lrs2mix``: check that the user-provided corpus is in place.
+
+When the data is missing, prints exactly what to put where and exits with status 2.
+
+Usage: ``python -m asteroid_tdanet.recipes.prepare_data --dataset mini --storage_dir storage``
+"""
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+
+from .corpora import get_corpus
+
+logger = logging.getLogger(__name__)
+MISSING_DATA = 2
+
+
+def layout_complete(corpus, storage_dir: str, sample_rate: int) -> bool:
+    """Whether every split folder has its mixture and source folders with wav files."""
+    root = corpus.root(storage_dir, sample_rate)
+    for split in corpus.splits:
+        for sub in [*corpus.mix_dirs.values(), "s1", "s2"]:
+            folder = os.path.join(root, split, sub)
+            if not os.path.isdir(folder) or not any(f.endswith(".wav") for f in os.listdir(folder)):
+                return False
+    return True
+
+
+def prepare_mini(storage_dir: str, force: bool, **mini_options) -> int:
+    from .mini.build import build_mini
+
+    root = os.path.join(storage_dir, "MiniLibri2Mix")
+    done = os.path.join(root, "dataset.json")
+    if os.path.exists(done) and not force:
+        print(f"Mini dataset already built ({done}); keeping it (--force true rebuilds).")
+        return 0
+    for sub in ("wav8k", "wav16k"):  # generated data only; real_speech/ downloads are kept
+        shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
+    os.makedirs(root, exist_ok=True)
+    info = build_mini(root, **mini_options)
+    print(f"Built the mini dataset in {root}: sources {info['sources_used']}, "
+          f"speakers {info['n_speakers']}, mixtures {info['mixtures']}.")
+    return 0
+
+
+def prepare_corpus(name: str, storage_dir: str, sample_rate: int) -> int:
+    from . import librispeech
+
+    corpus = get_corpus(name)
+    if layout_complete(corpus, storage_dir, sample_rate):
+        print(f"Found {name} at {corpus.root(storage_dir, sample_rate)}; reusing it.")
+        return 0
+    if name == "libri2mix" and librispeech.ingredients_present(storage_dir):
+        print("Mixing Libri2Mix from LibriSpeech + WHAM! noise (this takes a few hours).")
+        counts = librispeech.generate_libri2mix(storage_dir)
+        with open(os.path.join(storage_dir, "Libri2Mix", "generation.json"), "w") as f:
+            json.dump(counts, f, indent=2)
+        return 0
+    print(corpus.instructions.format(storage_dir=os.path.abspath(storage_dir)), file=sys.stderr)
+    return MISSING_DATA
+
+
+def main(argv=None) -> int:
+    from .config import str2bool
+    from .mini.build import DEFAULTS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", required=True, help="mini, libri2mix, wham or lrs2mix")
+    parser.add_argument("--storage_dir", required=True)
+    parser.add_argument("--sample_rate", type=int, default=8000)
+    parser.add_argument("--force", type=str2bool, default=False, help="rebuild the mini set")
+    mini = parser.add_argument_group("mini dataset")
+    mini.add_argument("--mini_source", default=DEFAULTS["source"],
+                      help="auto (real recordings + eSpeak NG), real, or espeak")
+    for key in ("n_espeak_speakers", "utts_per_speaker", "n_train", "n_dev", "n_test", "seed"):
+        mini.add_argument(f"--mini_{key}", type=int, default=DEFAULTS[key])
+    mini.add_argument("--mini_noise", type=str2bool, default=DEFAULTS["noise"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    os.makedirs(args.storage_dir, exist_ok=True)
+    if args.dataset == "mini":
+        options = {k[5:]: v for k, v in vars(args).items() if k.startswith("mini_")}
+        return prepare_mini(args.storage_dir, args.force, sample_rate=args.sample_rate,
+                            **options)
+    return prepare_corpus(args.dataset, args.storage_dir, args.sample_rate)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

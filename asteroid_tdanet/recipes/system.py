@@ -1,0 +1,25 @@
+"""Asteroid ``System`` for TDANet, with metrics averaged over DDP processes."""
+from asteroid.engine.system import System
+
+
+class SeparationSystem(System):
+    """:class:`asteroid.engine.System` whose logged losses are synchronised across processes.
+
+    Batches are ``(mixture (batch, time), sources (batch, n_src, time))``.
+    """
+
+    def training_step(self, batch, batch_nb):
+        loss = self.common_step(batch, batch_nb, train=True)
+        self.log("loss", loss, logger=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_nb):
+        loss = self.common_step(batch, batch_nb, train=False)
+        # sync_dist: under DDP every process must agree on val_loss, which drives the
+        # checkpointing, early stopping and LR schedule.
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+
+    def on_validation_epoch_end(self):
+        # Asteroid logs hp_metric from every process; only rank 0 writes TensorBoard.
+        if self.trainer.is_global_zero:
+            super().on_validation_epoch_end()

@@ -1,0 +1,187 @@
+"""Stage 2: train TDANet with an asteroid ``System`` and write ``best_model.pth``.
+
+Usage::
+
+    python -m asteroid_tdanet.recipes.train --conf local/conf.yml --exp_dir exp/train_tdanet_x \\
+        [--lr 5e-4 --batch_size 8 ...any conf key...] [--force true]
+
+Resumes automatically from ``<exp_dir>/checkpoints/last.ckpt`` when a previous run was
+interrupted; refuses to overwrite a finished experiment unless ``--force true``. Several
+GPUs / nodes: ``--devices 4 --num_nodes 2`` (Lightning DDP); CPU DDP (gloo) with
+``--accelerator cpu --devices 2 --strategy ddp``.
+"""
+import argparse
+import datetime
+import logging
+import os
+import sys
+import time
+
+import torch
+from torch.utils.data import DataLoader
+
+from . import experiment as xp
+from .config import parse_with_conf, save_conf, str2bool
+from .dataset import BadAudioFileError, CsvMixDataset
+from .model_factory import build_loss, build_model
+
+logger = logging.getLogger(__name__)
+
+
+def make_loaders(conf: dict):
+    data, training = conf["data"], conf["training"]
+    common = dict(task=data["task"], sample_rate=data["sample_rate"], n_src=data["n_src"],
+                  segment=data["segment"], validate=data["validate_files"])
+    train_set = CsvMixDataset(data["train_dir"], **common)
+    val_set = CsvMixDataset(data["valid_dir"], **common)
+    workers = training["num_workers"]
+    loader_args = dict(batch_size=training["batch_size"], num_workers=workers,
+                       persistent_workers=workers > 0)
+    train_loader = DataLoader(train_set, shuffle=True, drop_last=True, **loader_args)
+    val_loader = DataLoader(val_set, shuffle=False, drop_last=False, **loader_args)
+    return train_loader, val_loader, dict(train=train_set.get_infos(), valid=val_set.get_infos())
+
+
+def _devices(value):
+    """``auto``, an int, or a list like ``0,1`` for Lightning's ``devices``."""
+    value = str(value)
+    if value == "auto":
+        return value
+    if "," in value:
+        return [int(v) for v in value.split(",") if v]
+    return int(value)
+
+
+def build_trainer(conf: dict, exp_dir: str):
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    training = conf["training"]
+    checkpoint = ModelCheckpoint(
+        dirpath=os.path.join(exp_dir, xp.CHECKPOINTS), filename="{epoch}-{val_loss:.3f}",
+        monitor="val_loss", mode="min", save_top_k=training["save_top_k"], save_last=True,
+        verbose=True,
+    )
+    callbacks = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
+    if training["early_stop"]:
+        callbacks.append(EarlyStopping(monitor="val_loss", mode="min",
+                                       patience=training["stop_patience"], verbose=True))
+    max_minutes = training.get("max_minutes")
+    trainer = pl.Trainer(
+        max_epochs=training["epochs"],
+        max_steps=training["max_steps"] if training["max_steps"] else -1,
+        max_time=datetime.timedelta(minutes=max_minutes) if max_minutes else None,
+        callbacks=callbacks,
+        default_root_dir=exp_dir,
+        logger=TensorBoardLogger(exp_dir, name="tb_logs", version=0),
+        accelerator=training["accelerator"],
+        devices=_devices(training["devices"]),
+        num_nodes=training["num_nodes"],
+        strategy=training["strategy"],
+        gradient_clip_val=training["gradient_clipping"],
+        log_every_n_steps=min(50, training.get("log_every_n_steps") or 50),
+        limit_val_batches=training.get("limit_val_batches") or 1.0,
+    )
+    return trainer, checkpoint
+
+
+def load_lightning_state_dict(path: str) -> dict:
+    """``state_dict`` of a Lightning checkpoint, read with ``weights_only=True``.
+
+    Lightning checkpoints hold only tensors and plain containers plus a few numpy / pathlib
+    objects; those are allow-listed explicitly rather than unpickling arbitrary objects.
+    """
+    import pathlib
+
+    from ..checkpoints.safe_load import SAFE_GLOBALS
+
+    allowed = [*SAFE_GLOBALS, pathlib.PosixPath, pathlib.WindowsPath]
+    with torch.serialization.safe_globals(allowed):
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return ckpt["state_dict"]
+
+
+def write_best_model(system, checkpoint_cb, conf: dict, exp_dir: str, data_infos: dict,
+                     trainer) -> dict:
+    """Reload the best checkpoint into the model and save ``best_model.pth`` (serialize())."""
+    best = checkpoint_cb.best_model_path or xp.last_checkpoint(exp_dir)
+    state = load_lightning_state_dict(best)
+    system.load_state_dict(state)
+    model = system.model.cpu()
+    package = model.serialize()
+    package["infos"]["recipe"] = dict(
+        dataset=conf["data"].get("dataset", ""), task=conf["data"]["task"],
+        training_config=conf, data=data_infos, best_checkpoint=os.path.basename(best),
+    )
+    torch.save(package, os.path.join(exp_dir, xp.BEST_MODEL))
+    score = checkpoint_cb.best_model_score
+    return dict(best_checkpoint=best, best_val_loss=None if score is None else float(score),
+                epochs=trainer.current_epoch, global_step=trainer.global_step)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--exp_dir", required=True)
+    parser.add_argument("--force", type=str2bool, default=False,
+                        help="train anew even if exp_dir holds a finished training")
+    args, conf = parse_with_conf(parser, argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    import pytorch_lightning as pl
+
+    from asteroid.engine.optimizers import make_optimizer
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from .system import SeparationSystem
+
+    rank0 = int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
+    try:
+        # Only the launching process decides (DDP children see the same files later).
+        resume = xp.check_train(args.exp_dir, args.force) if rank0 else True
+    except xp.ExperimentExists as err:
+        print(err, file=sys.stderr)
+        return xp.REFUSED
+    os.makedirs(args.exp_dir, exist_ok=True)
+    if rank0:
+        save_conf(conf, os.path.join(args.exp_dir, xp.CONF))
+    pl.seed_everything(conf["training"]["seed"], workers=True)
+    try:
+        train_loader, val_loader, data_infos = make_loaders(conf)
+    except (BadAudioFileError, FileNotFoundError, ValueError) as err:
+        print(f"Data error: {err}", file=sys.stderr)
+        return 2
+    model = build_model(conf["model"], conf["data"]["sample_rate"], conf["data"]["n_src"])
+    optim = conf["optim"]
+    optimizer = make_optimizer(model.parameters(), optimizer=optim["optimizer"], lr=optim["lr"],
+                               weight_decay=optim["weight_decay"])
+    scheduler = None
+    if conf["scheduler"]["half_lr"]:
+        scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=conf["scheduler"]["lr_factor"],
+                                      patience=conf["scheduler"]["lr_patience"])
+    system = SeparationSystem(model=model, optimizer=optimizer, loss_func=build_loss(
+        conf["training"]), train_loader=train_loader, val_loader=val_loader,
+        scheduler=scheduler, config=conf)
+    trainer, checkpoint_cb = build_trainer(conf, args.exp_dir)
+    ckpt_path = xp.last_checkpoint(args.exp_dir)
+    if resume and os.path.exists(ckpt_path):
+        print(f"Resuming the interrupted training from {ckpt_path}")
+    else:
+        ckpt_path = None
+    start = time.time()
+    trainer.fit(system, ckpt_path=ckpt_path)
+    if trainer.interrupted:
+        print(f"Training interrupted; re-run stage 2 to resume from {xp.last_checkpoint(args.exp_dir)}",
+              file=sys.stderr)
+        return 130
+    if trainer.is_global_zero:
+        summary = write_best_model(system, checkpoint_cb, conf, args.exp_dir, data_infos, trainer)
+        summary.update(wall_time_s=round(time.time() - start, 1), data=data_infos,
+                       stopped_by="max_time" if conf["training"].get("max_minutes") else "epochs/early stop")
+        xp.write_json(os.path.join(args.exp_dir, xp.TRAIN_DONE), summary)
+        print(f"Best model (val_loss {summary['best_val_loss']}) written to "
+              f"{os.path.join(args.exp_dir, xp.BEST_MODEL)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Parameter and multiply-accumulate (MAC) counts of a separation model.
+
+MACs are counted with a standard counter (``ptflops`` by default, ``thop`` optionally) on one
+input of ``seconds`` of audio. Both counters only see ``nn.Module`` layers they know; the
+layers of this package and of asteroid-filterbanks that compute with functional calls
+(depthwise convolutions, free encoder/decoder) are given hooks with the counters' own
+conventions for convolutions (``kernel * in_per_group * out_channels`` per output frame).
+The counters differ on the rest: ``ptflops`` counts the self-attention (projections and
+products, with its ``nn.MultiheadAttention`` formula), norms and activations; ``thop`` skips
+the attention (as it does for ``nn.MultiheadAttention``).
+"""
+import torch
+from torch import nn
+
+
+def count_params(model: nn.Module, trainable_only: bool = False) -> int:
+    """Number of (trainable) parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _conv_macs(in_per_group: int, out_chan: int, kernel: int, frames: int, batch: int) -> int:
+    return int(batch * frames * kernel * in_per_group * out_chan)
+
+
+def _depthwise_macs(module, inputs, output) -> int:
+    batch, chan, frames = output.shape
+    macs = _conv_macs(1, chan, module.kernel_size, frames, batch)
+    return macs + (output.numel() if module.bias is not None else 0)
+
+
+def _pointwise_macs(module, inputs, output) -> int:
+    batch, out_chan, frames = output.shape
+    macs = _conv_macs(module.in_channels, out_chan, 1, frames, batch)
+    return macs + (output.numel() if module.bias is not None else 0)
+
+
+def _encoder_macs(module, inputs, output) -> int:
+    filters = module.filterbank.filters()
+    frames, batch = output.shape[-1], inputs[0].shape[0]
+    n_chan = inputs[0].shape[1] if inputs[0].ndim == 3 else 1
+    return _conv_macs(filters.shape[1], filters.shape[0], filters.shape[-1], frames, batch) * n_chan
+
+
+def _decoder_macs(module, inputs, output) -> int:
+    # Transposed convolution: every input frame is multiplied by every filter tap.
+    spec, filters = inputs[0], module.filterbank.filters()
+    n_frames, batch = spec.shape[-1], spec.shape[0]
+    n_groups = spec.numel() // (batch * n_frames * filters.shape[0])  # e.g. per-source decoding
+    return _conv_macs(filters.shape[0], filters.shape[1], filters.shape[-1], n_frames, batch) * max(
+        n_groups, 1
+    )
+
+
+def _attention_macs(module, inputs, output) -> int:
+    # ptflops' nn.MultiheadAttention formula (projections with bias, QK^T, softmax, AV);
+    # the released model's frame-local attention computes only the value/output projections.
+    batch, chan, frames = output.shape
+    if module.frame_local:
+        return int(2 * batch * frames * chan * (chan + 1))
+    projections = 4 * frames * chan * (chan + 1)
+    products = 2 * frames * frames * chan + module.n_heads * frames * frames
+    return int(batch * (projections + products))
+
+
+def _custom_counters(with_attention: bool):
+    from asteroid_filterbanks import Decoder, Encoder
+
+    from ..masknn.attention import MultiHeadSelfAttention
+    from ..masknn.convolutions import DepthwiseConv1d, PointwiseConv1d
+
+    counters = {
+        DepthwiseConv1d: _depthwise_macs,
+        PointwiseConv1d: _pointwise_macs,
+        Encoder: _encoder_macs,
+        Decoder: _decoder_macs,
+    }
+    if with_attention:
+        counters[MultiHeadSelfAttention] = _attention_macs
+    return counters
+
+
+def count_macs(model: nn.Module, seconds: float = 1.0, counter: str = "ptflops") -> int:
+    """MACs of one forward pass on ``seconds`` of audio at ``model.sample_rate`` (batch 1).
+
+    Args:
+        model: a separation model taking ``(batch, time)`` waveforms.
+        seconds: input duration.
+        counter: ``"ptflops"`` (counts attention projections; what the paper's 4.7 G matches)
+            or ``"thop"`` (skips ``nn.MultiheadAttention``).
+    """
+    n_samples = int(round(seconds * model.sample_rate))
+    wav = torch.randn(1, n_samples)
+    was_training = model.training
+    model.eval()
+    try:
+        if counter == "ptflops":
+            return _count_ptflops(model, wav)
+        if counter == "thop":
+            return _count_thop(model, wav)
+        raise ValueError(f"Unknown counter {counter!r}: use 'ptflops' or 'thop'.")
+    finally:
+        model.train(was_training)
+
+
+def _count_ptflops(model, wav) -> int:
+    from ptflops import get_model_complexity_info
+
+    def hook_for(fn):
+        def hook(module, inputs, output):
+            module.__flops__ += fn(module, inputs, output)
+
+        return hook
+
+    hooks = {cls: hook_for(fn) for cls, fn in _custom_counters(with_attention=True).items()}
+    with torch.no_grad():
+        macs, _ = get_model_complexity_info(
+            model,
+            tuple(wav.shape[1:]),
+            input_constructor=lambda _: {"wav": wav},
+            as_strings=False,
+            print_per_layer_stat=False,
+            verbose=False,
+            backend="pytorch",
+            custom_modules_hooks=hooks,
+            backend_specific_config={"count_functional": False},
+        )
+    return int(macs)
+
+
+def _count_thop(model, wav) -> int:
+    from thop import profile
+
+    def op_for(fn):
+        def op(module, inputs, output):
+            module.total_ops += torch.tensor([float(fn(module, inputs, output))])
+
+        return op
+
+    ops = {cls: op_for(fn) for cls, fn in _custom_counters(with_attention=False).items()}
+    with torch.no_grad():
+        macs, _ = profile(model, inputs=(wav,), custom_ops=ops, verbose=False)
+    # thop leaves its counters on the modules; remove them so the model state stays clean.
+    for module in model.modules():
+        for name in ("total_ops", "total_params"):
+            if name in module._buffers:
+                del module._buffers[name]
+    return int(macs)

@@ -1,0 +1,72 @@
+"""Input/output shapes and lengths for every model variant."""
+import pytest
+import torch
+
+from asteroid_tdanet import TDANet
+
+VARIANTS = {
+    "default": {},
+    "compat": dict(official_compat=True),
+    "causal": dict(causal=True, norm_type="cLN"),
+    "no_ga": dict(use_ga=False),
+    "no_la": dict(use_la=False),
+    "three_src": dict(n_src=3),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("length", [1, 37, 800, 1601])
+def test_output_length_equals_input_length(tiny_args, variant, length):
+    model = TDANet(**tiny_args, **VARIANTS[variant]).eval()
+    with torch.no_grad():
+        out = model(torch.randn(2, length))
+    assert out.shape == (2, model.n_src, length)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(
+    "shape, expected", [((1203,), (2, 1203)), ((3, 1203), (3, 2, 1203)), ((3, 1, 1203), (3, 2, 1203))]
+)
+def test_1d_2d_3d_inputs(tiny_args, shape, expected):
+    model = TDANet(**tiny_args).eval()
+    with torch.no_grad():
+        assert model(torch.randn(*shape)).shape == expected
+
+
+def test_multichannel_input_is_rejected(tiny_args):
+    with pytest.raises(ValueError, match="single-channel"):
+        TDANet(**tiny_args)(torch.randn(1, 2, 800))
+
+
+def test_causal_needs_causal_norm(tiny_args):
+    with pytest.raises(ValueError, match="causal norm"):
+        TDANet(**tiny_args, causal=True)
+    with pytest.raises(ValueError, match="official_compat"):
+        TDANet(**tiny_args, causal=True, norm_type="cLN", official_compat=True)
+
+
+def test_default_encoder_is_4ms_with_quarter_stride():
+    model = TDANet(sample_rate=8000, bn_chan=8, hid_chan=16, n_blocks=1, upsampling_depth=2)
+    fb = model.encoder.filterbank
+    assert (fb.kernel_size, fb.stride, fb.n_filters) == (32, 8, 17)
+
+
+def test_presets_build_at_any_rate():
+    large = TDANet.from_preset("tdanet-large", sample_rate=8000, n_blocks=1)
+    assert (large.encoder.filterbank.kernel_size, large.encoder.filterbank.stride) == (16, 4)
+    causal = TDANet.from_preset("tdanet-causal", n_blocks=1)
+    assert causal.masker.causal and causal.masker.norm_type == "cLN"
+    with pytest.raises(ValueError, match="Unknown preset"):
+        TDANet.from_preset("nope")
+
+
+@pytest.mark.slow
+def test_full_size_parameter_count_and_forward():
+    model = TDANet().eval()  # the paper's configuration
+    n_params = sum(p.numel() for p in model.parameters())
+    assert 2.30e6 <= n_params <= 2.40e6
+    compat = TDANet(official_compat=True)
+    # The released 4 ms model has exactly this many parameters.
+    assert sum(p.numel() for p in compat.parameters()) == 2_353_479
+    with torch.no_grad():
+        assert model(torch.randn(1, 4000)).shape == (1, 2, 4000)
