@@ -1,4 +1,5 @@
 """Packaging for asteroid-tdanet (metadata lives here; tool settings live in setup.cfg)."""
+
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -6,6 +7,14 @@ from setuptools import find_packages, setup
 HERE = Path(__file__).parent
 version = {}
 exec((HERE / "asteroid_tdanet" / "version.py").read_text(), version)
+
+EXTRAS = {
+    "recipes": ["pyloudnorm>=0.1", "matplotlib>=3.5", "pandas", "tensorboard", "espeakng-loader"],
+    "export": ["onnx>=1.14", "onnxruntime>=1.16"],
+    "flops": ["ptflops>=0.7", "thop>=0.1"],
+    "test": ["pytest>=7", "black==24.8.0", "flake8>=6"],
+}
+EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 
 setup(
     name="asteroid-tdanet",
@@ -30,17 +39,7 @@ setup(
         "pyyaml",
         "tqdm",
     ],
-    extras_require={
-        "recipes": ["pyloudnorm>=0.1", "matplotlib>=3.5", "pandas", "tensorboard"],
-        "export": ["onnx>=1.14", "onnxruntime>=1.16"],
-        "flops": ["ptflops>=0.7", "thop>=0.1"],
-        "test": ["pytest>=7", "black==24.8.0", "flake8>=6"],
-        "all": [
-            "pyloudnorm>=0.1", "matplotlib>=3.5", "pandas", "tensorboard",
-            "onnx>=1.14", "onnxruntime>=1.16", "ptflops>=0.7", "thop>=0.1",
-            "pytest>=7", "black==24.8.0", "flake8>=6",
-        ],
-    },
+    extras_require=EXTRAS,
     entry_points={"console_scripts": ["asteroid-tdanet=asteroid_tdanet.cli:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,4 +1,5 @@
 """TDANet (ICLR 2023) speech separation for the Asteroid toolkit."""
+
 from .masknn import TDANetMasker
 from .models import PRESETS, TDANet
 from .registration import register_asteroid_models

@@ -1,4 +1,5 @@
 """Registration of our models with ``asteroid.models`` (safe to call any number of times)."""
+
 import asteroid.models
 
 

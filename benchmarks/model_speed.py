@@ -9,6 +9,7 @@ Times are the minimum over ``--repeats`` runs (after one warm-up) of a batch-1 f
 in ``torch.inference_mode``, divided by the input duration: seconds of compute per second of
 audio (the real-time factor). MACs are for 1 s of audio (ptflops, and thop for comparison).
 """
+
 import argparse
 import json
 import platform
@@ -34,7 +35,9 @@ def time_per_second(model: TDANet, seconds: float, repeats: int) -> float:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--presets", nargs="+", default=["tdanet", "tdanet-large"])
     parser.add_argument("--durations", nargs="+", type=float, default=[1.0, 10.0])
     parser.add_argument("--sample_rate", type=int, default=16000)

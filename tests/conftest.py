@@ -1,13 +1,12 @@
 """Shared test fixtures: tiny TDANet configurations and the shared official fixtures."""
+
 from pathlib import Path
 
 import pytest
 import torch
 
 # Tiny sizes keep the suite fast on 2 CPU cores; structure (depth, blocks, heads) is preserved.
-TINY = dict(
-    sample_rate=8000, bn_chan=16, hid_chan=32, n_blocks=2, upsampling_depth=3, n_heads=2
-)
+TINY = dict(sample_rate=8000, bn_chan=16, hid_chan=32, n_blocks=2, upsampling_depth=3, n_heads=2)
 OFFICIAL_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "official_tdanet"
 
 

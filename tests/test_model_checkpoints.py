@@ -1,4 +1,5 @@
 """Serialization, safe loading, asteroid integration, hub ids and released checkpoints."""
+
 import os
 import pickle
 

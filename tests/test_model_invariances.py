@@ -1,4 +1,5 @@
 """Batch independence, causality, permutation structure and gradient flow."""
+
 import pytest
 import torch
 
@@ -54,12 +55,16 @@ def test_non_causal_model_does_see_the_future(tiny_args):
         assert not torch.allclose(model(x)[..., :100], model(y)[..., :100], atol=1e-5)
 
 
-@pytest.mark.parametrize("variant", [{}, dict(official_compat=True), dict(causal=True, norm_type="cLN")])
+@pytest.mark.parametrize(
+    "variant", [{}, dict(official_compat=True), dict(causal=True, norm_type="cLN")]
+)
 def test_gradients_reach_every_parameter(tiny_args, variant):
     model = TDANet(**tiny_args, **variant).train()
     out = model(torch.randn(2, 1200))
     out.pow(2).mean().backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    missing = [
+        n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0
+    ]
     expected = []
     if model.masker.official_compat:
         # Released defect 2, reproduced on purpose: the coarsest fused scale is never used.

@@ -1,4 +1,5 @@
 """Input/output shapes and lengths for every model variant."""
+
 import pytest
 import torch
 
@@ -25,7 +26,8 @@ def test_output_length_equals_input_length(tiny_args, variant, length):
 
 
 @pytest.mark.parametrize(
-    "shape, expected", [((1203,), (2, 1203)), ((3, 1203), (3, 2, 1203)), ((3, 1, 1203), (3, 2, 1203))]
+    "shape, expected",
+    [((1203,), (2, 1203)), ((3, 1203), (3, 2, 1203)), ((3, 1, 1203), (3, 2, 1203))],
 )
 def test_1d_2d_3d_inputs(tiny_args, shape, expected):
     model = TDANet(**tiny_args).eval()

@@ -1,4 +1,5 @@
 """Resolution of Hugging Face hub ids (``user/repo[@revision]``) to local files."""
+
 import os
 import re
 from typing import Optional

@@ -1,4 +1,5 @@
 """Conversion of released look2hear ``TDANetBest`` checkpoints to TDANet packages."""
+
 import re
 from typing import Dict, List, Tuple
 
@@ -20,7 +21,10 @@ _KEY_RULES: List[Tuple[str, str]] = [
     (r"^sm\.unet\.res_conv\.", "masker.ublock.proj_out."),
     (r"^sm\.unet\.loc_glo_fus\.", "masker.ublock.global_fusion."),
     (r"^sm\.unet\.last_layer\.", "masker.ublock.top_down."),
-    (r"^sm\.unet\.globalatt\.attn\.attn_in_norm\.", "masker.ublock.global_attention.attention.in_norm."),
+    (
+        r"^sm\.unet\.globalatt\.attn\.attn_in_norm\.",
+        "masker.ublock.global_attention.attention.in_norm.",
+    ),
     (r"^sm\.unet\.globalatt\.attn\.attn\.", "masker.ublock.global_attention.attention.mha."),
     (r"^sm\.unet\.globalatt\.attn\.norm\.", "masker.ublock.global_attention.attention.out_norm."),
     (r"^sm\.unet\.globalatt\.mlp\.", "masker.ublock.global_attention.ffn."),

@@ -1,4 +1,5 @@
 """One entry point for every form a pretrained TDANet comes in."""
+
 import os
 
 from .hub import hub_download, is_hub_id

@@ -1,4 +1,5 @@
 """Loading checkpoint files without arbitrary unpickling."""
+
 import os
 from typing import Any
 

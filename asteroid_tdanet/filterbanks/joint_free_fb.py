@@ -1,4 +1,5 @@
 """Free filterbank that synthesises all sources jointly (the released TDANet decoder)."""
+
 import torch
 from torch import nn
 from asteroid_filterbanks.enc_dec import Filterbank

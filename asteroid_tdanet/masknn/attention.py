@@ -1,4 +1,5 @@
 """Multi-head self-attention over frames, as used by TDANet's global attention (GA) module."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -10,6 +10,7 @@ convolutions, group norms, pooling and nearest up-sampling of TDANet are 5-10x f
 layout, and 1x1 convolutions become a single matrix product. The modules here produce that
 layout and accept any layout.
 """
+
 from typing import Optional
 
 import torch

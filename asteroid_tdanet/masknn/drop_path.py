@@ -1,4 +1,5 @@
 """Stochastic depth (drop path) for residual branches."""
+
 import torch
 from torch import nn
 

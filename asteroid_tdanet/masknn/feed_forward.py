@@ -1,4 +1,5 @@
 """Convolutional feed-forward block of TDANet's global attention (GA) module."""
+
 import torch
 from torch import nn
 

@@ -1,4 +1,5 @@
 """Top-down fusion of a coarse ("global") feature into a finer ("local") one."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn

@@ -1,4 +1,5 @@
 """TDANet's global attention (GA) module: a transformer layer on the coarsest-scale features."""
+
 import torch
 from torch import nn
 

@@ -8,6 +8,7 @@ All layers take and return ``(batch, channels, frames)`` tensors.
 * ``cLN``  -- channel-wise layer norm, one frame at a time (causal).
 * ``cgLN`` -- cumulative layer norm: statistics over channels and all *past* frames (causal).
 """
+
 import torch
 from torch import nn
 from asteroid.masknn.norms import CumLN

@@ -1,4 +1,5 @@
 """Sinusoidal position encoding without a length limit."""
+
 import math
 from typing import Dict, Tuple
 

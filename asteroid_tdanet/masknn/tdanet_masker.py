@@ -1,4 +1,5 @@
 """TDANet's mask estimation network (paper sec. 3.1 and fig. 1)."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn

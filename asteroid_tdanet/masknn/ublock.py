@@ -1,4 +1,5 @@
 """TDANet's U-block: bottom-up encoder, global attention, top-down decoder (paper sec. 3.2-3.4)."""
+
 from typing import List
 
 import torch

@@ -4,6 +4,7 @@ Each preset is a dict of :class:`~asteroid_tdanet.models.TDANet` arguments, exce
 encoder window may be given in milliseconds (``kernel_ms``, ``stride_ms``) so that a preset
 works at any sample rate.
 """
+
 from typing import Dict
 
 from .tdanet import kernel_from_ms

@@ -1,4 +1,5 @@
 """TDANet (Li, Yang & Hu, ICLR 2023) as an Asteroid encoder-masker-decoder model."""
+
 from typing import Optional
 
 import torch

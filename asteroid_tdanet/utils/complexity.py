@@ -9,6 +9,7 @@ The counters differ on the rest: ``ptflops`` counts the self-attention (projecti
 products, with its ``nn.MultiheadAttention`` formula), norms and activations; ``thop`` skips
 the attention (as it does for ``nn.MultiheadAttention``).
 """
+
 import torch
 from torch import nn
 

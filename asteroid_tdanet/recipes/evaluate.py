@@ -1,0 +1,165 @@
+"""Stage 3: evaluate ``best_model.pth`` on the full test utterances.
+
+Writes, under ``<exp_dir>/eval/``: ``all_metrics.csv`` (one row per mixture),
+``final_metrics.json`` (means; ``*_imp`` = improvement over the mixture, i.e. SI-SNRi/SDRi),
+``examples/<mixture_ID>/{mixture,s<i>,s<i>_estimate}.wav`` and ``metrics.png``.
+
+Usage: ``python -m asteroid_tdanet.recipes.evaluate --exp_dir exp/train_tdanet_x
+[--test_dir data/.../test] [--n_save_ex 5] [--force true]``
+"""
+import argparse
+import logging
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
+from asteroid.metrics import get_metrics
+from tqdm import tqdm
+
+from . import experiment as xp
+from .config import load_conf, str2bool
+from .dataset import BadAudioFileError, CsvMixDataset
+
+logger = logging.getLogger(__name__)
+
+
+def metrics_for(sample_rate: int) -> list:
+    """SI-SDR, SDR, STOI always; PESQ only where it is defined (8 kHz nb, 16 kHz wb)."""
+    return ["si_sdr", "sdr", "stoi"] + (["pesq"] if sample_rate in (8000, 16000) else [])
+
+
+def utterance_metrics(mix, sources, estimates, sample_rate, names) -> dict:
+    """``get_metrics`` per metric, so one undefined metric (PESQ on a near-silent reference)
+    gives NaN for that metric only. Arrays: mix ``(time,)``, sources/estimates
+    ``(n_src, time)``."""
+    out = {}
+    for name in names:
+        try:
+            values = get_metrics(mix, sources, estimates, sample_rate=sample_rate,
+                                 metrics_list=[name])
+        except Exception as err:  # pesq raises on "no utterances detected"
+            logger.debug("%s undefined: %s", name, err)
+            values = {name: math.nan, f"input_{name}": math.nan}
+        out.update({k: float(v) for k, v in values.items()})
+        out[f"{name}_imp"] = out[name] - out[f"input_{name}"]
+    return out
+
+
+def evaluate(model, test_set: CsvMixDataset, out_dir: str, n_save_ex: int,
+             device: str = "cpu") -> pd.DataFrame:
+    """Separate every test mixture, reorder estimates by PIT (SI-SDR) and score them."""
+    loss = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
+    names = metrics_for(test_set.sample_rate)
+    rows = []
+    rng = np.random.default_rng(0)
+    save_idx = set(rng.choice(len(test_set), size=min(n_save_ex, len(test_set)),
+                              replace=False).tolist())
+    model.eval().to(device)
+    for idx in tqdm(range(len(test_set)), desc="evaluating", unit="utt", mininterval=2):
+        mix, sources, mix_id = test_set[idx]
+        with torch.no_grad():
+            est = model(mix[None].to(device)).cpu()
+        _, est = loss(est, sources[None], return_est=True)
+        mix_np, src_np, est_np = mix.numpy(), sources.numpy(), est[0].numpy()
+        row = dict(mixture_ID=mix_id, seconds=len(mix_np) / test_set.sample_rate)
+        row.update(utterance_metrics(mix_np, src_np, est_np, test_set.sample_rate, names))
+        rows.append(row)
+        if idx in save_idx:
+            ex_dir = os.path.join(out_dir, "examples", str(mix_id))
+            os.makedirs(ex_dir, exist_ok=True)
+            sr = test_set.sample_rate
+            sf.write(os.path.join(ex_dir, "mixture.wav"), mix_np, sr)
+            for i in range(len(src_np)):
+                sf.write(os.path.join(ex_dir, f"s{i + 1}.wav"), src_np[i], sr)
+                # Scale estimates to the mixture's peak so they are audible, not clipped.
+                peak = np.abs(est_np[i]).max() + 1e-9
+                sf.write(os.path.join(ex_dir, f"s{i + 1}_estimate.wav"),
+                         est_np[i] * np.abs(mix_np).max() / peak, sr)
+    return pd.DataFrame(rows)
+
+
+def summarize(df: pd.DataFrame, n_skipped: int, extra: dict) -> dict:
+    numeric = df.drop(columns=["mixture_ID"]).select_dtypes("number")
+    final = {k: float(v) for k, v in numeric.mean(skipna=True).items()}
+    final["n_utterances"] = len(df)
+    final["n_undefined"] = {k: int(v) for k, v in numeric.isna().sum().items() if v}
+    final["n_skipped"] = n_skipped
+    # Conventional names for the headline numbers.
+    final["si_snr_i"] = final.get("si_sdr_imp")
+    final["sdr_i"] = final.get("sdr_imp")
+    final.update(extra)
+    return final
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--exp_dir", required=True)
+    parser.add_argument("--test_dir", default=None, help="csv dir (default: conf test_dir)")
+    parser.add_argument("--task", default=None, help="default: the training task")
+    parser.add_argument("--n_save_ex", type=int, default=5, help="example folders to save")
+    parser.add_argument("--max_utterances", type=int, default=0, help="0 = all")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--force", type=str2bool, default=False)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from ..models import TDANet
+    from .plots import plot_evaluation
+
+    out_dir = os.path.join(args.exp_dir, xp.EVAL_DIR)
+    final_path = os.path.join(out_dir, xp.FINAL_METRICS)
+    try:
+        xp.require(os.path.join(args.exp_dir, xp.BEST_MODEL), 2)
+        xp.check_output(final_path, "An evaluation", 3, args.force)
+    except (FileNotFoundError, xp.ExperimentExists) as err:
+        print(err, file=sys.stderr)
+        return xp.REFUSED if isinstance(err, xp.ExperimentExists) else 2
+    conf = load_conf(os.path.join(args.exp_dir, xp.CONF))
+    data = conf["data"]
+    try:
+        test_set = CsvMixDataset(args.test_dir or data["test_dir"], task=args.task or data["task"],
+                                 sample_rate=data["sample_rate"], n_src=data["n_src"],
+                                 segment=None, return_id=True)
+    except (BadAudioFileError, FileNotFoundError, ValueError) as err:
+        print(f"Data error: {err}", file=sys.stderr)
+        return 2
+    if args.max_utterances:
+        test_set.df = test_set.df.iloc[: args.max_utterances]
+    model = TDANet.from_pretrained(os.path.join(args.exp_dir, xp.BEST_MODEL))
+    device = args.device if args.device != "auto" else (
+        "cuda" if torch.cuda.is_available() else "cpu")
+    os.makedirs(out_dir, exist_ok=True)
+    start = time.time()
+    df = evaluate(model, test_set, out_dir, args.n_save_ex, device)
+    df.to_csv(os.path.join(out_dir, "all_metrics.csv"), index=False)
+    final = summarize(df, test_set.skipped, dict(
+        test_csv=test_set.csv_path, task=args.task or data["task"],
+        sample_rate=data["sample_rate"], wall_time_s=round(time.time() - start, 1)))
+    # The figure shows the utterance closest to the median SI-SNRi (a typical case).
+    typical = int((df["si_sdr_imp"] - df["si_sdr_imp"].median()).abs().idxmin())
+    mix, sources, mix_id = test_set[typical]
+    with torch.no_grad():
+        est = model.cpu()(mix[None])
+    _, est = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")(est, sources[None],
+                                                                    return_est=True)
+    example = {f"mixture {mix_id}"[:60]: mix.numpy()}
+    for i in range(len(sources)):
+        example[f"estimate {i + 1}"] = est[0, i].numpy()
+        example[f"reference {i + 1}"] = sources[i].numpy()
+    columns = [c for c in ("si_sdr_imp", "sdr_imp", "stoi", "pesq") if c in df]
+    plot_evaluation(df, columns, example, data["sample_rate"], os.path.join(out_dir,
+                    "metrics.png"), title=f"SI-SNRi {final['si_snr_i']:.2f} dB, "
+                    f"SDRi {final['sdr_i']:.2f} dB ({len(df)} utterances)")
+    xp.write_json(final_path, final)
+    print(f"SI-SNRi {final['si_snr_i']:.2f} dB, SDRi {final['sdr_i']:.2f} dB on {len(df)} "
+          f"utterances -> {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
