@@ -4,6 +4,7 @@ A conf is a two-level dict (``{section: {key: value}}``, as in Asteroid's recipe
 becomes a ``--key value`` option whose type is the type of the default in the conf, so
 ``--lr 5e-4`` or ``--early_stop false`` override ``optim.lr`` or ``training.early_stop``.
 """
+
 import argparse
 import copy
 from typing import Dict, List, Optional, Tuple
@@ -70,7 +71,9 @@ def add_conf_options(parser: argparse.ArgumentParser, conf: Dict[str, dict]) -> 
         group = parser.add_argument_group(section)
         for key, default in values.items():
             group.add_argument(
-                f"--{key}", type=_typed(default), default=default,
+                f"--{key}",
+                type=_typed(default),
+                default=default,
                 help=f"{section}.{key} (conf: {default!r})",
             )
 

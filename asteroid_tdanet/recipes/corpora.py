@@ -2,6 +2,7 @@
 
 Stage 0 checks (or generates) these layouts, stage 1 turns them into csv files.
 """
+
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
@@ -71,8 +72,8 @@ LRS2MIX = Corpus(
     sample_rates=(16000,),
     instructions="""\
 LRS2-2Mix was not found under {storage_dir}. It cannot be downloaded from here: get the
-published mixture set (see github.com/JusperLee/LRS3-For-Speech-Separation and the TDANet
-repository, LRS2-2Mix) and unpack it so that
+published LRS2-2Mix mixture set (linked from the TDANet authors' repository,
+github.com/JusperLee/TDANet) and unpack it so that
   {storage_dir}/LRS2-2Mix/{{tr,cv,tt}}/{{mix,s1,s2}}/*.wav   (16 kHz)
 exist; then re-run stage 0.""",
 )

@@ -8,6 +8,7 @@ built: a missing or unreadable file, or a sample rate other than the expected on
 error naming the file; clips shorter than the training segment are skipped, logged and
 counted in :attr:`CsvMixDataset.skipped`.
 """
+
 import logging
 import os
 from typing import Optional
@@ -116,8 +117,11 @@ class CsvMixDataset(Dataset):
             self.skipped = int(short.sum())
             if self.skipped:
                 logger.warning(
-                    "%s: skipped %d of %d mixtures shorter than the %.2f s segment "
-                    "(e.g. %s).", self.csv_path, self.skipped, len(df), segment,
+                    "%s: skipped %d of %d mixtures shorter than the %.2f s segment " "(e.g. %s).",
+                    self.csv_path,
+                    self.skipped,
+                    len(df),
+                    segment,
                     df.loc[short, "mixture_path"].iloc[0],
                 )
             df = df[~short]
@@ -131,8 +135,15 @@ class CsvMixDataset(Dataset):
         """Check all files; return each mixture's length in samples."""
         lengths = np.zeros(len(df), dtype=np.int64)
         name = os.path.basename(self.csv_path)
-        for i, row in enumerate(tqdm(df.itertuples(index=False), total=len(df),
-                                     desc=f"checking {name}", leave=False, mininterval=2)):
+        for i, row in enumerate(
+            tqdm(
+                df.itertuples(index=False),
+                total=len(df),
+                desc=f"checking {name}",
+                leave=False,
+                mininterval=2,
+            )
+        ):
             row = row._asdict()
             n_mix = check_audio(row["mixture_path"], self.sample_rate, self.csv_path)
             for col in self.src_cols:
@@ -161,5 +172,9 @@ class CsvMixDataset(Dataset):
         return (*out, row["mixture_ID"]) if self.return_id else out
 
     def get_infos(self) -> dict:
-        return dict(dataset="CsvMixDataset", csv=self.csv_path, n_mixtures=len(self),
-                    skipped_short=self.skipped)
+        return dict(
+            dataset="CsvMixDataset",
+            csv=self.csv_path,
+            n_mixtures=len(self),
+            skipped_short=self.skipped,
+        )

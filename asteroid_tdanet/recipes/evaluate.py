@@ -7,6 +7,7 @@ Writes, under ``<exp_dir>/eval/``: ``all_metrics.csv`` (one row per mixture),
 Usage: ``python -m asteroid_tdanet.recipes.evaluate --exp_dir exp/train_tdanet_x
 [--test_dir data/.../test] [--n_save_ex 5] [--force true]``
 """
+
 import argparse
 import logging
 import math
@@ -41,8 +42,9 @@ def utterance_metrics(mix, sources, estimates, sample_rate, names) -> dict:
     out = {}
     for name in names:
         try:
-            values = get_metrics(mix, sources, estimates, sample_rate=sample_rate,
-                                 metrics_list=[name])
+            values = get_metrics(
+                mix, sources, estimates, sample_rate=sample_rate, metrics_list=[name]
+            )
         except Exception as err:  # pesq raises on "no utterances detected"
             logger.debug("%s undefined: %s", name, err)
             values = {name: math.nan, f"input_{name}": math.nan}
@@ -51,15 +53,17 @@ def utterance_metrics(mix, sources, estimates, sample_rate, names) -> dict:
     return out
 
 
-def evaluate(model, test_set: CsvMixDataset, out_dir: str, n_save_ex: int,
-             device: str = "cpu") -> pd.DataFrame:
+def evaluate(
+    model, test_set: CsvMixDataset, out_dir: str, n_save_ex: int, device: str = "cpu"
+) -> pd.DataFrame:
     """Separate every test mixture, reorder estimates by PIT (SI-SDR) and score them."""
     loss = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
     names = metrics_for(test_set.sample_rate)
     rows = []
     rng = np.random.default_rng(0)
-    save_idx = set(rng.choice(len(test_set), size=min(n_save_ex, len(test_set)),
-                              replace=False).tolist())
+    save_idx = set(
+        rng.choice(len(test_set), size=min(n_save_ex, len(test_set)), replace=False).tolist()
+    )
     model.eval().to(device)
     for idx in tqdm(range(len(test_set)), desc="evaluating", unit="utt", mininterval=2):
         mix, sources, mix_id = test_set[idx]
@@ -79,8 +83,11 @@ def evaluate(model, test_set: CsvMixDataset, out_dir: str, n_save_ex: int,
                 sf.write(os.path.join(ex_dir, f"s{i + 1}.wav"), src_np[i], sr)
                 # Scale estimates to the mixture's peak so they are audible, not clipped.
                 peak = np.abs(est_np[i]).max() + 1e-9
-                sf.write(os.path.join(ex_dir, f"s{i + 1}_estimate.wav"),
-                         est_np[i] * np.abs(mix_np).max() / peak, sr)
+                sf.write(
+                    os.path.join(ex_dir, f"s{i + 1}_estimate.wav"),
+                    est_np[i] * np.abs(mix_np).max() / peak,
+                    sr,
+                )
     return pd.DataFrame(rows)
 
 
@@ -122,42 +129,63 @@ def main(argv=None) -> int:
     conf = load_conf(os.path.join(args.exp_dir, xp.CONF))
     data = conf["data"]
     try:
-        test_set = CsvMixDataset(args.test_dir or data["test_dir"], task=args.task or data["task"],
-                                 sample_rate=data["sample_rate"], n_src=data["n_src"],
-                                 segment=None, return_id=True)
+        test_set = CsvMixDataset(
+            args.test_dir or data["test_dir"],
+            task=args.task or data["task"],
+            sample_rate=data["sample_rate"],
+            n_src=data["n_src"],
+            segment=None,
+            return_id=True,
+        )
     except (BadAudioFileError, FileNotFoundError, ValueError) as err:
         print(f"Data error: {err}", file=sys.stderr)
         return 2
     if args.max_utterances:
         test_set.df = test_set.df.iloc[: args.max_utterances]
     model = TDANet.from_pretrained(os.path.join(args.exp_dir, xp.BEST_MODEL))
-    device = args.device if args.device != "auto" else (
-        "cuda" if torch.cuda.is_available() else "cpu")
+    device = (
+        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     os.makedirs(out_dir, exist_ok=True)
     start = time.time()
     df = evaluate(model, test_set, out_dir, args.n_save_ex, device)
     df.to_csv(os.path.join(out_dir, "all_metrics.csv"), index=False)
-    final = summarize(df, test_set.skipped, dict(
-        test_csv=test_set.csv_path, task=args.task or data["task"],
-        sample_rate=data["sample_rate"], wall_time_s=round(time.time() - start, 1)))
+    final = summarize(
+        df,
+        test_set.skipped,
+        dict(
+            test_csv=test_set.csv_path,
+            task=args.task or data["task"],
+            sample_rate=data["sample_rate"],
+            wall_time_s=round(time.time() - start, 1),
+        ),
+    )
     # The figure shows the utterance closest to the median SI-SNRi (a typical case).
     typical = int((df["si_sdr_imp"] - df["si_sdr_imp"].median()).abs().idxmin())
     mix, sources, mix_id = test_set[typical]
     with torch.no_grad():
         est = model.cpu()(mix[None])
-    _, est = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")(est, sources[None],
-                                                                    return_est=True)
-    example = {f"mixture {mix_id}"[:60]: mix.numpy()}
-    for i in range(len(sources)):
-        example[f"estimate {i + 1}"] = est[0, i].numpy()
-        example[f"reference {i + 1}"] = sources[i].numpy()
+    _, est = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")(
+        est, sources[None], return_est=True
+    )
     columns = [c for c in ("si_sdr_imp", "sdr_imp", "stoi", "pesq") if c in df]
-    plot_evaluation(df, columns, example, data["sample_rate"], os.path.join(out_dir,
-                    "metrics.png"), title=f"SI-SNRi {final['si_snr_i']:.2f} dB, "
-                    f"SDRi {final['sdr_i']:.2f} dB ({len(df)} utterances)")
+    plot_evaluation(
+        df,
+        columns,
+        mix.numpy(),
+        est[0].numpy(),
+        sources.numpy(),
+        data["sample_rate"],
+        os.path.join(out_dir, "metrics.png"),
+        title=f"SI-SNRi {final['si_snr_i']:.2f} dB, SDRi {final['sdr_i']:.2f} dB "
+        f"({len(df)} utterances); example: the utterance with the median SI-SNRi",
+        example_name=str(mix_id),
+    )
     xp.write_json(final_path, final)
-    print(f"SI-SNRi {final['si_snr_i']:.2f} dB, SDRi {final['sdr_i']:.2f} dB on {len(df)} "
-          f"utterances -> {out_dir}")
+    print(
+        f"SI-SNRi {final['si_snr_i']:.2f} dB, SDRi {final['sdr_i']:.2f} dB on {len(df)} "
+        f"utterances -> {out_dir}"
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ Each stage writes a marker when it finishes (``train_done.json``, ``eval/final_m
 ``publish_dir/pytorch_model.bin``). A stage whose marker exists refuses to run again unless
 forced; forcing a new training moves the old experiment aside instead of deleting it.
 """
+
 import json
 import os
 import shutil
@@ -24,8 +25,11 @@ class ExperimentExists(RuntimeError):
 
 
 def refuse_message(what: str, path: str, stage: int) -> str:
-    return (f"{what} already exists: {path}\nRefusing to overwrite it. Pass --force true to "
-            f"redo stage {stage}, or start at a later stage (--stage {stage + 1}).")
+    later = f", or start at a later stage (--stage {stage + 1})" if stage < 4 else ""
+    return (
+        f"{what} already exists: {path}\nRefusing to overwrite it. Pass --force true to "
+        f"redo stage {stage}{later}."
+    )
 
 
 def check_train(exp_dir: str, force: bool) -> bool:

@@ -5,6 +5,7 @@ both are mixed by the same code. Output layout (that of LibriMix)::
 
     <root>/wav<k>k/min/<split>/{mix_clean,mix_both,s1,s2,noise}/<mixture_ID>.wav
 """
+
 import logging
 import os
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ def write_split(
     n_src: int = 2,
     noise_fn: Optional[Callable[[int, int], np.ndarray]] = None,
     min_seconds: float = 0.5,
+    subtype: str = "PCM_16",
 ) -> Dict[str, int]:
     """Generate ``n_mixtures`` min-mode mixtures of ``split`` at each of ``sample_rates``.
 
@@ -86,20 +88,24 @@ def write_split(
         noise_fn: ``noise_fn(n_samples, sample_rate) -> (n_samples,)`` noise at the highest
             rate, or ``None`` for no noise (then ``mix_both`` equals ``mix_clean``).
         min_seconds: mixtures shorter than this (shortest source) are not written (counted).
+        subtype: soundfile subtype; 16-bit PCM as LibriMix writes (peaks are kept <= 0.9, so
+            nothing clips; ``"FLOAT"`` makes mixtures equal the sum of sources exactly).
 
     Returns:
-        counts ``{"written": n, "too_short": n}``.
+        counts ``{"written": n, "too_short": n, "silent": n}`` (skipped mixtures are logged).
     """
     top_sr = max(sample_rates)
     dirs = {
-        sr: {d: os.path.join(root, f"wav{sr // 1000}k", "min", split, d)
-             for d in (*MIX_DIRS, *[f"s{i + 1}" for i in range(n_src)])}
+        sr: {
+            d: os.path.join(root, f"wav{sr // 1000}k", "min", split, d)
+            for d in (*MIX_DIRS, *[f"s{i + 1}" for i in range(n_src)])
+        }
         for sr in sample_rates
     }
     for per_sr in dirs.values():
         for d in per_sr.values():
             os.makedirs(d, exist_ok=True)
-    counts = {"written": 0, "too_short": 0}
+    counts = {"written": 0, "too_short": 0, "silent": 0}
     seen_ids = set()
     pairs = pick_pairs(utterances, n_mixtures, n_src, rng)
     for chosen in tqdm(pairs, desc=f"mixing {split}", unit="mix", mininterval=2):
@@ -113,7 +119,12 @@ def write_split(
             counts["too_short"] += 1
             continue
         noise = None if noise_fn is None else noise_fn(length, top_sr)
-        mix_clean, sources, noise, mix_both = mix_min(signals, top_sr, rng, noise)
+        try:
+            mix_clean, sources, noise, mix_both = mix_min(signals, top_sr, rng, noise)
+        except ValueError as err:  # a source silent over the kept part: no loudness to set
+            logger.warning("Not mixing %s: %s", [u.utt_id for u in utts], err)
+            counts["silent"] += 1
+            continue
         if noise is None:
             noise = np.zeros(length, dtype=np.float32)
         mixture_id = "_".join(u.utt_id for u in utts)
@@ -124,10 +135,18 @@ def write_split(
             signals_sr = {"mix_clean": mix_clean, "mix_both": mix_both, "noise": noise}
             signals_sr.update({f"s{i + 1}": s for i, s in enumerate(sources)})
             for name, sig in signals_sr.items():
-                sf.write(os.path.join(dirs[sr][name], f"{mixture_id}.wav"),
-                         resample(sig, top_sr, sr), sr, subtype="FLOAT")
+                sf.write(
+                    os.path.join(dirs[sr][name], f"{mixture_id}.wav"),
+                    resample(sig, top_sr, sr),
+                    sr,
+                    subtype=subtype,
+                )
         counts["written"] += 1
     if counts["too_short"]:
-        logger.warning("%s: %d mixtures shorter than %.1f s were not written.",
-                       split, counts["too_short"], min_seconds)
+        logger.warning(
+            "%s: %d mixtures shorter than %.1f s were not written.",
+            split,
+            counts["too_short"],
+            min_seconds,
+        )
     return counts

@@ -5,9 +5,10 @@ in LUFS, WHAM! noise of the matching split, min mode, 8 and 16 kHz. The official
 metadata (which fixes the exact utterance pairs) is not available offline, so pairs are drawn
 with a fixed seed; the numbers of mixtures match Libri2Mix (13900 / 3000 / 3000).
 """
+
 import glob
 import os
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import soundfile as sf
@@ -39,9 +40,14 @@ def librispeech_utterances(subset_dir: str) -> List[Utterance]:
     def loader(path):
         return lambda: sf.read(path, dtype="float32")
 
-    return [Utterance(os.path.splitext(os.path.basename(f))[0],
-                      os.path.basename(os.path.dirname(os.path.dirname(f))), loader(f))
-            for f in files]
+    return [
+        Utterance(
+            os.path.splitext(os.path.basename(f))[0],
+            os.path.basename(os.path.dirname(os.path.dirname(f))),
+            loader(f),
+        )
+        for f in files
+    ]
 
 
 def noise_sampler(noise_dir: str, rng: np.random.Generator):
@@ -62,15 +68,20 @@ def noise_sampler(noise_dir: str, rng: np.random.Generator):
     return sample
 
 
-def generate_libri2mix(storage_dir: str, seed: int = 0, splits=tuple(SPLITS)) -> dict:
-    """Write ``<storage_dir>/Libri2Mix/wav{8,16}k/min/<split>/...``; return counts."""
+def generate_libri2mix(
+    storage_dir: str, seed: int = 0, splits=tuple(SPLITS), n_mixtures: Optional[dict] = None
+) -> dict:
+    """Write ``<storage_dir>/Libri2Mix/wav{8,16}k/min/<split>/...``; return counts.
+
+    ``n_mixtures`` ({split: n}) overrides the Libri2Mix sizes (for tests and quick trials).
+    """
     rng = np.random.default_rng(seed)
     out = os.path.join(storage_dir, "Libri2Mix")
     counts = {}
     for split in splits:
         subset, noise_split, n_mix = SPLITS[split]
+        n_mix = (n_mixtures or {}).get(split, n_mix)
         utts = librispeech_utterances(os.path.join(storage_dir, "LibriSpeech", subset))
         noise_fn = noise_sampler(os.path.join(storage_dir, "wham_noise", noise_split), rng)
-        counts[split] = write_split(out, split, utts, n_mix, [16000, 8000], rng,
-                                    noise_fn=noise_fn)
+        counts[split] = write_split(out, split, utts, n_mix, [16000, 8000], rng, noise_fn=noise_fn)
     return counts

@@ -8,6 +8,7 @@ source_1_path, source_2_path, [noise_path], length`` read by ``asteroid.data.Lib
 Usage: ``python -m asteroid_tdanet.recipes.metadata --dataset libri2mix --storage_dir /data
 --sample_rate 8000 --out_dir data/wav8k/min``
 """
+
 import argparse
 import logging
 import os
@@ -40,10 +41,13 @@ def scan_split(split_dir: str, corpus: Corpus, n_src: int = 2) -> Dict[str, pd.D
         if not names:
             raise FileNotFoundError(f"No .wav files in {mix_path}.")
         rows: List[dict] = []
-        for name in tqdm(names, desc=f"{os.path.basename(split_dir)}/{mix_dir}", leave=False,
-                         mininterval=2):
-            row = dict(mixture_ID=os.path.splitext(name)[0],
-                       mixture_path=os.path.abspath(os.path.join(mix_path, name)))
+        for name in tqdm(
+            names, desc=f"{os.path.basename(split_dir)}/{mix_dir}", leave=False, mininterval=2
+        ):
+            row = dict(
+                mixture_ID=os.path.splitext(name)[0],
+                mixture_path=os.path.abspath(os.path.join(mix_path, name)),
+            )
             extra = [(f"source_{i + 1}_path", d) for i, d in enumerate(src_dirs)]
             if task == "sep_noisy" and corpus.noise_dir:
                 extra.append(("noise_path", corpus.noise_dir))
@@ -58,8 +62,9 @@ def scan_split(split_dir: str, corpus: Corpus, n_src: int = 2) -> Dict[str, pd.D
     return tables
 
 
-def write_metadata(corpus: Corpus, storage_dir: str, sample_rate: int, out_dir: str,
-                   n_src: int = 2) -> List[str]:
+def write_metadata(
+    corpus: Corpus, storage_dir: str, sample_rate: int, out_dir: str, n_src: int = 2
+) -> List[str]:
     """Write the csv files of every split; return their paths."""
     if sample_rate not in corpus.sample_rates:
         raise ValueError(f"{corpus.name} exists at {corpus.sample_rates} Hz, not {sample_rate}.")
@@ -86,8 +91,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        paths = write_metadata(get_corpus(args.dataset), args.storage_dir, args.sample_rate,
-                               args.out_dir, args.n_src)
+        paths = write_metadata(
+            get_corpus(args.dataset), args.storage_dir, args.sample_rate, args.out_dir, args.n_src
+        )
     except (FileNotFoundError, ValueError) as err:
         logger.error("%s", err)
         return 2

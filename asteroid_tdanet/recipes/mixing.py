@@ -6,6 +6,7 @@ via pyloudnorm); in "min" mode every signal is cut to the shortest source; when 
 mixture would clip (peak > 0.9) all signals are scaled down together, so sources still sum to
 the mixtures.
 """
+
 from typing import List, Optional, Tuple
 
 import numpy as np

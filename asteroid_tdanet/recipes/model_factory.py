@@ -1,4 +1,5 @@
 """Build the TDANet of a recipe conf (``model`` section) and the PIT loss (``training``)."""
+
 from functools import partial
 
 from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
@@ -15,9 +16,7 @@ def build_model(model_conf: dict, sample_rate: float, n_src: int) -> TDANet:
 
     ``sample_rate`` and ``n_src`` come from the data section, so they cannot disagree.
     """
-    overrides = {
-        k: v for k, v in model_conf.items() if k not in _NON_MODEL_KEYS and v is not None
-    }
+    overrides = {k: v for k, v in model_conf.items() if k not in _NON_MODEL_KEYS and v is not None}
     args = preset_args(model_conf.get("preset") or "tdanet", sample_rate=sample_rate, **overrides)
     return TDANet(n_src=n_src, **args)
 

@@ -1,5 +1,6 @@
 """Evaluation figure: metric distributions and one example's spectrograms."""
-from typing import Dict, List
+
+from typing import List
 
 import matplotlib
 
@@ -8,27 +9,56 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+DYNAMIC_RANGE_DB = 80.0
 
-def plot_evaluation(metrics: pd.DataFrame, columns: List[str], example: Dict[str, np.ndarray],
-                    sample_rate: int, path: str, title: str = "") -> None:
-    """Save a PNG: one histogram per metric column (top row), then the spectrograms of
-    ``example`` (``{"mixture": (time,), "estimate 1": ..., "reference 1": ...}``)."""
-    n_top, n_bottom = len(columns), len(example)
-    n_cols = max(n_top, (n_bottom + 1) // 2)
-    fig = plt.figure(figsize=(4 * n_cols, 9))
-    grid = fig.add_gridspec(3, n_cols)
-    for i, col in enumerate(columns):
-        ax = fig.add_subplot(grid[0, i])
+
+def plot_evaluation(
+    metrics: pd.DataFrame,
+    columns: List[str],
+    mixture: np.ndarray,
+    estimates: np.ndarray,
+    references: np.ndarray,
+    sample_rate: int,
+    path: str,
+    title: str = "",
+    example_name: str = "",
+) -> None:
+    """Save a PNG: one histogram per metric column (top row); the example's mixture and
+    estimates (middle row) above its references (bottom row), on one colour scale.
+
+    Shapes: ``mixture (time,)``, ``estimates`` and ``references`` ``(n_src, time)``
+    (estimates already in the references' order).
+    """
+    n_src = len(references)
+    n_cols = max(len(columns), n_src + 1)
+    fig, axes = plt.subplots(3, n_cols, figsize=(4 * n_cols, 9), squeeze=False)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for ax, col in zip(axes[0], columns):
         values = metrics[col].dropna()
+        ax.set_visible(True)
         ax.hist(values, bins=20, color="tab:blue", alpha=0.8)
         ax.axvline(values.mean(), color="k", linestyle="--", label=f"mean {values.mean():.2f}")
         ax.set_xlabel(col)
         ax.set_ylabel("utterances")
         ax.legend(fontsize=8)
-    for j, (name, signal) in enumerate(example.items()):
-        ax = fig.add_subplot(grid[1 + j // n_cols if n_bottom > n_cols else 1 + j // 2,
-                                  j % n_cols if n_bottom > n_cols else j % 2])
-        ax.specgram(signal + 1e-9, Fs=sample_rate, NFFT=256, noverlap=192, cmap="magma")
+    # One colour scale for all panels so estimates and references compare directly.
+    vmax = 10 * np.log10(np.max(np.abs(mixture)) ** 2 + 1e-12)
+    panels = [(axes[1, 0], mixture, f"mixture {example_name}"[:50])]
+    panels += [(axes[1, i + 1], estimates[i], f"estimate {i + 1}") for i in range(n_src)]
+    panels += [(axes[2, i + 1], references[i], f"reference {i + 1}") for i in range(n_src)]
+    for ax, signal, name in panels:
+        ax.set_visible(True)
+        with np.errstate(divide="ignore"):  # silent frames: -inf dB, drawn as the floor
+            ax.specgram(
+                signal,
+                Fs=sample_rate,
+                NFFT=256,
+                noverlap=192,
+                cmap="magma",
+                vmin=vmax - DYNAMIC_RANGE_DB - 30,
+                vmax=vmax - 30,
+            )
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("Hz")

@@ -9,6 +9,7 @@ When the data is missing, prints exactly what to put where and exits with status
 
 Usage: ``python -m asteroid_tdanet.recipes.prepare_data --dataset mini --storage_dir storage``
 """
+
 import argparse
 import json
 import logging
@@ -45,8 +46,10 @@ def prepare_mini(storage_dir: str, force: bool, **mini_options) -> int:
         shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
     os.makedirs(root, exist_ok=True)
     info = build_mini(root, **mini_options)
-    print(f"Built the mini dataset in {root}: sources {info['sources_used']}, "
-          f"speakers {info['n_speakers']}, mixtures {info['mixtures']}.")
+    print(
+        f"Built the mini dataset in {root}: sources {info['sources_used']}, "
+        f"speakers {info['n_speakers']}, mixtures {info['mixtures']}."
+    )
     return 0
 
 
@@ -77,8 +80,11 @@ def main(argv=None) -> int:
     parser.add_argument("--sample_rate", type=int, default=8000)
     parser.add_argument("--force", type=str2bool, default=False, help="rebuild the mini set")
     mini = parser.add_argument_group("mini dataset")
-    mini.add_argument("--mini_source", default=DEFAULTS["source"],
-                      help="auto (real recordings + eSpeak NG), real, or espeak")
+    mini.add_argument(
+        "--mini_source",
+        default=DEFAULTS["source"],
+        help="auto (real recordings + eSpeak NG), real, or espeak",
+    )
     for key in ("n_espeak_speakers", "utts_per_speaker", "n_train", "n_dev", "n_test", "seed"):
         mini.add_argument(f"--mini_{key}", type=int, default=DEFAULTS[key])
     mini.add_argument("--mini_noise", type=str2bool, default=DEFAULTS["noise"])
@@ -87,8 +93,7 @@ def main(argv=None) -> int:
     os.makedirs(args.storage_dir, exist_ok=True)
     if args.dataset == "mini":
         options = {k[5:]: v for k, v in vars(args).items() if k.startswith("mini_")}
-        return prepare_mini(args.storage_dir, args.force, sample_rate=args.sample_rate,
-                            **options)
+        return prepare_mini(args.storage_dir, args.force, sample_rate=args.sample_rate, **options)
     return prepare_corpus(args.dataset, args.storage_dir, args.sample_rate)
 
 

@@ -1,4 +1,5 @@
 """Asteroid ``System`` for TDANet, with metrics averaged over DDP processes."""
+
 from asteroid.engine.system import System
 
 

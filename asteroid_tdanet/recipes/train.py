@@ -10,6 +10,7 @@ interrupted; refuses to overwrite a finished experiment unless ``--force true``.
 GPUs / nodes: ``--devices 4 --num_nodes 2`` (Lightning DDP); CPU DDP (gloo) with
 ``--accelerator cpu --devices 2 --strategy ddp``.
 """
+
 import argparse
 import datetime
 import logging
@@ -30,13 +31,19 @@ logger = logging.getLogger(__name__)
 
 def make_loaders(conf: dict):
     data, training = conf["data"], conf["training"]
-    common = dict(task=data["task"], sample_rate=data["sample_rate"], n_src=data["n_src"],
-                  segment=data["segment"], validate=data["validate_files"])
+    common = dict(
+        task=data["task"],
+        sample_rate=data["sample_rate"],
+        n_src=data["n_src"],
+        segment=data["segment"],
+        validate=data["validate_files"],
+    )
     train_set = CsvMixDataset(data["train_dir"], **common)
     val_set = CsvMixDataset(data["valid_dir"], **common)
     workers = training["num_workers"]
-    loader_args = dict(batch_size=training["batch_size"], num_workers=workers,
-                       persistent_workers=workers > 0)
+    loader_args = dict(
+        batch_size=training["batch_size"], num_workers=workers, persistent_workers=workers > 0
+    )
     train_loader = DataLoader(train_set, shuffle=True, drop_last=True, **loader_args)
     val_loader = DataLoader(val_set, shuffle=False, drop_last=False, **loader_args)
     return train_loader, val_loader, dict(train=train_set.get_infos(), valid=val_set.get_infos())
@@ -59,14 +66,21 @@ def build_trainer(conf: dict, exp_dir: str):
 
     training = conf["training"]
     checkpoint = ModelCheckpoint(
-        dirpath=os.path.join(exp_dir, xp.CHECKPOINTS), filename="{epoch}-{val_loss:.3f}",
-        monitor="val_loss", mode="min", save_top_k=training["save_top_k"], save_last=True,
+        dirpath=os.path.join(exp_dir, xp.CHECKPOINTS),
+        filename="{epoch}-{val_loss:.3f}",
+        monitor="val_loss",
+        mode="min",
+        save_top_k=training["save_top_k"],
+        save_last=True,
         verbose=True,
     )
     callbacks = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
     if training["early_stop"]:
-        callbacks.append(EarlyStopping(monitor="val_loss", mode="min",
-                                       patience=training["stop_patience"], verbose=True))
+        callbacks.append(
+            EarlyStopping(
+                monitor="val_loss", mode="min", patience=training["stop_patience"], verbose=True
+            )
+        )
     max_minutes = training.get("max_minutes")
     trainer = pl.Trainer(
         max_epochs=training["epochs"],
@@ -102,8 +116,9 @@ def load_lightning_state_dict(path: str) -> dict:
     return ckpt["state_dict"]
 
 
-def write_best_model(system, checkpoint_cb, conf: dict, exp_dir: str, data_infos: dict,
-                     trainer) -> dict:
+def write_best_model(
+    system, checkpoint_cb, conf: dict, exp_dir: str, data_infos: dict, trainer
+) -> dict:
     """Reload the best checkpoint into the model and save ``best_model.pth`` (serialize())."""
     best = checkpoint_cb.best_model_path or xp.last_checkpoint(exp_dir)
     state = load_lightning_state_dict(best)
@@ -111,20 +126,31 @@ def write_best_model(system, checkpoint_cb, conf: dict, exp_dir: str, data_infos
     model = system.model.cpu()
     package = model.serialize()
     package["infos"]["recipe"] = dict(
-        dataset=conf["data"].get("dataset", ""), task=conf["data"]["task"],
-        training_config=conf, data=data_infos, best_checkpoint=os.path.basename(best),
+        dataset=conf["data"].get("dataset", ""),
+        task=conf["data"]["task"],
+        training_config=conf,
+        data=data_infos,
+        best_checkpoint=os.path.basename(best),
     )
     torch.save(package, os.path.join(exp_dir, xp.BEST_MODEL))
     score = checkpoint_cb.best_model_score
-    return dict(best_checkpoint=best, best_val_loss=None if score is None else float(score),
-                epochs=trainer.current_epoch, global_step=trainer.global_step)
+    return dict(
+        best_checkpoint=best,
+        best_val_loss=None if score is None else float(score),
+        epochs=trainer.current_epoch,
+        global_step=trainer.global_step,
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--exp_dir", required=True)
-    parser.add_argument("--force", type=str2bool, default=False,
-                        help="train anew even if exp_dir holds a finished training")
+    parser.add_argument(
+        "--force",
+        type=str2bool,
+        default=False,
+        help="train anew even if exp_dir holds a finished training",
+    )
     args, conf = parse_with_conf(parser, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import pytorch_lightning as pl
@@ -152,15 +178,29 @@ def main(argv=None) -> int:
         return 2
     model = build_model(conf["model"], conf["data"]["sample_rate"], conf["data"]["n_src"])
     optim = conf["optim"]
-    optimizer = make_optimizer(model.parameters(), optimizer=optim["optimizer"], lr=optim["lr"],
-                               weight_decay=optim["weight_decay"])
+    optimizer = make_optimizer(
+        model.parameters(),
+        optimizer=optim["optimizer"],
+        lr=optim["lr"],
+        weight_decay=optim["weight_decay"],
+    )
     scheduler = None
     if conf["scheduler"]["half_lr"]:
-        scheduler = ReduceLROnPlateau(optimizer, mode="min", factor=conf["scheduler"]["lr_factor"],
-                                      patience=conf["scheduler"]["lr_patience"])
-    system = SeparationSystem(model=model, optimizer=optimizer, loss_func=build_loss(
-        conf["training"]), train_loader=train_loader, val_loader=val_loader,
-        scheduler=scheduler, config=conf)
+        scheduler = ReduceLROnPlateau(
+            optimizer,
+            mode="min",
+            factor=conf["scheduler"]["lr_factor"],
+            patience=conf["scheduler"]["lr_patience"],
+        )
+    system = SeparationSystem(
+        model=model,
+        optimizer=optimizer,
+        loss_func=build_loss(conf["training"]),
+        train_loader=train_loader,
+        val_loader=val_loader,
+        scheduler=scheduler,
+        config=conf,
+    )
     trainer, checkpoint_cb = build_trainer(conf, args.exp_dir)
     ckpt_path = xp.last_checkpoint(args.exp_dir)
     if resume and os.path.exists(ckpt_path):
@@ -170,16 +210,23 @@ def main(argv=None) -> int:
     start = time.time()
     trainer.fit(system, ckpt_path=ckpt_path)
     if trainer.interrupted:
-        print(f"Training interrupted; re-run stage 2 to resume from {xp.last_checkpoint(args.exp_dir)}",
-              file=sys.stderr)
+        print(
+            f"Training interrupted; re-run stage 2 to resume from {xp.last_checkpoint(args.exp_dir)}",
+            file=sys.stderr,
+        )
         return 130
     if trainer.is_global_zero:
         summary = write_best_model(system, checkpoint_cb, conf, args.exp_dir, data_infos, trainer)
-        summary.update(wall_time_s=round(time.time() - start, 1), data=data_infos,
-                       stopped_by="max_time" if conf["training"].get("max_minutes") else "epochs/early stop")
+        summary.update(
+            wall_time_s=round(time.time() - start, 1),
+            data=data_infos,
+            stopped_by="max_time" if conf["training"].get("max_minutes") else "epochs/early stop",
+        )
         xp.write_json(os.path.join(args.exp_dir, xp.TRAIN_DONE), summary)
-        print(f"Best model (val_loss {summary['best_val_loss']}) written to "
-              f"{os.path.join(args.exp_dir, xp.BEST_MODEL)}")
+        print(
+            f"Best model (val_loss {summary['best_val_loss']}) written to "
+            f"{os.path.join(args.exp_dir, xp.BEST_MODEL)}"
+        )
     return 0
 
 

@@ -5,6 +5,7 @@ Speakers come from real recordings (Debian Asterisk prompt packages, see
 group is split BY SPEAKER into train/dev/test, so no test speaker is heard in training.
 ``dataset.json`` records the sources actually used, the speakers of each split and licences.
 """
+
 import json
 import logging
 import os
@@ -21,21 +22,41 @@ logger = logging.getLogger(__name__)
 SOURCES = ("auto", "real", "espeak")
 SPLITS = ("train", "dev", "test")
 DEFAULTS = dict(
-    source="auto", n_espeak_speakers=60, utts_per_speaker=12, n_train=1000, n_dev=100,
-    n_test=100, sample_rate=8000, noise=True, seed=0, dev_fraction=0.15, test_fraction=0.25,
+    source="auto",
+    n_espeak_speakers=60,
+    utts_per_speaker=12,
+    n_train=1000,
+    n_dev=100,
+    n_test=100,
+    sample_rate=8000,
+    noise=True,
+    seed=0,
+    dev_fraction=0.15,
+    test_fraction=0.25,
 )
 
 
-def split_speakers(names: List[str], dev_fraction: float, test_fraction: float,
-                   rng: np.random.Generator) -> Dict[str, List[str]]:
-    """Disjoint train/dev/test speaker lists; dev and test get at least one speaker each."""
+def split_speakers(
+    names: List[str],
+    dev_fraction: float,
+    test_fraction: float,
+    rng: np.random.Generator,
+    min_per_split: int = 1,
+) -> Dict[str, List[str]]:
+    """Disjoint train/dev/test speaker lists, each with at least ``min_per_split`` speakers."""
     names = [names[i] for i in rng.permutation(len(names))]
-    n_test = max(1, int(round(test_fraction * len(names))))
-    n_dev = max(1, int(round(dev_fraction * len(names))))
-    if len(names) - n_test - n_dev < 1:
-        raise ValueError(f"{len(names)} speakers are too few for a train/dev/test split.")
-    return dict(test=sorted(names[:n_test]), dev=sorted(names[n_test:n_test + n_dev]),
-                train=sorted(names[n_test + n_dev:]))
+    n_test = max(min_per_split, int(round(test_fraction * len(names))))
+    n_dev = max(min_per_split, int(round(dev_fraction * len(names))))
+    if len(names) - n_test - n_dev < min_per_split:
+        raise ValueError(
+            f"{len(names)} speakers are too few for a train/dev/test split with at least "
+            f"{min_per_split} speakers each."
+        )
+    return dict(
+        test=sorted(names[:n_test]),
+        dev=sorted(names[n_test : n_test + n_dev]),
+        train=sorted(names[n_test + n_dev :]),
+    )
 
 
 def colored_noise(n_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -63,9 +84,14 @@ def build_mini(root: str, **options) -> dict:
             speakers = real_bank.index_speakers(dirs)
             if len(speakers) < 3:
                 raise real_bank.RealSpeechUnavailable(
-                    f"only {len(speakers)} real speakers found, 3 needed for a split")
-            groups["real"] = (sorted(speakers), lambda names, r: real_bank.real_utterances(
-                speakers, names, opts["utts_per_speaker"], r))
+                    f"only {len(speakers)} real speakers found, 3 needed for a split"
+                )
+            groups["real"] = (
+                sorted(speakers),
+                lambda names, r: real_bank.real_utterances(
+                    speakers, names, opts["utts_per_speaker"], r
+                ),
+            )
             notes.append(f"real: {len(speakers)} speakers from Debian Asterisk prompt packages")
         except real_bank.RealSpeechUnavailable as err:
             if opts["source"] == "real":
@@ -81,16 +107,24 @@ def build_mini(root: str, **options) -> dict:
             logger.warning("eSpeak NG unavailable (%s); using real recordings only.", err)
         else:
             by_name = {s["speaker"]: s for s in settings}
-            groups["espeak"] = (sorted(by_name), lambda names, r: espeak_bank.espeak_utterances(
-                [by_name[n] for n in names], opts["utts_per_speaker"], r))
+            groups["espeak"] = (
+                sorted(by_name),
+                lambda names, r: espeak_bank.espeak_utterances(
+                    [by_name[n] for n in names], opts["utts_per_speaker"], r
+                ),
+            )
             notes.append(f"espeak: {len(settings)} synthetic voices from espeakng-loader")
     if not groups:
         raise RuntimeError("No speech source available for the mini dataset.")
 
     split_names = {s: {} for s in SPLITS}
     for group, (names, _) in groups.items():
+        # Mixtures need two speakers per split: one group alone must give each split two;
+        # with two groups, the other group's speakers complete the pairs.
+        min_per_split = 2 if len(groups) == 1 else 1
         for split, members in split_speakers(
-                names, opts["dev_fraction"], opts["test_fraction"], rng).items():
+            names, opts["dev_fraction"], opts["test_fraction"], rng, min_per_split
+        ).items():
             split_names[split][group] = members
     counts = {}
     for split in SPLITS:
@@ -98,20 +132,32 @@ def build_mini(root: str, **options) -> dict:
         for group, (_, make) in groups.items():
             utterances += make(split_names[split][group], rng)
         noise_fn = (lambda n, sr: colored_noise(n, sr, rng)) if opts["noise"] else None
-        counts[split] = write_split(root, split, utterances, opts[f"n_{split}"],
-                                    [opts["sample_rate"]], rng, noise_fn=noise_fn)
+        counts[split] = write_split(
+            root,
+            split,
+            utterances,
+            opts[f"n_{split}"],
+            [opts["sample_rate"]],
+            rng,
+            noise_fn=noise_fn,
+        )
     info = dict(
-        name="MiniLibri2Mix", layout="LibriMix (min mode)", options=opts,
-        sources_used=sorted(groups), notes=notes,
+        name="MiniLibri2Mix",
+        layout="LibriMix (min mode)",
+        options=opts,
+        sources_used=sorted(groups),
+        notes=notes,
         speakers={s: split_names[s] for s in SPLITS},
         n_speakers={s: {g: len(v) for g, v in split_names[s].items()} for s in SPLITS},
         mixtures={s: counts[s]["written"] for s in SPLITS},
-        too_short_not_written={s: counts[s]["too_short"] for s in SPLITS},
+        not_written={s: {k: v for k, v in counts[s].items() if k != "written"} for s in SPLITS},
         licences=dict(
-            real={p: real_bank.PACKAGES[p] for p in real_bank.PACKAGES} if "real" in groups
-            else {},
-            espeak="eSpeak NG: GPL-3.0-or-later (synthetic speech output is not restricted)"
-            if "espeak" in groups else "",
+            real={p: real_bank.PACKAGES[p] for p in real_bank.PACKAGES} if "real" in groups else {},
+            espeak=(
+                "eSpeak NG: GPL-3.0-or-later (synthetic speech output is not restricted)"
+                if "espeak" in groups
+                else ""
+            ),
         ),
     )
     with open(os.path.join(root, "dataset.json"), "w") as f:

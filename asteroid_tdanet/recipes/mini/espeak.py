@@ -5,6 +5,7 @@ dictionaries). We drive the C API with ctypes in synchronous mode: every call to
 :func:`EspeakSynth.synthesize` returns the whole utterance as a float32 array at
 :attr:`EspeakSynth.sample_rate` (22050 Hz).
 """
+
 import ctypes
 import threading
 from typing import List, Optional
@@ -50,13 +51,17 @@ class EspeakSynth:
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self._lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         self._lib.espeak_Synth.argtypes = [
-            ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+            ctypes.c_char_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
         ]
         # The espeak-ng-data directory's parent is what espeak_Initialize expects.
-        rate = self._lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path).encode(), 0
-        )
+        rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, str(data_path).encode(), 0)
         if rate <= 0:
             raise EspeakUnavailable(f"espeak_Initialize failed (returned {rate}).")
         self.sample_rate = int(rate)
@@ -93,7 +98,9 @@ class EspeakSynth:
             if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise ValueError(f"eSpeak NG has no voice {voice!r}.")
             for param, value in (
-                (_ESPEAK_RATE, rate), (_ESPEAK_PITCH, pitch), (_ESPEAK_RANGE, pitch_range),
+                (_ESPEAK_RATE, rate),
+                (_ESPEAK_PITCH, pitch),
+                (_ESPEAK_RANGE, pitch_range),
                 (_ESPEAK_VOLUME, 100),
             ):
                 self._lib.espeak_SetParameter(param, int(value), 0)

@@ -1,4 +1,5 @@
 """Synthetic "speakers" from eSpeak NG: English accents x voice variants x pitch/rate."""
+
 import logging
 from typing import List
 
@@ -11,15 +12,66 @@ from .sentences import sentence
 logger = logging.getLogger(__name__)
 
 # English accents of espeak-ng-data/lang/gmw.
-ACCENTS = ["en-US", "en", "en-GB-scotland", "en-GB-x-rp", "en-029", "en-US-nyc",
-           "en-GB-x-gbclan", "en-GB-x-gbcwmd"]
+ACCENTS = [
+    "en-US",
+    "en",
+    "en-GB-scotland",
+    "en-GB-x-rp",
+    "en-029",
+    "en-US-nyc",
+    "en-GB-x-gbclan",
+    "en-GB-x-gbcwmd",
+]
 # Variants whose output is speech-like (the robotic / whispering ones are left out).
 VARIANTS = [
-    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "Annie", "Alicia",
-    "Andy", "Denis", "Gene", "Hugo", "Lee", "Mario", "Michael", "Mike", "Reed", "adam", "anika",
-    "aunty", "belinda", "benjamin", "boris", "caleb", "david", "ed", "edward", "grandma",
-    "grandpa", "ian", "john", "linda", "max", "michel", "norbert", "quincy", "rob", "robert",
-    "steph", "travis", "victor", "zac",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "Annie",
+    "Alicia",
+    "Andy",
+    "Denis",
+    "Gene",
+    "Hugo",
+    "Lee",
+    "Mario",
+    "Michael",
+    "Mike",
+    "Reed",
+    "adam",
+    "anika",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "ed",
+    "edward",
+    "grandma",
+    "grandpa",
+    "ian",
+    "john",
+    "linda",
+    "max",
+    "michel",
+    "norbert",
+    "quincy",
+    "rob",
+    "robert",
+    "steph",
+    "travis",
+    "victor",
+    "zac",
 ]
 
 
@@ -35,11 +87,16 @@ def espeak_speakers(n_speakers: int, rng: np.random.Generator) -> List[dict]:
     speakers = []
     for k in picks:
         accent, variant = combos[k]
-        speakers.append(dict(
-            speaker=f"espeak_{accent}+{variant}", voice=f"{accent}+{variant}",
-            pitch=int(rng.integers(25, 76)), rate=int(rng.integers(140, 201)),
-            pitch_range=int(rng.integers(30, 81)), source="espeak-ng",
-        ))
+        speakers.append(
+            dict(
+                speaker=f"espeak_{accent}+{variant}",
+                voice=f"{accent}+{variant}",
+                pitch=int(rng.integers(25, 76)),
+                rate=int(rng.integers(140, 201)),
+                pitch_range=int(rng.integers(30, 81)),
+                source="espeak-ng",
+            )
+        )
     return speakers
 
 
@@ -52,17 +109,19 @@ def espeak_utterances(
     for spk in speakers:
         for i in range(utts_per_speaker):
             text = sentence(rng)
-            audio = synth.synthesize(text, spk["voice"], spk["rate"], spk["pitch"],
-                                     spk["pitch_range"])
+            audio = synth.synthesize(
+                text, spk["voice"], spk["rate"], spk["pitch"], spk["pitch_range"]
+            )
             audio = _trim_silence(audio)
             utt_id = f"{spk['speaker'].replace('+', '-')}-{i:03d}"
             # Bind the array now: a closure over the loop variable would see the last one.
-            utterances.append(Utterance(utt_id, spk["speaker"],
-                                        lambda a=audio: (a, synth.sample_rate)))
+            utterances.append(
+                Utterance(utt_id, spk["speaker"], lambda a=audio: (a, synth.sample_rate))
+            )
     return utterances
 
 
 def _trim_silence(audio: np.ndarray, threshold: float = 1e-3) -> np.ndarray:
     """Drop leading/trailing near-silence so min-mode mixtures overlap fully."""
     active = np.flatnonzero(np.abs(audio) > threshold)
-    return audio if len(active) == 0 else audio[active[0]: active[-1] + 1]
+    return audio if len(active) == 0 else audio[active[0] : active[-1] + 1]

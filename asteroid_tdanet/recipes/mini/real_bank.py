@@ -5,6 +5,7 @@ speaker. They are fetched without root with ``apt-get download`` + ``dpkg-deb -x
 registry is the only network this needs). Speakers are identified by their folder name
 (``en_US_f_Allison`` -> ``Allison``), so the same voice in two languages is one speaker.
 """
+
 import glob
 import logging
 import os
@@ -53,11 +54,18 @@ def fetch_packages(dest: str, packages=tuple(PACKAGES)) -> List[str]:
         target = os.path.join(dest, pkg)
         if not os.path.exists(os.path.join(target, ".done")):
             try:
-                subprocess.run(["apt-get", "download", pkg], cwd=debs, check=True,
-                               capture_output=True, text=True, timeout=600)
+                subprocess.run(
+                    ["apt-get", "download", pkg],
+                    cwd=debs,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                )
                 (deb,) = glob.glob(os.path.join(debs, f"{pkg}_*.deb"))
-                subprocess.run(["dpkg-deb", "-x", deb, target], check=True,
-                               capture_output=True, text=True)
+                subprocess.run(
+                    ["dpkg-deb", "-x", deb, target], check=True, capture_output=True, text=True
+                )
             except (subprocess.SubprocessError, ValueError, OSError) as err:
                 detail = getattr(err, "stderr", "") or err
                 logger.warning("Could not fetch %s: %s", pkg, str(detail).strip()[:300])
@@ -85,11 +93,11 @@ def index_speakers(package_dirs: List[str], min_seconds: float = 1.5) -> Dict[st
             match = _VOICE_DIR.match(os.path.basename(voice_dir))
             if not match:
                 continue
-            entry = speakers.setdefault(match["name"], dict(
-                files=[], gender=match["gender"], packages=[]))
+            entry = speakers.setdefault(
+                match["name"], dict(files=[], gender=match["gender"], packages=[])
+            )
             entry["packages"].append(os.path.basename(pkg_dir))
-            for path in sorted(glob.glob(os.path.join(voice_dir, "**", "*.wav"),
-                                         recursive=True)):
+            for path in sorted(glob.glob(os.path.join(voice_dir, "**", "*.wav"), recursive=True)):
                 try:
                     info = sf.info(path)
                 except RuntimeError:
@@ -101,7 +109,9 @@ def index_speakers(package_dirs: List[str], min_seconds: float = 1.5) -> Dict[st
 
 
 def real_utterances(
-    speakers: Dict[str, dict], names: List[str], utts_per_speaker: int,
+    speakers: Dict[str, dict],
+    names: List[str],
+    utts_per_speaker: int,
     rng: np.random.Generator,
 ) -> List[Utterance]:
     """``utts_per_speaker`` random prompts of each speaker in ``names``."""
@@ -112,8 +122,9 @@ def real_utterances(
         for k in sorted(picks):
             path = files[k]
             stem = os.path.splitext(os.path.basename(path))[0].replace("_", "-")
-            utterances.append(Utterance(f"real-{name}-{stem}", f"real_{name}",
-                                        lambda p=path: _load_trimmed(p)))
+            utterances.append(
+                Utterance(f"real-{name}-{stem}", f"real_{name}", lambda p=path: _load_trimmed(p))
+            )
     return utterances
 
 
@@ -122,5 +133,5 @@ def _load_trimmed(path: str):
     audio, sr = sf.read(path, dtype="float32")
     active = np.flatnonzero(np.abs(audio) > 0.01 * max(np.abs(audio).max(), 1e-6))
     if len(active):
-        audio = audio[active[0]: active[-1] + 1]
+        audio = audio[active[0] : active[-1] + 1]
     return audio, sr

@@ -1,0 +1,8 @@
+"""``python -m asteroid_tdanet`` is the ``asteroid-tdanet`` command."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,395 @@
+"""Command line: ``asteroid-tdanet separate | info | export`` (also ``python -m asteroid_tdanet``).
+
+Run ``asteroid-tdanet <command> --help`` for every option.
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import soundfile as sf
+
+from .inference.separator import DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS
+
+PROG = "asteroid-tdanet"
+EXPORT_FORMATS = ("onnx", "torchscript")
+
+
+class CliError(Exception):
+    """An error reported as one line, with exit code 2."""
+
+
+# ------------------------------------------------------------------------------------ parser
+def _add_model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="model to use: a checkpoint file written by asteroid-tdanet or Asteroid "
+        "(best_model.pth), a released look2hear TDANetBest file (pytorch_model.bin), or a "
+        "Hugging Face hub id 'user/repo' or 'user/repo@revision' (downloaded once, then read "
+        "from the hub cache). Files are loaded without arbitrary unpickling.",
+    )
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _output_rate(text: str):
+    if text in ("input", "model"):
+        return text
+    try:
+        return _positive_int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'input', 'model' or a rate in Hz, got {text!r}")
+
+
+def _separate_parser(sub) -> None:
+    p = sub.add_parser(
+        "separate",
+        help="separate audio files or folders into one file per speaker",
+        description="Separate each input into one mono file per source: "
+        "OUT/<name>_s1.wav, OUT/<name>_s2.wav, ... Folders are searched recursively for audio "
+        "files and their layout is mirrored under OUT. Files of any length are processed in "
+        "overlapping chunks whose speakers are aligned, in bounded memory.",
+        epilog="Inputs: anything soundfile reads (wav, flac, ogg, aiff, mp3, ...). Existing "
+        "outputs are never overwritten without --force. A file that fails is reported on one "
+        "line and the others continue. Exit code: 0 all files done, 1 some file failed, "
+        "2 usage or model error.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files and/or folders")
+    _add_model_argument(p)
+    p.add_argument(
+        "-o",
+        "--output-dir",
+        default="separated",
+        help="folder for the separated files (created if needed; default: %(default)s)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    channels = p.add_mutually_exclusive_group()
+    channels.add_argument(
+        "--channel",
+        type=int,
+        metavar="N",
+        help="separate channel N (0 = first) of multichannel files (multichannel input is an "
+        "error unless --channel or --mix-down is given)",
+    )
+    channels.add_argument(
+        "--mix-down", action="store_true", help="average the channels of multichannel files"
+    )
+    p.add_argument(
+        "--output-rate",
+        type=_output_rate,
+        default="input",
+        metavar="{input,model,HZ}",
+        help="sample rate of the outputs: the input file's (default), the model's, or a rate "
+        "in Hz. Inputs are resampled to the model's rate with julius, and back.",
+    )
+    p.add_argument(
+        "--subtype",
+        default="FLOAT",
+        choices=sorted(sf.available_subtypes("WAV")),
+        type=str.upper,
+        metavar="SUBTYPE",
+        help="WAV sample format of the outputs: FLOAT (default, 32-bit float: never clips), "
+        "PCM_16, PCM_24, ... (integer formats clip; clipped samples are reported)",
+    )
+    p.add_argument(
+        "--chunk-seconds",
+        type=_positive_float,
+        default=DEFAULT_CHUNK_SECONDS,
+        help="length of the chunks the model processes at once; bounds memory "
+        "(default: %(default)s). Inputs up to this length are processed whole.",
+    )
+    p.add_argument(
+        "--overlap-seconds",
+        type=_positive_float,
+        default=DEFAULT_OVERLAP_SECONDS,
+        help="overlap between consecutive chunks, used to keep each speaker on the same "
+        "output and to cross-fade; at most half a chunk (default: %(default)s)",
+    )
+    _add_runtime_arguments(p)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_separate)
+
+
+def _add_runtime_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="'cpu' (default), 'cuda' or 'cuda:N'",
+    )
+    p.add_argument(
+        "--fp16", action="store_true", help="run the model in half precision (CUDA only)"
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="CPU threads used by torch (default: torch's default, usually all cores)",
+    )
+
+
+def _info_parser(sub) -> None:
+    p = sub.add_parser(
+        "info",
+        help="show a model's configuration, sample rate, parameters and MACs",
+        description="Print a model's configuration, sample rate, number of sources, "
+        "parameter count and multiply-accumulate operations (MACs) per second of audio.",
+    )
+    _add_model_argument(p)
+    p.add_argument(
+        "--counter",
+        choices=("ptflops", "thop", "none"),
+        default="ptflops",
+        help="MAC counter (default: %(default)s; 'thop' does not count attention; 'none' "
+        "skips counting)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.set_defaults(func=cmd_info)
+
+
+def _export_parser(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a model to ONNX or TorchScript",
+        description="Export a model as a graph 'mixture' (batch, time) -> 'sources' "
+        "(batch, n_src, time) with dynamic batch and time axes, at the model's sample rate. "
+        "The exported file is then run on two input lengths and compared with PyTorch.",
+    )
+    _add_model_argument(p)
+    p.add_argument(
+        "--format",
+        choices=EXPORT_FORMATS,
+        help="onnx or torchscript (default: from the extension of -o: .onnx -> onnx, "
+        "anything else -> torchscript)",
+    )
+    p.add_argument("-o", "--output", required=True, help="file to write (.onnx, .pt, ...)")
+    p.add_argument(
+        "--opset",
+        type=_positive_int,
+        help="ONNX opset (default: the installed torch's default opset)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument(
+        "--no-check",
+        action="store_true",
+        help="skip running the exported model against PyTorch after export",
+    )
+    p.set_defaults(func=cmd_export)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="TDANet speech separation (Asteroid plugin): separate files of any "
+        "length, inspect models, export them to ONNX/TorchScript.",
+        epilog="Examples: asteroid-tdanet separate talk.wav --model best_model.pth -o out/ | "
+        "asteroid-tdanet info --model user/repo | "
+        "asteroid-tdanet export --model best_model.pth -o tdanet.onnx. "
+        "Run 'asteroid-tdanet COMMAND --help' for the options of a command.",
+    )
+    from .version import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _separate_parser(sub)
+    _info_parser(sub)
+    _export_parser(sub)
+    return parser
+
+
+# ---------------------------------------------------------------------------------- commands
+def load_model(spec: str):
+    """``TDANet.from_pretrained(spec)`` with every loading problem as a one-line CliError."""
+    from .checkpoints import NotACheckpointError
+    from .models import TDANet
+
+    try:
+        return TDANet.from_pretrained(spec)
+    except (NotACheckpointError, FileNotFoundError) as err:
+        raise CliError(f"--model: {_first_line(err)}") from err
+    except Exception as err:  # hub/network errors, incompatible state dicts, ...
+        raise CliError(f"--model {spec}: cannot load ({_first_line(err)})") from err
+
+
+def cmd_separate(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .inference import Separator, plan, run_jobs
+
+    model = load_model(args.model)
+    try:
+        separator = Separator(
+            model,
+            device=args.device,
+            fp16=args.fp16,
+            threads=args.threads,
+            chunk_seconds=args.chunk_seconds,
+            overlap_seconds=args.overlap_seconds,
+        )
+    except (ValueError, RuntimeError) as err:
+        raise CliError(_first_line(err)) from err
+    # A missing input becomes a job that fails with "no such file", like any bad file.
+    jobs = plan(args.inputs, args.output_dir, model.n_src, force=args.force)
+    if not jobs:
+        raise CliError(f"no audio files found in {' '.join(args.inputs)}")
+
+    rate = {"input": None, "model": separator.sample_rate}.get(args.output_rate, args.output_rate)
+
+    def separate(job, advance) -> float:
+        result = separator.separate_file(
+            job.input,
+            [str(p) for p in job.outputs],
+            channel=args.channel,
+            mix_down=args.mix_down,
+            output_rate=rate,
+            subtype=args.subtype,
+            progress=advance,
+        )
+        if result.clipped:
+            tqdm.write(  # below the progress bars, not through them
+                f"warning: {job.input}: {result.clipped} output samples clipped to [-1, 1] "
+                f"({args.subtype}); use --subtype FLOAT to keep them",
+                file=sys.stderr,
+            )
+        return result.info.seconds
+
+    summary = run_jobs(jobs, separate, progress=not args.quiet)
+    print(summary.line())
+    return 1 if summary.failed else 0
+
+
+def model_info(model, counter: str = "ptflops") -> dict:
+    """Configuration, sample rate, sources, parameters and MACs per second of ``model``."""
+    info = dict(
+        model=type(model).__name__,
+        sample_rate=model.sample_rate,
+        n_src=model.n_src,
+        config=model.get_model_args(),
+    )
+    try:
+        from .utils.complexity import count_macs, count_params
+    except ImportError as err:  # the counting helper is optional at import time
+        raise CliError(f"info needs asteroid_tdanet.utils.complexity ({err})") from err
+    info["params"] = count_params(model)
+    if counter != "none":
+        try:
+            # ptflops prints notices on stdout, which would corrupt --json output.
+            with contextlib.redirect_stdout(io.StringIO()):
+                info["macs_per_second"] = count_macs(model, seconds=1.0, counter=counter)
+            info["mac_counter"] = counter
+        except ImportError as err:
+            raise CliError(
+                f"counting MACs needs {counter} (pip install 'asteroid-tdanet[flops]'), or "
+                "pass --counter none"
+            ) from err
+    return info
+
+
+def cmd_info(args) -> int:
+    model = load_model(args.model).eval()
+    info = model_info(model, args.counter)
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"model:        {info['model']}")
+    print(f"sample rate:  {info['sample_rate']:g} Hz")
+    print(f"sources:      {info['n_src']}")
+    print(f"parameters:   {info['params']:,} ({info['params'] / 1e6:.2f} M)")
+    if "macs_per_second" in info:
+        gmacs = info["macs_per_second"] / 1e9
+        print(f"MACs:         {gmacs:.3f} G per second of audio ({info['mac_counter']})")
+    print("config:")
+    for key, value in info["config"].items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .export import export_onnx, export_torchscript
+
+    output = Path(args.output)
+    fmt = args.format or ("onnx" if output.suffix.lower() == ".onnx" else "torchscript")
+    if output.exists() and not args.force:
+        raise CliError(f"{output} exists (pass --force to overwrite)")
+    if args.opset is not None and fmt != "onnx":
+        raise CliError("--opset applies to --format onnx only")
+    model = load_model(args.model).eval()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if fmt == "onnx":
+            export_onnx(model, output, opset=args.opset)
+        else:
+            export_torchscript(model, output)
+    except ImportError as err:
+        raise CliError(f"ONNX export needs onnx (pip install 'asteroid-tdanet[export]'): {err}")
+    print(f"Wrote {fmt} model to {output} ({output.stat().st_size / 1e6:.1f} MB).")
+    if not args.no_check:
+        error = check_export(model, output, fmt)
+        print(f"Checked against PyTorch on two input lengths: max abs difference {error:.2e}.")
+    return 0
+
+
+def check_export(model, path, fmt: str, seconds=(0.73, 1.37)) -> float:
+    """Largest absolute difference between the exported model and ``model`` on random
+    inputs of two lengths (a batch of 2 each)."""
+    import torch
+
+    from .export import load_torchscript, run_onnx
+
+    if fmt == "onnx":
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError as err:
+            raise CliError(
+                "checking needs onnxruntime (pip install 'asteroid-tdanet[export]'), or pass "
+                "--no-check"
+            ) from err
+        run = lambda x: run_onnx(path, x)
+    else:
+        module = load_torchscript(path)[0]
+        run = lambda x: module(x)
+    error = 0.0
+    generator = torch.Generator().manual_seed(0)
+    model = model.cpu().float()
+    with torch.inference_mode():
+        for sec in seconds:
+            wav = torch.randn(2, int(sec * model.sample_rate), generator=generator)
+            error = max(error, (run(wav) - model(wav)).abs().max().item())
+    return error
+
+
+# ------------------------------------------------------------------------------------- main
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of ``asteroid-tdanet``; returns the exit code (0 ok, 1 some file failed,
+    2 usage or model error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as err:
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Export of separation models to ONNX and TorchScript."""
+
+from .exportable import (
+    ExportableSelfAttention,
+    exportable_copy,
+    pool_to_length_traceable,
+    traceable_pooling,
+)
+from .onnx_export import default_opset, export_onnx, run_onnx
+from .torchscript_export import export_torchscript, load_torchscript
+
+__all__ = [
+    "ExportableSelfAttention",
+    "exportable_copy",
+    "pool_to_length_traceable",
+    "traceable_pooling",
+    "default_opset",
+    "export_onnx",
+    "run_onnx",
+    "export_torchscript",
+    "load_torchscript",
+]

@@ -1,0 +1,37 @@
+"""Export to TorchScript (a traced graph with a dynamic time axis)."""
+
+import os
+import warnings
+
+import torch
+from torch import nn
+
+
+def export_torchscript(model: nn.Module, path, example_seconds: float = 1.0) -> str:
+    """Trace ``model`` on a ``(1, time)`` example and save it with ``torch.jit.save``.
+
+    The traced module maps ``(batch, time)`` to ``(batch, n_src, time)`` for any batch and
+    length, on CPU in float32 (move it with ``.to()`` after ``torch.jit.load``). Its
+    ``sample_rate`` and ``n_src`` are kept as attributes. ``model`` is not modified.
+    """
+    path = os.fspath(path)
+    was_training = model.training
+    model.eval()
+    example = torch.randn(1, max(1, int(example_seconds * model.sample_rate)))
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            traced = torch.jit.trace(model.cpu().float(), example, check_trace=False)
+    finally:
+        model.train(was_training)
+    extra = {"sample_rate": str(int(model.sample_rate)), "n_src": str(model.n_src)}
+    torch.jit.save(traced, path, _extra_files=extra)
+    return path
+
+
+def load_torchscript(path):
+    """``(module, sample_rate, n_src)`` from a file written by :func:`export_torchscript`."""
+    extra = {"sample_rate": "", "n_src": ""}
+    module = torch.jit.load(os.fspath(path), map_location="cpu", _extra_files=extra)
+    return module, int(extra["sample_rate"]), int(extra["n_src"])

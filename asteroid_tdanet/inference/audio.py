@@ -1,0 +1,126 @@
+"""Reading audio files block by block, with validation and channel selection.
+
+Everything soundfile (libsndfile) reads is accepted: WAV, FLAC, OGG/Vorbis/Opus, AIFF, MP3
+(libsndfile >= 1.1), ... Every problem with a file is raised as :class:`AudioError`, whose
+message is one line starting with the file name.
+"""
+
+import os
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+import numpy as np
+import soundfile as sf
+
+# Extensions picked up when a folder is given (case-insensitive): soundfile's formats plus
+# common aliases.
+AUDIO_EXTENSIONS = frozenset(
+    {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga", ".opus"}
+)
+
+
+class AudioError(ValueError):
+    """A file cannot be separated; the message names the file and the reason."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{os.fspath(path)}: {reason}")
+        self.path = os.fspath(path)
+
+
+@dataclass
+class AudioInfo:
+    """What is known about an input file before separation."""
+
+    path: str
+    sample_rate: int
+    frames: int  # samples per channel
+    channels: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def open_audio(path) -> sf.SoundFile:
+    """Open ``path`` for reading; :class:`AudioError` if it is not a readable audio file."""
+    if not os.path.isfile(path):
+        raise AudioError(path, "no such file")
+    try:
+        return sf.SoundFile(path)
+    except Exception as err:  # soundfile raises LibsndfileError/RuntimeError/TypeError
+        raise AudioError(path, f"not a readable audio file ({_first_line(err)})") from err
+
+
+def check_channel_options(path, channels: int, channel: Optional[int], mix_down: bool) -> None:
+    """Multichannel input needs an explicit choice; a chosen channel must exist."""
+    if channel is not None and mix_down:
+        raise ValueError("Pass either a channel or mix_down, not both.")
+    if channel is not None and not 0 <= channel < channels:
+        raise AudioError(path, f"has {channels} channel(s), cannot select channel {channel}")
+    if channels > 1 and channel is None and not mix_down:
+        raise AudioError(
+            path,
+            f"has {channels} channels; the model separates one channel: choose one with "
+            "--channel N (0 = first) or average them with --mix-down",
+        )
+
+
+def to_mono(block: np.ndarray, channel: Optional[int], mix_down: bool) -> np.ndarray:
+    """``(frames, channels)`` -> ``(frames,)``: the chosen channel, or the channels' mean."""
+    if channel is not None:
+        return block[:, channel]
+    if mix_down:
+        return block.mean(axis=1, dtype=np.float32)
+    return block[:, 0]
+
+
+def read_blocks(
+    path, block_frames: int, channel: Optional[int] = None, mix_down: bool = False
+) -> Iterator[np.ndarray]:
+    """Yield consecutive float32 mono blocks ``(<= block_frames,)`` of the whole file."""
+    with open_audio(path) as f:
+        check_channel_options(path, f.channels, channel, mix_down)
+        while True:
+            try:
+                block = f.read(block_frames, dtype="float32", always_2d=True)
+            except Exception as err:  # a truncated or corrupt file fails part-way
+                raise AudioError(path, f"read error ({_first_line(err)})") from err
+            if not len(block):
+                return
+            yield to_mono(block, channel, mix_down)
+
+
+def inspect_audio(
+    path, channel: Optional[int] = None, mix_down: bool = False, block_frames: int = 1 << 18
+) -> AudioInfo:
+    """Check that ``path`` can be separated, reading it once in blocks (bounded memory).
+
+    Raises:
+        AudioError: unreadable or non-audio file; no samples; only zeros; NaN or Inf samples;
+            multichannel input without ``channel``/``mix_down``.
+    """
+    with open_audio(path) as f:
+        info = AudioInfo(os.fspath(path), int(f.samplerate), int(f.frames), int(f.channels))
+    check_channel_options(path, info.channels, channel, mix_down)
+    if info.sample_rate <= 0:
+        raise AudioError(path, f"invalid sample rate {info.sample_rate}")
+    frames, nonzero = 0, False
+    for block in read_blocks(path, block_frames, channel, mix_down):
+        if not np.isfinite(block).all():
+            first = frames + int(np.argmin(np.isfinite(block)))
+            raise AudioError(
+                path, f"contains NaN or Inf samples (first at {first / info.sample_rate:.3f} s)"
+            )
+        nonzero = nonzero or bool(np.any(block))
+        frames += len(block)
+    if frames == 0:
+        raise AudioError(path, "is empty (no audio samples)")
+    if not nonzero:
+        raise AudioError(path, "is silent (all samples are zero): nothing to separate")
+    info.frames = frames  # the decoded count (some containers only estimate it)
+    return info

@@ -1,0 +1,59 @@
+"""A separation model placed on a device, called without autograd."""
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+
+def resolve_device(device: Optional[str]) -> torch.device:
+    """``None``/``"cpu"``/``"cuda"``/``"cuda:1"`` -> a usable :class:`torch.device`.
+
+    Raises:
+        ValueError: CUDA requested but not available.
+    """
+    dev = torch.device(device or "cpu")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"Device {device!r} requested but CUDA is not available (use --device cpu)."
+        )
+    return dev
+
+
+class ModelRunner:
+    """Calls ``model`` on ``(batch, time)`` waveforms in ``torch.inference_mode``.
+
+    Args:
+        model: a separation model mapping ``(batch, time)`` to ``(batch, n_src, time)``.
+        device (str, optional): where to run it (default CPU).
+        fp16 (bool): run in half precision (CUDA only: CPU half kernels are slow or missing).
+        threads (int, optional): ``torch.set_num_threads`` (a process-wide setting).
+
+    The model is put in eval mode and moved to ``device`` (in place). Inputs may live on any
+    device; outputs are float32 on the input's device.
+    Shape: ``(batch, time)`` -> ``(batch, n_src, time)``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: Optional[str] = None,
+        fp16: bool = False,
+        threads: Optional[int] = None,
+    ):
+        self.device = resolve_device(device)
+        if fp16 and self.device.type != "cuda":
+            raise ValueError("fp16 needs a CUDA device (--device cuda).")
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"threads must be >= 1, got {threads}.")
+            torch.set_num_threads(threads)
+        self.dtype = torch.float16 if fp16 else torch.float32
+        self.model = model.eval().to(self.device, self.dtype)
+        self.sample_rate = int(model.sample_rate)
+        self.n_src = getattr(model, "n_src", None)
+
+    def __call__(self, wav: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            est = self.model(wav.to(self.device, self.dtype))
+            return est.to(wav.device, torch.float32)

@@ -1,0 +1,115 @@
+"""Stage 4: a ``publish_dir/`` ready for the Hugging Face hub, uploaded when asked.
+
+``publish_dir/`` holds ``pytorch_model.bin`` (the serialize() package, loadable by
+``TDANet.from_pretrained`` and, after ``import asteroid_tdanet``, by
+``asteroid.models.BaseModel.from_pretrained``), ``README.md`` (model card with metrics),
+``conf.yml`` and ``final_metrics.json``. With ``--hub_repo_id user/name`` the folder is
+uploaded with huggingface_hub (token from ``HF_TOKEN`` or ``huggingface-cli login``);
+without it the upload is skipped.
+
+Usage: ``python -m asteroid_tdanet.recipes.publish --exp_dir exp/train_tdanet_x
+[--hub_repo_id me/TDANet_Libri2Mix_sepclean_8k] [--license cc-by-sa-4.0] [--force true]``
+"""
+
+import argparse
+import os
+import shutil
+import sys
+
+import torch
+
+from . import experiment as xp
+from .config import load_conf, str2bool
+from .model_card import model_card
+
+
+def build_publish_dir(
+    exp_dir: str, publish_dir: str, repo_id, license_id: str, dataset_json: str = ""
+) -> str:
+    """Write the folder; return the path of its ``pytorch_model.bin``."""
+    from ..checkpoints import safe_torch_load
+
+    package = safe_torch_load(os.path.join(exp_dir, xp.BEST_MODEL))
+    metrics = xp.read_json(os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS))
+    conf = load_conf(os.path.join(exp_dir, xp.CONF))
+    dataset_info = xp.read_json(dataset_json) if dataset_json else None
+    package["infos"]["final_metrics"] = {
+        k: v for k, v in metrics.items() if isinstance(v, (int, float, str))
+    }
+    package["infos"]["license"] = license_id
+    os.makedirs(publish_dir, exist_ok=True)
+    model_path = os.path.join(publish_dir, "pytorch_model.bin")
+    torch.save(package, model_path)
+    shutil.copy(os.path.join(exp_dir, xp.CONF), os.path.join(publish_dir, "conf.yml"))
+    shutil.copy(
+        os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS),
+        os.path.join(publish_dir, xp.FINAL_METRICS),
+    )
+    if dataset_info is not None:
+        shutil.copy(dataset_json, os.path.join(publish_dir, "dataset.json"))
+    with open(os.path.join(publish_dir, "README.md"), "w") as f:
+        f.write(model_card(repo_id, conf, metrics, license_id, dataset_info))
+    return model_path
+
+
+def upload(publish_dir: str, repo_id: str, private: bool = False) -> str:
+    """Create ``repo_id`` if needed and upload the folder; return the commit url."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
+    info = api.upload_folder(
+        folder_path=publish_dir,
+        repo_id=repo_id,
+        repo_type="model",
+        commit_message="Upload TDANet (asteroid-tdanet recipe)",
+    )
+    return str(getattr(info, "commit_url", info))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--exp_dir", required=True)
+    parser.add_argument("--publish_dir", default=None, help="default: <exp_dir>/publish_dir")
+    parser.add_argument("--hub_repo_id", default="", help="user/name; empty = no upload")
+    parser.add_argument("--license", default="cc-by-sa-4.0")
+    parser.add_argument("--dataset_json", default="", help="mini dataset description")
+    parser.add_argument("--private", type=str2bool, default=False)
+    parser.add_argument("--force", type=str2bool, default=False)
+    args = parser.parse_args(argv)
+    publish_dir = args.publish_dir or os.path.join(args.exp_dir, xp.PUBLISH_DIR)
+    model_path = os.path.join(publish_dir, "pytorch_model.bin")
+    try:
+        xp.require(os.path.join(args.exp_dir, xp.BEST_MODEL), 2)
+        xp.require(os.path.join(args.exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS), 3)
+        if not args.hub_repo_id or args.force:  # re-running only to upload is allowed
+            xp.check_output(model_path, "A publish folder", 4, args.force)
+    except (FileNotFoundError, xp.ExperimentExists) as err:
+        print(err, file=sys.stderr)
+        return xp.REFUSED if isinstance(err, xp.ExperimentExists) else 2
+    if not os.path.exists(model_path) or args.force:
+        build_publish_dir(
+            args.exp_dir, publish_dir, args.hub_repo_id or None, args.license, args.dataset_json
+        )
+        print(f"Publish folder ready: {publish_dir}")
+    if not args.hub_repo_id:
+        print(
+            "No --hub_repo_id given: skipping the upload to the Hugging Face hub. "
+            f"Upload later with: --stage 4 --hub_repo_id <user>/<name>  ({publish_dir})"
+        )
+        return 0
+    try:
+        url = upload(publish_dir, args.hub_repo_id, args.private)
+    except Exception as err:  # network / auth errors from huggingface_hub
+        print(
+            f"Upload to {args.hub_repo_id} failed: {err}\nThe folder {publish_dir} is "
+            "complete; log in (`huggingface-cli login` or HF_TOKEN) and re-run stage 4.",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"Uploaded {publish_dir} to {url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Options common to every recipe (each is overridable as --name value). A recipe's run.sh
+# sets its dataset-specific defaults after sourcing this file.
+python=${python:-python}
+stage=0             # first stage to run
+stop_stage=4        # last stage to run
+storage_dir=storage # where the corpus is (or is generated)
+task=sep_clean      # sep_clean or sep_noisy (corpora with noise)
+tag=""              # experiment name: exp/train_tdanet_<tag> (default <dataset>_<task>_<k>k)
+conf=""             # recipe conf (default local/conf.yml; the mini set: ../utils/conf_mini.yml)
+force=false         # true: redo stages whose results exist (old trainings are moved aside)
+# Training (empty = value from the conf).
+preset=""           # tdanet, tdanet-large, tdanet-causal, tdanet-mini
+batch_size=""
+lr=""
+epochs=""
+max_minutes=""      # wall-clock budget of the training in minutes
+num_workers=""
+loss=""             # sisdr (default) or snr (neg-SNR with 30 dB threshold, the released loss)
+segment=""
+gpus=""             # "" auto; 0 CPU; N use N GPUs (DDP when N > 1); 0,1 device ids
+num_nodes=1         # nodes for multi-node DDP (launch one run.sh per node, Lightning env)
+strategy=""         # Lightning strategy override (e.g. ddp, ddp_find_unused_parameters_true)
+train_args=""       # any other conf key, e.g. "--stop_patience 20 --snr_threshold 20"
+# Evaluation / publishing.
+n_save_ex=5         # example folders written by stage 3
+eval_args=""        # e.g. "--max_utterances 100 --device cpu"
+hub_repo_id=""      # user/name: upload publish_dir to the Hugging Face hub in stage 4
+# The mini dataset (--dataset mini).
+mini_source=auto    # auto (Debian real recordings + eSpeak NG), real, espeak
+mini_args=""        # e.g. "--mini_n_train 500 --mini_n_espeak_speakers 40"
+mini_license=cc-by-sa-3.0  # the real recordings are CC-BY-SA-3.0 / CC-BY-3.0

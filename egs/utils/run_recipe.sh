@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Stages shared by egs/{libri2mix,wham,lrs2mix}/run.sh. Sourced by each run.sh after its
+# defaults and parse_options.sh; all the work is done by asteroid_tdanet.recipes.* so the
+# recipes share one implementation.
+#   0: data (generate / check / build the mini set)   1: csv metadata
+#   2: train                                          3: evaluate
+#   4: publish (and upload with --hub_repo_id)
+set -euo pipefail
+
+utils=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# Use this checkout's package even when it is not pip-installed.
+export PYTHONPATH="$(cd "$utils/../.." && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+
+if [ "$dataset" = mini ]; then
+  sample_rate=8000
+  train_split=train; valid_split=dev; test_split=test
+  conf=${conf:-$utils/conf_mini.yml}
+  license=${mini_license}
+else
+  conf=${conf:-local/conf.yml}
+fi
+sr_k=$((sample_rate / 1000))
+data_dir=data/$dataset/wav${sr_k}k/min
+tag=${tag:-${dataset}_${task}_${sr_k}k}
+exp_dir=exp/train_tdanet_${tag}
+
+# Optional conf overrides: only the ones given on the command line are passed on.
+train_opts=()
+for name in preset batch_size lr epochs max_minutes num_workers loss segment; do
+  [ -n "${!name}" ] && train_opts+=("--$name" "${!name}")
+done
+if [ -n "$gpus" ]; then
+  if [ "$gpus" = 0 ]; then
+    train_opts+=(--accelerator cpu --devices 1)
+  else
+    train_opts+=(--accelerator gpu --devices "$gpus")
+  fi
+fi
+[ -n "$strategy" ] && train_opts+=(--strategy "$strategy")
+if [ -z "$strategy" ] && { [ "$num_nodes" -gt 1 ] || [[ "$gpus" =~ ^([2-9]|[1-9][0-9]+|-1|.*,.*)$ ]]; }; then
+  train_opts+=(--strategy ddp)
+fi
+
+echo "Recipe: dataset=$dataset task=$task sample_rate=$sample_rate exp_dir=$exp_dir"
+echo "        stages $stage..$stop_stage, conf $conf"
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  echo "Stage 0: data preparation ($dataset in $storage_dir)"
+  # shellcheck disable=SC2086
+  local/prepare_data.sh "$python" "$dataset" "$storage_dir" "$sample_rate" \
+    --force "$force" --mini_source "$mini_source" $mini_args
+fi
+
+if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+  echo "Stage 1: metadata csv files in $data_dir"
+  $python -m asteroid_tdanet.recipes.metadata --dataset "$dataset" \
+    --storage_dir "$storage_dir" --sample_rate "$sample_rate" --out_dir "$data_dir"
+fi
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  echo "Stage 2: training in $exp_dir"
+  # shellcheck disable=SC2086
+  $python -m asteroid_tdanet.recipes.train --conf "$conf" --exp_dir "$exp_dir" \
+    --train_dir "$data_dir/$train_split" --valid_dir "$data_dir/$valid_split" \
+    --test_dir "$data_dir/$test_split" --dataset "$dataset" --task "$task" \
+    --sample_rate "$sample_rate" --num_nodes "$num_nodes" --force "$force" \
+    "${train_opts[@]}" $train_args
+fi
+
+if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
+  echo "Stage 3: evaluation of $exp_dir/best_model.pth"
+  # shellcheck disable=SC2086
+  $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" \
+    --n_save_ex "$n_save_ex" --force "$force" $eval_args
+fi
+
+if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  echo "Stage 4: publishing $exp_dir/publish_dir"
+  dataset_json=""
+  [ "$dataset" = mini ] && dataset_json=$storage_dir/MiniLibri2Mix/dataset.json
+  $python -m asteroid_tdanet.recipes.publish --exp_dir "$exp_dir" \
+    --hub_repo_id "$hub_repo_id" --license "$license" --dataset_json "$dataset_json" \
+    --force "$force"
+fi
+echo "Done (stages $stage..$stop_stage): $exp_dir"

@@ -1,0 +1,100 @@
+"""Tiny synthetic corpora for the recipe tests (no eSpeak, no download: milliseconds)."""
+
+import os
+import sys
+
+import numpy as np
+import yaml
+
+from asteroid_tdanet.recipes.corpora import MINI
+from asteroid_tdanet.recipes.generate import Utterance, write_split
+from asteroid_tdanet.recipes.metadata import write_metadata
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONF_MINI = os.path.join(REPO, "egs", "utils", "conf_mini.yml")
+# Tiny TDANet overrides (same structure as the mini preset, fewer channels).
+TINY_MODEL = [
+    "--bn_chan",
+    "16",
+    "--hid_chan",
+    "32",
+    "--n_blocks",
+    "2",
+    "--upsampling_depth",
+    "3",
+    "--n_heads",
+    "2",
+]
+
+
+def harmonic_speaker_utterances(n_speakers=4, per_speaker=3, seconds=1.5, sr=8000, seed=0):
+    """'Speakers' = harmonic tones with a speaker-specific f0 and random vibrato/envelope."""
+    rng = np.random.default_rng(seed)
+    utts = []
+    for s in range(n_speakers):
+        f0 = 100 + 40 * s
+        for k in range(per_speaker):
+            t = np.arange(int((seconds + rng.uniform(0, 0.6)) * sr)) / sr
+            phase = (
+                2
+                * np.pi
+                * np.cumsum(f0 * (1 + 0.05 * np.sin(2 * np.pi * rng.uniform(2, 5) * t)))
+                / sr
+            )
+            audio = sum(np.sin(h * phase) / h for h in range(1, 6))
+            audio *= 0.5 + 0.5 * np.abs(np.sin(2 * np.pi * rng.uniform(1, 3) * t))
+            audio = (0.1 * audio).astype(np.float32)
+            utts.append(Utterance(f"spk{s}-{k}", f"spk{s}", lambda a=audio: (a, sr)))
+    return utts
+
+
+def make_tiny_corpus(storage_dir, n_mix=(6, 2, 2), seed=0):
+    """A MiniLibri2Mix layout under ``storage_dir`` with speaker-disjoint splits."""
+    root = os.path.join(storage_dir, "MiniLibri2Mix")
+    rng = np.random.default_rng(seed)
+    for i, (split, n) in enumerate(zip(MINI.splits, n_mix)):
+        utts = harmonic_speaker_utterances(seed=seed + i)
+        for u in utts:
+            u.speaker, u.utt_id = f"{split}_{u.speaker}", f"{split}-{u.utt_id}"
+        write_split(
+            root,
+            split,
+            utts,
+            n,
+            [8000],
+            rng,
+            noise_fn=lambda n_s, sr: rng.standard_normal(n_s).astype(np.float32),
+        )
+    return root
+
+
+def make_tiny_data(tmp_path):
+    """Tiny corpus + csvs + a conf pointing at them; returns (conf_path, data_dir)."""
+    storage = tmp_path / "storage"
+    make_tiny_corpus(str(storage))
+    data_dir = tmp_path / "data"
+    write_metadata(MINI, str(storage), 8000, str(data_dir))
+    with open(CONF_MINI) as f:
+        conf = yaml.safe_load(f)
+    conf["data"].update(
+        train_dir=str(data_dir / "train"),
+        valid_dir=str(data_dir / "dev"),
+        test_dir=str(data_dir / "test"),
+        segment=1.0,
+    )
+    conf["training"].update(max_minutes=None, epochs=1, batch_size=2, accelerator="cpu", devices=1)
+    conf_path = tmp_path / "conf.yml"
+    with open(conf_path, "w") as f:
+        yaml.safe_dump(conf, f)
+    return str(conf_path), data_dir
+
+
+def env():
+    """Subprocess environment: this checkout importable, one thread per process."""
+    e = dict(os.environ)
+    e["PYTHONPATH"] = REPO + os.pathsep + e.get("PYTHONPATH", "")
+    e.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return e
+
+
+PYTHON = sys.executable

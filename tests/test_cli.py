@@ -1,0 +1,208 @@
+"""The ``asteroid-tdanet`` command line (called in-process through ``main``)."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from _inference_helpers import save_tiny_model, write_audio
+
+from asteroid_tdanet.cli import build_parser, main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    path = tmp_path / "tiny.pth"
+    save_tiny_model(path)
+    return str(path)
+
+
+def test_separate_one_file(tmp_path, ckpt, capsys):
+    data = write_audio(tmp_path / "talk.wav", 1.0, 8000, subtype="FLOAT")
+    out = tmp_path / "out"
+    assert main(["separate", str(tmp_path / "talk.wav"), "--model", ckpt, "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["talk_s1.wav", "talk_s2.wav"]
+    from asteroid_tdanet import TDANet
+
+    with torch.inference_mode():
+        expected = TDANet.from_pretrained(ckpt).eval()(torch.from_numpy(data))
+    for i in range(2):
+        got, rate = sf.read(str(out / f"talk_s{i + 1}.wav"), dtype="float32")
+        assert rate == 8000
+        np.testing.assert_allclose(got, expected[i].numpy(), atol=1e-6, rtol=1e-5)
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"Separated 1 file\(s\), 0\.000 h of audio in [\d.]+ s \(real-time factor [\d.]+\)\.",
+        summary,
+    )
+
+
+def test_folder_is_mirrored_and_failures_do_not_stop_it(tmp_path, ckpt, capsys):
+    rec = tmp_path / "rec"
+    (rec / "a" / "b").mkdir(parents=True)
+    write_audio(rec / "one.flac", 0.5, 16000)
+    write_audio(rec / "a" / "b" / "two.wav", 0.5, 8000)
+    (rec / "a" / "broken.wav").write_bytes(b"RIFF garbage")
+    (rec / "notes.txt").write_text("not audio, not picked up")
+    write_audio(rec / ".hidden.wav", 0.5, 8000)
+    out = rec / "separated"  # output inside the input folder: outputs are never inputs
+    args = ["separate", str(rec), "--model", ckpt, "-o", str(out), "-q"]
+    assert main(args) == 1
+    produced = sorted(str(p.relative_to(out)) for p in out.rglob("*.wav"))
+    assert produced == ["a/b/two_s1.wav", "a/b/two_s2.wav", "one_s1.wav", "one_s2.wav"]
+    assert sf.info(str(out / "one_s1.wav")).samplerate == 16000
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "broken.wav: not a readable audio file" in errors[0]
+    assert "Separated 2 file(s)" in captured.out and "1 file(s) FAILED" in captured.out
+
+
+def test_outputs_are_not_overwritten_without_force(tmp_path, ckpt, capsys):
+    write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    args = ["separate", str(tmp_path / "talk.wav"), "--model", ckpt, "-o", str(tmp_path), "-q"]
+    assert main(args) == 0
+    first = tmp_path / "talk_s1.wav"
+    first.write_bytes(b"user data")
+    assert main(args) == 1
+    assert first.read_bytes() == b"user data"
+    assert "talk_s1.wav exists (pass --force to overwrite)" in capsys.readouterr().err
+    assert main(args + ["--force"]) == 0
+    assert sf.info(str(first)).frames == 4000
+
+
+def test_colliding_outputs_are_refused(tmp_path, ckpt, capsys):
+    write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    write_audio(tmp_path / "talk.flac", 0.5, 8000)
+    args = ["separate", str(tmp_path), "--model", ckpt, "-o", str(tmp_path / "o"), "-q"]
+    assert main(args) == 1
+    assert "would overwrite those of" in capsys.readouterr().err
+
+
+def test_multichannel_needs_a_choice(tmp_path, ckpt, capsys):
+    write_audio(tmp_path / "st.wav", 0.5, 8000, channels=3)
+    base = ["separate", str(tmp_path / "st.wav"), "--model", ckpt, "-q"]
+    assert main(base + ["-o", str(tmp_path / "a")]) == 1
+    assert "st.wav: has 3 channels" in capsys.readouterr().err
+    assert main(base + ["-o", str(tmp_path / "b"), "--channel", "2"]) == 0
+    assert main(base + ["-o", str(tmp_path / "c"), "--mix-down"]) == 0
+    with pytest.raises(SystemExit):  # argparse: not allowed together
+        main(base + ["--channel", "0", "--mix-down"])
+
+
+def test_model_that_is_not_a_checkpoint(tmp_path, capsys):
+    write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    (tmp_path / "model.pth").write_text("not a checkpoint")
+    args = ["separate", str(tmp_path / "talk.wav"), "-o", str(tmp_path / "o")]
+    assert main(args + ["--model", str(tmp_path / "model.pth")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model.pth" in err and "not a loadable" in err
+    assert main(args + ["--model", str(tmp_path / "nothing.pth")]) == 2
+    assert "nothing.pth" in capsys.readouterr().err
+
+
+class _Payload:
+    """Unpickling this would run code (creates a file): checkpoints must never do that."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.flag),))
+
+
+def test_checkpoints_are_loaded_without_arbitrary_unpickling(tmp_path, capsys):
+    flag = tmp_path / "code_ran"
+    torch.save({"model_name": "TDANet", "payload": _Payload(str(flag))}, tmp_path / "evil.pth")
+    args = ["info", "--model", str(tmp_path / "evil.pth"), "--counter", "none"]
+    assert main(args) == 2
+    assert not flag.exists()
+    assert "evil.pth" in capsys.readouterr().err
+
+
+def test_runtime_options_are_validated(tmp_path, ckpt, capsys):
+    write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    base = ["separate", str(tmp_path / "talk.wav"), "--model", ckpt, "-o", str(tmp_path)]
+    assert main(base + ["--fp16"]) == 2
+    assert "fp16 needs a CUDA device" in capsys.readouterr().err
+    assert main(base + ["--chunk-seconds", "1", "--overlap-seconds", "0.9"]) == 2
+    assert "overlap" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(base + ["--device", "cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+    assert main(base + ["--threads", "1", "-q"]) == 0
+
+
+def test_info(ckpt, capsys):
+    from asteroid_tdanet import TDANet
+
+    model = TDANet.from_pretrained(ckpt)
+    assert main(["info", "--model", ckpt, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["sample_rate"] == 8000 and info["n_src"] == 2
+    assert info["params"] == sum(p.numel() for p in model.parameters())
+    assert info["config"] == json.loads(json.dumps(model.get_model_args()))
+    assert info["macs_per_second"] > info["params"]  # every weight is used at least once
+    assert main(["info", "--model", ckpt]) == 0
+    text = capsys.readouterr().out
+    assert "sample rate:  8000 Hz" in text and f"{info['params']:,}" in text
+
+
+def test_help_documents_every_option():
+    parser = build_parser()
+    subparsers = parser._subparsers._group_actions[0].choices
+    assert set(subparsers) == {"separate", "info", "export"}
+    for name, sub in subparsers.items():
+        text = " ".join(sub.format_help().split())
+        for action in sub._actions:
+            assert action.help, f"{name}: {action.option_strings or action.dest} has no help"
+            for option in action.option_strings:
+                assert option in text
+
+
+def test_python_dash_m_entry_point(tmp_path, ckpt):
+    write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "asteroid_tdanet", "separate", str(tmp_path / "talk.wav")]
+    cmd += ["--model", ckpt, "-o", str(tmp_path / "out"), "-q"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "talk_s2.wav").is_file()
+
+
+def test_asteroid_separate_api_keeps_working(tmp_path, ckpt):
+    """``model.separate("talk.wav")`` (Asteroid's BaseModel API) writes talk_est{i}.wav."""
+    from asteroid_tdanet import TDANet
+
+    data = write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    model = TDANet.from_pretrained(ckpt)
+    model.separate(str(tmp_path / "talk.wav"))
+    for i in (1, 2):
+        est, rate = sf.read(str(tmp_path / f"talk_est{i}.wav"))
+        assert rate == 8000 and est.shape == data.shape
+    est = model.separate(torch.from_numpy(data)[None])
+    assert est.shape == (1, 2, len(data))
+
+
+def test_clipping_is_reported(tmp_path, ckpt, capsys):
+    loud = 30 * np.random.default_rng(0).standard_normal(4000).astype(np.float32)
+    sf.write(str(tmp_path / "loud.wav"), loud, 8000, subtype="FLOAT")
+    args = ["separate", str(tmp_path / "loud.wav"), "--model", ckpt, "-o", str(tmp_path / "o")]
+    assert main(args + ["--subtype", "pcm_16", "-q"]) == 0
+    assert re.search(r"loud\.wav: \d+ output samples clipped", capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("option,rate", [("model", 8000), ("22050", 22050), ("input", 16000)])
+def test_output_rate(tmp_path, ckpt, option, rate):
+    write_audio(tmp_path / "talk.wav", 0.5, 16000)
+    args = ["separate", str(tmp_path / "talk.wav"), "--model", ckpt, "-o", str(tmp_path), "-q"]
+    assert main(args + ["--output-rate", option]) == 0
+    info = sf.info(str(tmp_path / "talk_s1.wav"))
+    assert (info.samplerate, info.frames) == (rate, rate // 2)

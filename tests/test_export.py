@@ -1,0 +1,86 @@
+"""ONNX and TorchScript export: same outputs as PyTorch on inputs of other lengths."""
+
+import onnx
+import pytest
+import torch
+from _inference_helpers import save_tiny_model, tiny_model
+
+from asteroid_tdanet.cli import main
+from asteroid_tdanet.export import (
+    ExportableSelfAttention,
+    default_opset,
+    export_onnx,
+    export_torchscript,
+    load_torchscript,
+    pool_to_length_traceable,
+    run_onnx,
+)
+from asteroid_tdanet.masknn.ublock import pool_to_length
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("frames,length", [(1000, 63), (4001, 251), (777, 13), (64, 8), (5, 5)])
+def test_traceable_pooling_equals_the_model_pooling(causal, frames, length):
+    if causal:
+        frames = length * (frames // length)  # the causal masker pads to a multiple
+    x = torch.randn(2, 3, frames)
+    torch.testing.assert_close(
+        pool_to_length_traceable(x, length, causal), pool_to_length(x, length, causal)
+    )
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_exportable_attention_equals_multihead_attention(causal):
+    mha = torch.nn.MultiheadAttention(16, 4, batch_first=True).eval()
+    x = torch.randn(2, 37, 16)
+    mask = torch.ones(37, 37, dtype=torch.bool).triu(1) if causal else None
+    with torch.no_grad():
+        expected = mha(x, x, x, attn_mask=mask, need_weights=False)[0]
+        got = ExportableSelfAttention(mha)(x, x, x, attn_mask=mask)[0]
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "variant", [{}, dict(causal=True, norm_type="cLN"), dict(official_compat=True)]
+)
+def test_onnx_matches_pytorch_on_two_lengths(tmp_path, variant):
+    model = tiny_model(**variant)
+    path = export_onnx(model, tmp_path / "m.onnx", example_seconds=0.5)
+    for batch, length in [(1, 8000), (2, 13579)]:  # neither is the 4000-sample example
+        wav = torch.randn(batch, length)
+        with torch.no_grad():
+            expected = model(wav)
+        got = run_onnx(path, wav)
+        assert got.shape == (batch, 2, length)
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    # Exported from a copy: the model itself is unchanged.
+    assert isinstance(
+        model.masker.ublock.global_attention.attention.mha, torch.nn.MultiheadAttention
+    )
+    opsets = {o.domain: o.version for o in onnx.load(path).opset_import}
+    assert opsets[""] == default_opset()  # the installed torch's opset
+
+
+def test_torchscript_round_trip(tmp_path):
+    model = tiny_model()
+    export_torchscript(model, tmp_path / "m.pt", example_seconds=0.5)
+    loaded, sample_rate, n_src = load_torchscript(tmp_path / "m.pt")
+    assert (sample_rate, n_src) == (8000, 2)
+    for length in (4000, 9999):
+        wav = torch.randn(2, length)
+        with torch.no_grad():
+            torch.testing.assert_close(loaded(wav), model(wav))
+
+
+@pytest.mark.parametrize("fmt,name", [("onnx", "m.onnx"), ("torchscript", "m.pt")])
+def test_cli_export(tmp_path, capsys, fmt, name):
+    ckpt = tmp_path / "tiny.pth"
+    save_tiny_model(ckpt)
+    out = tmp_path / name
+    assert main(["export", "--model", str(ckpt), "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"Wrote {fmt} model" in text and "max abs difference" in text
+    error = float(text.split("max abs difference ")[1].rstrip(".\n"))
+    assert error < 1e-4
+    assert main(["export", "--model", str(ckpt), "-o", str(out), "--no-check"]) == 2
+    assert "exists (pass --force" in capsys.readouterr().err

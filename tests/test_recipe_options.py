@@ -1,0 +1,108 @@
+"""Option parsing: Kaldi-style parse_options.sh and conf.yml command-line overrides."""
+
+import argparse
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from asteroid_tdanet.recipes.config import apply_overrides, load_conf, parse_with_conf
+from _recipe_helpers import REPO
+
+PARSE = os.path.join(REPO, "egs", "utils", "parse_options.sh")
+
+
+def run_parse(*args):
+    script = (
+        'stage=0; tag=""; use_gpu=true; stop_stage=4\n'
+        f'. {PARSE}\necho "$stage|$tag|$use_gpu|$stop_stage|$*"'
+    )
+    return subprocess.run(["bash", "-c", script, "prog", *args], capture_output=True, text=True)
+
+
+def test_parse_options_sets_variables():
+    out = run_parse("--stage", "3", "--tag=my exp", "--stop-stage", "5", "rest")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "3|my exp|true|5|rest"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--nope", "1"], "invalid option --nope"),
+        (["--use_gpu", "maybe"], "expects true or false"),
+        (["--stage"], "needs a value"),
+    ],
+)
+def test_parse_options_rejects_bad_options(args, message):
+    out = run_parse(*args)
+    assert out.returncode != 0
+    assert message in out.stderr
+
+
+def test_run_sh_help_and_unknown_option():
+    run_sh = os.path.join(REPO, "egs", "libri2mix", "run.sh")
+    assert subprocess.run([run_sh, "--help"], capture_output=True, text=True).returncode == 0
+    out = subprocess.run([run_sh, "--bogus", "1"], capture_output=True, text=True)
+    assert out.returncode != 0 and "invalid option --bogus" in out.stderr
+
+
+def write(tmp_path, conf):
+    path = tmp_path / "conf.yml"
+    path.write_text(yaml.safe_dump(conf))
+    return str(path)
+
+
+def test_conf_overrides_are_typed(tmp_path):
+    conf = {
+        "optim": {"lr": 0.001, "optimizer": "adam"},
+        "training": {"batch_size": 4, "early_stop": True, "max_minutes": None},
+        "model": {"bn_chan": None},
+    }
+    path = write(tmp_path, conf)
+    args, out = parse_with_conf(
+        argparse.ArgumentParser(),
+        [
+            "--conf",
+            path,
+            "--lr",
+            "5e-4",
+            "--batch_size",
+            "8",
+            "--early_stop",
+            "no",
+            "--bn_chan",
+            "64",
+            "--max_minutes",
+            "2.5",
+        ],
+    )
+    assert out["optim"] == {"lr": 5e-4, "optimizer": "adam"}
+    assert out["training"] == {"batch_size": 8, "early_stop": False, "max_minutes": 2.5}
+    assert out["model"]["bn_chan"] == 64 and isinstance(out["model"]["bn_chan"], int)
+    assert conf["optim"]["lr"] == 0.001  # the input conf is not modified
+    _, same = parse_with_conf(argparse.ArgumentParser(), ["--conf", path])
+    assert same == conf
+
+
+def test_conf_rejects_fractional_int_and_duplicates(tmp_path):
+    path = write(tmp_path, {"training": {"batch_size": 4}})
+    with pytest.raises(SystemExit):
+        parse_with_conf(argparse.ArgumentParser(), ["--conf", path, "--batch_size", "2.5"])
+    dup = write(tmp_path, {"a": {"lr": 1}, "b": {"lr": 2}})
+    with pytest.raises(ValueError, match="lr"):
+        load_conf(dup)
+
+
+def test_recipe_confs_load_and_build(tmp_path):
+    from asteroid_tdanet.recipes.model_factory import build_model
+
+    for recipe in ("libri2mix", "wham", "lrs2mix"):
+        conf = load_conf(os.path.join(REPO, "egs", recipe, "local", "conf.yml"))
+        assert conf["optim"]["lr"] == 0.001 and conf["training"]["gradient_clipping"] == 5.0
+        assert conf["scheduler"]["lr_patience"] == 15 and conf["training"]["stop_patience"] == 30
+        assert conf["training"]["epochs"] == 500 and conf["training"]["loss"] == "sisdr"
+    mini = apply_overrides(load_conf(os.path.join(REPO, "egs", "utils", "conf_mini.yml")), {})
+    model = build_model(mini["model"], 8000, 2)
+    assert model.get_model_args()["n_blocks"] == 4 and model.sample_rate == 8000

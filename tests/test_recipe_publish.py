@@ -1,0 +1,119 @@
+"""Stage 4: the publish folder, its model card, and reloading it through the HF hub cache."""
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+import yaml
+
+from asteroid_tdanet import TDANet
+from asteroid_tdanet.recipes import experiment as xp
+from asteroid_tdanet.recipes import publish
+from _recipe_helpers import CONF_MINI
+
+TINY = dict(sample_rate=8000, bn_chan=16, hid_chan=32, n_blocks=2, upsampling_depth=3, n_heads=2)
+METRICS = {
+    "si_snr_i": 7.25,
+    "sdr_i": 7.75,
+    "stoi": 0.81,
+    "pesq": 2.1,
+    "input_si_sdr": 0.1,
+    "n_utterances": 10,
+    "n_undefined": {},
+}
+
+
+@pytest.fixture
+def exp_dir(tmp_path):
+    exp = tmp_path / "exp"
+    (exp / xp.EVAL_DIR).mkdir(parents=True)
+    model = TDANet(**TINY).eval()
+    torch.save(model.serialize(), exp / xp.BEST_MODEL)
+    shutil.copy(CONF_MINI, exp / xp.CONF)
+    (exp / xp.EVAL_DIR / xp.FINAL_METRICS).write_text(json.dumps(METRICS))
+    return exp, model
+
+
+def test_publish_folder_and_card(exp_dir, capsys):
+    exp, _ = exp_dir
+    assert publish.main(["--exp_dir", str(exp), "--license", "cc-by-sa-3.0"]) == 0
+    assert "skipping the upload" in capsys.readouterr().out
+    pub = exp / xp.PUBLISH_DIR
+    assert {p.name for p in pub.iterdir()} >= {
+        "pytorch_model.bin",
+        "README.md",
+        "conf.yml",
+        "final_metrics.json",
+    }
+    card = (pub / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["tags"] == ["asteroid", "audio", "TDANet", "audio-to-audio"]
+    assert front["license"] == "cc-by-sa-3.0" and "MiniLibri2Mix" in front["datasets"]
+    assert "| SI-SNRi (dB) | 7.250 |" in card
+    # Refuses a second time, unless forced.
+    assert publish.main(["--exp_dir", str(exp)]) == xp.REFUSED
+    assert publish.main(["--exp_dir", str(exp), "--force", "true"]) == 0
+
+
+def fake_hub_cache(cache, repo_id, files):
+    """The layout huggingface_hub's cache uses for a downloaded model repo."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    for f in files:
+        shutil.copy(f, snap / os.path.basename(f))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    return snap
+
+
+def test_reload_through_hub_cache_and_asteroid(exp_dir, tmp_path):
+    exp, model = exp_dir
+    assert publish.main(["--exp_dir", str(exp)]) == 0
+    pub = exp / xp.PUBLISH_DIR
+    fake_hub_cache(
+        tmp_path / "hf", "someone/TDANet_mini", [pub / "pytorch_model.bin", pub / "README.md"]
+    )
+    mix = torch.randn(2, 8000)
+    with torch.no_grad():
+        expected = model(mix)
+        loaded = TDANet.from_pretrained(
+            "someone/TDANet_mini", cache_dir=str(tmp_path / "hf"), local_files_only=True
+        ).eval()
+        torch.testing.assert_close(loaded(mix), expected)
+        from asteroid.models import BaseModel
+
+        via_asteroid = BaseModel.from_pretrained(str(pub / "pytorch_model.bin")).eval()
+        assert isinstance(via_asteroid, TDANet)
+        torch.testing.assert_close(via_asteroid(mix), expected)
+    package = torch.load(pub / "pytorch_model.bin", weights_only=True)
+    assert package["infos"]["final_metrics"]["si_snr_i"] == 7.25
+
+
+def test_upload_calls_hub_with_the_folder(exp_dir, monkeypatch):
+    exp, _ = exp_dir
+    calls = []
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create", repo_id))
+
+        def upload_folder(self, folder_path, repo_id, **kw):
+            calls.append(("upload", repo_id, sorted(os.listdir(folder_path))))
+            return "https://hub/commit/1"
+
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    assert publish.main(["--exp_dir", str(exp), "--hub_repo_id", "me/TDANet_x"]) == 0
+    assert calls[0] == ("create", "me/TDANet_x")
+    assert calls[1][1] == "me/TDANet_x" and "pytorch_model.bin" in calls[1][2]
+
+
+def test_publish_requires_evaluation(exp_dir):
+    exp, _ = exp_dir
+    os.remove(exp / xp.EVAL_DIR / xp.FINAL_METRICS)
+    assert publish.main(["--exp_dir", str(exp)]) == 2
