@@ -36,6 +36,7 @@ setup(
         "soundfile>=0.10",
         "julius>=0.2",
         "numpy",
+        "scipy",
         "pyyaml",
         "tqdm",
     ],

@@ -10,6 +10,9 @@ products, with its ``nn.MultiheadAttention`` formula), norms and activations; ``
 the attention (as it does for ``nn.MultiheadAttention``).
 """
 
+import contextlib
+import io
+
 import torch
 from torch import nn
 
@@ -113,7 +116,9 @@ def _count_ptflops(model, wav) -> int:
         return hook
 
     hooks = {cls: hook_for(fn) for cls, fn in _custom_counters(with_attention=True).items()}
-    with torch.no_grad():
+    # ptflops prints a batch-size warning on stdout for keyword inputs; keep stdout clean for
+    # callers such as ``asteroid-tdanet info --json``.
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
         macs, _ = get_model_complexity_info(
             model,
             tuple(wav.shape[1:]),
