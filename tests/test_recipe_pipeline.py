@@ -105,6 +105,8 @@ def test_stages_2_to_4_outputs(recipe):
     _, exp, out = recipe
     assert (exp / "best_model.pth").exists() and (exp / "checkpoints" / "last.ckpt").exists()
     assert list((exp / "tb_logs").rglob("events.out.tfevents*"))
+    # --epochs 1 and no time budget: the epoch limit ended the run.
+    assert json.loads((exp / "train_done.json").read_text())["stopped_by"] == "max_epochs"
     final = json.loads((exp / "eval" / "final_metrics.json").read_text())
     metrics = pd.read_csv(exp / "eval" / "all_metrics.csv")
     assert len(metrics) == final["n_utterances"] == 3

@@ -100,6 +100,20 @@ def build_trainer(conf: dict, exp_dir: str):
     return trainer, checkpoint
 
 
+def stop_reason(trainer) -> str:
+    """Why ``trainer.fit`` returned: ``early_stopping``, ``max_steps``, ``max_epochs`` or
+    ``max_time`` (the only remaining limit; Lightning does not record it)."""
+    from pytorch_lightning.callbacks import EarlyStopping
+
+    if any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks):
+        return "early_stopping"
+    if 0 < trainer.max_steps <= trainer.global_step:
+        return "max_steps"
+    if trainer.max_epochs is not None and trainer.current_epoch >= trainer.max_epochs:
+        return "max_epochs"
+    return "max_time"
+
+
 def load_lightning_state_dict(path: str) -> dict:
     """``state_dict`` of a Lightning checkpoint, read with ``weights_only=True``.
 
@@ -220,7 +234,7 @@ def main(argv=None) -> int:
         summary.update(
             wall_time_s=round(time.time() - start, 1),
             data=data_infos,
-            stopped_by="max_time" if conf["training"].get("max_minutes") else "epochs/early stop",
+            stopped_by=stop_reason(trainer),
         )
         xp.write_json(os.path.join(args.exp_dir, xp.TRAIN_DONE), summary)
         print(
