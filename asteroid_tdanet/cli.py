@@ -4,8 +4,6 @@ Run ``asteroid-tdanet <command> --help`` for every option.
 """
 
 import argparse
-import contextlib
-import io
 import json
 import sys
 from pathlib import Path
@@ -281,16 +279,12 @@ def model_info(model, counter: str = "ptflops") -> dict:
         n_src=model.n_src,
         config=model.get_model_args(),
     )
-    try:
-        from .utils.complexity import count_macs, count_params
-    except ImportError as err:  # the counting helper is optional at import time
-        raise CliError(f"info needs asteroid_tdanet.utils.complexity ({err})") from err
+    from .utils.complexity import count_macs, count_params
+
     info["params"] = count_params(model)
     if counter != "none":
         try:
-            # ptflops prints notices on stdout, which would corrupt --json output.
-            with contextlib.redirect_stdout(io.StringIO()):
-                info["macs_per_second"] = count_macs(model, seconds=1.0, counter=counter)
+            info["macs_per_second"] = count_macs(model, seconds=1.0, counter=counter)
             info["mac_counter"] = counter
         except ImportError as err:
             raise CliError(
