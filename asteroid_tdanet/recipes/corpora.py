@@ -30,11 +30,14 @@ class Corpus:
         return os.path.join(storage_dir, self.layout.format(k=sample_rate // 1000))
 
 
+# Folder names the LibriMix and WHAM! generators write (and the mini set copies).
+LIBRIMIX_MIX_DIRS = {"sep_clean": "mix_clean", "sep_noisy": "mix_both"}
+
 LIBRI2MIX = Corpus(
     name="libri2mix",
     layout="Libri2Mix/wav{k}k/min",
     splits=("train-100", "dev", "test"),
-    mix_dirs={"sep_clean": "mix_clean", "sep_noisy": "mix_both"},
+    mix_dirs=LIBRIMIX_MIX_DIRS,
     noise_dir="noise",
     sample_rates=(8000, 16000),
     instructions="""\
@@ -51,7 +54,7 @@ WHAM = Corpus(
     name="wham",
     layout="wham/wav{k}k/min",
     splits=("tr", "cv", "tt"),
-    mix_dirs={"sep_clean": "mix_clean", "sep_noisy": "mix_both"},
+    mix_dirs=LIBRIMIX_MIX_DIRS,
     noise_dir="noise",
     sample_rates=(8000, 16000),
     instructions="""\
@@ -81,7 +84,7 @@ MINI = Corpus(
     name="mini",
     layout="MiniLibri2Mix/wav{k}k/min",
     splits=("train", "dev", "test"),
-    mix_dirs={"sep_clean": "mix_clean", "sep_noisy": "mix_both"},
+    mix_dirs=LIBRIMIX_MIX_DIRS,
     noise_dir="noise",
     sample_rates=(8000,),
 )
