@@ -1,10 +1,18 @@
-"""TDANet (ICLR 2023) speech separation for the Asteroid toolkit."""
+"""TDANet (ICLR 2023), S4M and efficient sequence mixers for speech separation, for Asteroid."""
 
 from .masknn import TDANetMasker
-from .models import PRESETS, TDANet
+from .models import MODELS, PRESETS, TDANet, load_model
 from .registration import register_asteroid_models
 from .version import __version__
 
 register_asteroid_models()
 
-__all__ = ["TDANet", "TDANetMasker", "PRESETS", "register_asteroid_models", "__version__"]
+__all__ = [
+    "TDANet",
+    "TDANetMasker",
+    "MODELS",
+    "PRESETS",
+    "load_model",
+    "register_asteroid_models",
+    "__version__",
+]

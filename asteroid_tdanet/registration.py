@@ -4,14 +4,15 @@ import asteroid.models
 
 
 def register_asteroid_models() -> None:
-    """Make ``asteroid.models.get("TDANet")`` and ``BaseModel.from_pretrained`` find TDANet."""
-    from .models import TDANet
+    """Make ``asteroid.models.get(name)`` and ``BaseModel.from_pretrained`` find our models."""
+    from .models import MODELS
 
-    existing = getattr(asteroid.models, TDANet.__name__, None)
-    if existing is TDANet:
-        return
-    if existing is not None:
-        raise RuntimeError(
-            f"asteroid.models already holds another {TDANet.__name__!r} ({existing!r})."
-        )
-    asteroid.models.register_model(TDANet)
+    for cls in MODELS.values():
+        existing = getattr(asteroid.models, cls.__name__, None)
+        if existing is cls:
+            continue
+        if existing is not None:
+            raise RuntimeError(
+                f"asteroid.models already holds another {cls.__name__!r} ({existing!r})."
+            )
+        asteroid.models.register_model(cls)

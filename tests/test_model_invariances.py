@@ -21,14 +21,16 @@ def test_default_attention_mixes_frames_over_time(tiny_args):
     """The paper's attention attends over time: changing distant frames changes a frame's GA
     output (the released attention is frame-local and would not)."""
     model = TDANet(**tiny_args).eval()
-    attention = model.masker.ublock.global_attention.attention
+    compat = TDANet(**tiny_args, official_compat=True).eval()
+    attention = model.masker.ublock.global_module.mixer
+    frame_local = compat.masker.ublock.global_module.mixer
+    frame_local.load_state_dict(attention.state_dict())  # same parameters, released product
     x = torch.randn(1, 32, 20)
     y = x.clone()
     y[..., 10:] += 1.0
     with torch.no_grad():
         assert not torch.allclose(attention(x)[..., :10], attention(y)[..., :10])
-        attention.frame_local = True
-        torch.testing.assert_close(attention(x)[..., :10], attention(y)[..., :10])
+        torch.testing.assert_close(frame_local(x)[..., :10], frame_local(y)[..., :10])
 
 
 def test_causal_output_does_not_see_the_future(tiny_args):
@@ -66,7 +68,7 @@ def test_gradients_reach_every_parameter(tiny_args, variant):
         n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0
     ]
     expected = []
-    if model.masker.official_compat:
+    if model.official_compat:
         # Released defect 2, reproduced on purpose: the coarsest fused scale is never used.
         coarsest = f"masker.ublock.global_fusion.{model.masker.upsampling_depth - 1}."
         expected = [n for n, _ in model.named_parameters() if n.startswith(coarsest)]

@@ -57,7 +57,7 @@ def test_presets_build_at_any_rate():
     large = TDANet.from_preset("tdanet-large", sample_rate=8000, n_blocks=1)
     assert (large.encoder.filterbank.kernel_size, large.encoder.filterbank.stride) == (16, 4)
     causal = TDANet.from_preset("tdanet-causal", n_blocks=1)
-    assert causal.masker.causal and causal.masker.norm_type == "cLN"
+    assert causal.masker.causal and causal.get_model_args()["norm_type"] == "cLN"
     with pytest.raises(ValueError, match="Unknown preset"):
         TDANet.from_preset("nope")
 

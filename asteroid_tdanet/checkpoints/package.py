@@ -1,20 +1,29 @@
-"""One entry point for every form a pretrained TDANet comes in."""
+"""One entry point for every form a pretrained model comes in."""
 
 import os
+from typing import Callable, List, Tuple
 
 from .hub import hub_download, is_hub_id
+from .legacy import is_legacy_tdanet_package, upgrade_tdanet_package
 from .look2hear import is_look2hear_package, look2hear_to_package
 from .safe_load import NotACheckpointError, safe_torch_load
 
 REQUIRED_KEYS = ("model_name", "model_args", "state_dict")
 
+# (detects, converts) pairs tried in order on every loaded dict: foreign layouts and earlier
+# releases of our own format become today's package. Adding a layout is one line here.
+CONVERTERS: List[Tuple[Callable[[dict], bool], Callable[[dict], dict]]] = [
+    (is_look2hear_package, look2hear_to_package),
+    (is_legacy_tdanet_package, upgrade_tdanet_package),
+]
+
 
 def load_package(pretrained, **hub_kwargs) -> dict:
-    """Return a TDANet package dict (``model_name``, ``model_args``, ``state_dict``, ``infos``).
+    """Return a model package dict (``model_name``, ``model_args``, ``state_dict``, ``infos``).
 
     Args:
-        pretrained: a package dict, a look2hear checkpoint dict, a path to either, or a hub id
-            ``user/repo[@revision]``.
+        pretrained: a package dict, a checkpoint dict in a layout of :data:`CONVERTERS`, a
+            path to either, or a hub id ``user/repo[@revision]``.
         **hub_kwargs: ``revision``, ``cache_dir``, ``local_files_only``, ``filename`` for hub ids.
 
     The input dict is not modified.
@@ -33,8 +42,9 @@ def load_package(pretrained, **hub_kwargs) -> dict:
         package = safe_torch_load(path)
     if not isinstance(package, dict):
         raise NotACheckpointError(f"{source!r} does not hold a model package (a dict).")
-    if is_look2hear_package(package):
-        return look2hear_to_package(package)
+    for detects, converts in CONVERTERS:
+        if detects(package):
+            package = converts(package)
     missing = [k for k in REQUIRED_KEYS if k not in package]
     if missing:
         raise NotACheckpointError(f"{source!r} is not a model package: missing {missing}.")

@@ -1,7 +1,7 @@
 """Export of separation models to ONNX and TorchScript."""
 
 from .exportable import (
-    ExportableSelfAttention,
+    ExportNotSupported,
     exportable_copy,
     pool_to_length_traceable,
     traceable_pooling,
@@ -10,7 +10,7 @@ from .onnx_export import default_opset, export_onnx, run_onnx
 from .torchscript_export import export_torchscript, load_torchscript
 
 __all__ = [
-    "ExportableSelfAttention",
+    "ExportNotSupported",
     "exportable_copy",
     "pool_to_length_traceable",
     "traceable_pooling",

@@ -1,27 +1,33 @@
-"""Export-friendly equivalents of the two TDANet operations that ONNX export cannot handle.
+"""Preparing a model for export: mixer capabilities, and one traceable U-block operation.
 
-The legacy (TorchScript-based) ONNX exporter, the one available without ``onnxscript``:
-
-1. refuses adaptive average pooling to a length known only at run time (the GA module pools
-   every scale to the coarsest one), and average pooling with a run-time kernel (causal
-   models);
-2. records some sequence lengths inside ``nn.MultiheadAttention`` as constants, so the graph
-   fails on inputs of another length.
-
-:func:`exportable_copy` returns a copy of a model in which (2) is replaced by
-:class:`ExportableSelfAttention`; :func:`traceable_pooling` patches (1) for the duration of a
-``with`` block. Both compute the same function (tested against the originals).
+1. Every sequence mixer says which formats it exports to
+   (:attr:`~asteroid_tdanet.masknn.mixers.SequenceMixer.export_formats`); :func:`exportable_copy`
+   refuses a model holding one that cannot, with the mixer's reason, and lets each mixer
+   prepare itself (:meth:`~asteroid_tdanet.masknn.mixers.SequenceMixer.make_exportable`) for
+   the longest input the graph must handle.
+2. The legacy (TorchScript-based) ONNX exporter, the one available without ``onnxscript``,
+   refuses adaptive average pooling to a length known only at run time (the U-block pools
+   every scale to the coarsest one) and average pooling with a run-time kernel (causal
+   models); :func:`traceable_pooling` swaps in an equivalent made of cumulative sums for the
+   duration of a ``with`` block.
 """
 
 import contextlib
 import copy
+import math
+from typing import Dict
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..masknn import ublock
-from ..masknn.attention import MultiHeadSelfAttention
+from ..masknn.mixers import ExportNotSupported, SequenceMixer
+
+__all__ = ["ExportNotSupported", "exportable_copy", "pool_to_length_traceable", "traceable_pooling"]
+
+# Margin (frames) added to the extrapolated longest mixer input.
+_FRAME_MARGIN = 16
 
 
 def pool_to_length_traceable(x: torch.Tensor, length: int, causal: bool) -> torch.Tensor:
@@ -62,44 +68,39 @@ def traceable_pooling():
         ublock.pool_to_length = original
 
 
-class ExportableSelfAttention(nn.Module):
-    """``nn.MultiheadAttention`` (``batch_first``, self-attention, inference) without constant
-    sequence lengths: reshapes use ``-1`` for the time axis.
+def mixer_frames(model: nn.Module, n_samples: int) -> Dict[SequenceMixer, int]:
+    """Longest sequence each mixer of ``model`` sees for a ``(1, n_samples)`` input."""
+    seen: Dict[SequenceMixer, int] = {}
 
-    Args:
-        mha: the trained module (its parameters are shared, not copied).
+    def record(module, inputs):
+        seen[module] = max(seen.get(module, 0), inputs[0].shape[-1])
 
-    ``forward(q, k, v, attn_mask=None, need_weights=False, is_causal=False)`` with ``q is k is
-    v`` of shape ``(batch, T, C)`` -> ``(output, None)`` like ``nn.MultiheadAttention``; a
-    boolean ``attn_mask`` marks *forbidden* positions, as there.
+    mixers = [m for m in model.modules() if isinstance(m, SequenceMixer)]
+    handles = [m.register_forward_pre_hook(record) for m in mixers]
+    try:
+        with torch.inference_mode():
+            model(torch.zeros(1, n_samples))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+def exportable_copy(model: nn.Module, fmt: str, max_seconds: float = 60.0) -> nn.Module:
+    """Deep copy of ``model`` (eval mode, CPU, float32) ready to be traced for ``fmt``.
+
+    Raises :class:`ExportNotSupported` if a mixer of the model cannot be exported to ``fmt``
+    (the message names the mixer and why). Mixers that need it (e.g. ``s4``, whose kernel
+    is precomputed) are prepared for inputs of up to ``max_seconds``.
     """
-
-    def __init__(self, mha: nn.MultiheadAttention):
-        super().__init__()
-        if not mha.batch_first or not mha._qkv_same_embed_dim or mha.bias_k is not None:
-            raise ValueError(
-                "Only batch_first self-attention with packed projections is supported."
-            )
-        self.n_heads, self.channels = mha.num_heads, mha.embed_dim
-        self.in_proj_weight, self.in_proj_bias = mha.in_proj_weight, mha.in_proj_bias
-        self.out_proj = mha.out_proj
-
-    def forward(self, query, key, value, attn_mask=None, need_weights=False, is_causal=False):
-        batch, head_dim = query.shape[0], self.channels // self.n_heads
-        qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)
-        # (batch, T, 3 C) -> 3 x (batch, heads, T, head_dim)
-        qkv = qkv.reshape(batch, -1, 3, self.n_heads, head_dim).permute(2, 0, 3, 1, 4)
-        allowed = None if attn_mask is None else ~attn_mask
-        out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=allowed)
-        out = out.transpose(1, 2).reshape(batch, -1, self.channels)
-        return self.out_proj(out), None
-
-
-def exportable_copy(model: nn.Module) -> nn.Module:
-    """Deep copy of ``model`` (eval mode) with every self-attention made export-friendly."""
-    model = copy.deepcopy(model).eval()
-    for module in model.modules():
-        # The released model's frame-local attention only uses the projections' weights.
-        if isinstance(module, MultiHeadSelfAttention) and not module.frame_local:
-            module.mha = ExportableSelfAttention(module.mha)
+    model = copy.deepcopy(model).cpu().float().eval()
+    mixers = [m for m in model.modules() if isinstance(m, SequenceMixer)]
+    for mixer in mixers:
+        mixer.check_exportable(fmt)
+    if any(type(m).make_exportable is not SequenceMixer.make_exportable for m in mixers):
+        # Frames per sample measured on a short input, extrapolated to the longest one.
+        probe = max(1, int(model.sample_rate))
+        longest = int(math.ceil(max_seconds * model.sample_rate))
+        for mixer, frames in mixer_frames(model, probe).items():
+            mixer.make_exportable(int(math.ceil(frames * longest / probe)) + _FRAME_MARGIN)
     return model

@@ -36,11 +36,12 @@ def export_onnx(
 
     Uses torch's TorchScript-based exporter (``dynamo=False``), which needs no extra package,
     on an :func:`~.exportable.exportable_copy` of the model; ``model`` is not modified.
-    Returns the path written.
+    Raises :class:`~.exportable.ExportNotSupported` when a sequence mixer of the model has no
+    ONNX form. Returns the path written.
     """
     path = os.fspath(path)
     example = torch.randn(1, max(1, int(example_seconds * model.sample_rate)))
-    export_model = exportable_copy(model).cpu().float()
+    export_model = exportable_copy(model, "onnx")
     with traceable_pooling(), torch.no_grad(), warnings.catch_warnings():
         # The tracer warns about every Python-level shape comparison; the dynamic axes are
         # verified by running the exported graph on other lengths instead (see tests).

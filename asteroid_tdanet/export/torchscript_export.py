@@ -6,25 +6,26 @@ import warnings
 import torch
 from torch import nn
 
+from .exportable import exportable_copy
 
-def export_torchscript(model: nn.Module, path, example_seconds: float = 1.0) -> str:
+
+def export_torchscript(
+    model: nn.Module, path, example_seconds: float = 1.0, max_seconds: float = 60.0
+) -> str:
     """Trace ``model`` on a ``(1, time)`` example and save it with ``torch.jit.save``.
 
     The traced module maps ``(batch, time)`` to ``(batch, n_src, time)`` for any batch and
-    length, on CPU in float32 (move it with ``.to()`` after ``torch.jit.load``). Its
+    length, on CPU in float32 (move it with ``.to()`` after ``torch.jit.load``); models with
+    an ``s4`` mixer take inputs of up to ``max_seconds`` (their kernels are precomputed). Its
     ``sample_rate`` and ``n_src`` are kept as attributes. ``model`` is not modified.
     """
     path = os.fspath(path)
-    was_training = model.training
-    model.eval()
     example = torch.randn(1, max(1, int(example_seconds * model.sample_rate)))
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            traced = torch.jit.trace(model.cpu().float(), example, check_trace=False)
-    finally:
-        model.train(was_training)
+    export_model = exportable_copy(model, "torchscript", max_seconds=max_seconds)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(export_model, example, check_trace=False)
     extra = {"sample_rate": str(int(model.sample_rate)), "n_src": str(model.n_src)}
     torch.jit.save(traced, path, _extra_files=extra)
     return path

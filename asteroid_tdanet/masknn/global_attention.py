@@ -3,41 +3,34 @@
 import torch
 from torch import nn
 
-from .attention import MultiHeadSelfAttention
 from .drop_path import DropPath
-from .feed_forward import FeedForward
 
 
 class GlobalAttention(nn.Module):
-    """``x + drop_path(MHSA(x))`` then ``x + drop_path(FFN(x))`` (paper eq. 2-3).
+    """``x + drop_path(mixer(x))`` then ``x + drop_path(ffn(x))`` (paper eq. 2-3).
+
+    The paper's GA module uses multi-head self-attention and a convolutional FFN; S4M puts
+    an S4 layer and a GELU FFN in the same two slots. Both branches own their norms.
 
     Args:
-        channels (int): feature size ``C``.
-        n_heads (int): attention heads.
-        dropout (float): dropout inside attention and FFN.
+        mixer (nn.Module): sequence mixer, ``(batch, C, T) -> (batch, C, T)``; see
+            :mod:`asteroid_tdanet.masknn.mixers`.
+        ffn (nn.Module): position-wise feed-forward branch, same shapes.
         drop_path (float): stochastic-depth rate of both residual branches.
-        norm_type (str): norm of the FFN's 1x1 convolutions.
-        causal (bool): causal attention mask and causal depthwise convolution.
-        frame_local (bool): released-model attention, see :class:`MultiHeadSelfAttention`.
 
     Shape: ``(batch, C, frames)`` -> ``(batch, C, frames)``.
     """
 
-    def __init__(
-        self,
-        channels: int,
-        n_heads: int = 8,
-        dropout: float = 0.1,
-        drop_path: float = 0.1,
-        norm_type: str = "gLN",
-        causal: bool = False,
-        frame_local: bool = False,
-    ):
+    def __init__(self, mixer: nn.Module, ffn: nn.Module, drop_path: float = 0.0):
         super().__init__()
-        self.attention = MultiHeadSelfAttention(channels, n_heads, dropout, causal, frame_local)
-        self.ffn = FeedForward(channels, 2 * channels, dropout, norm_type, causal)
+        self.mixer = mixer
+        self.ffn = ffn
         self.drop_path = DropPath(drop_path)
 
+    @property
+    def causal(self) -> bool:
+        return bool(getattr(self.mixer, "causal", False) and getattr(self.ffn, "causal", False))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop_path(self.attention(x))
+        x = x + self.drop_path(self.mixer(x))
         return x + self.drop_path(self.ffn(x))

@@ -1,6 +1,6 @@
-"""TDANet's U-block: bottom-up encoder, global attention, top-down decoder (paper sec. 3.2-3.4)."""
+"""TDANet's U-block: bottom-up encoder, global module, top-down decoder (paper sec. 3.2-3.4)."""
 
-from typing import List
+from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
@@ -8,7 +8,6 @@ from torch import nn
 
 from .convolutions import ConvNorm, PointwiseConv1d
 from .fusion import AdditiveFusion, AttentionFusion
-from .global_attention import GlobalAttention
 
 
 def pool_to_length(x: torch.Tensor, length: int, causal: bool) -> torch.Tensor:
@@ -29,14 +28,17 @@ def pool_to_length(x: torch.Tensor, length: int, causal: bool) -> torch.Tensor:
     return F.avg_pool2d(padded, (1, ratio), (1, ratio)).squeeze(2)[..., :length]
 
 
+TOP_DOWN_INPUTS = ("coarsest", "released")
+
+
 class UBlock(nn.Module):
     """One TDANet encoder-decoder block (applied ``n_blocks`` times with shared weights).
 
     1. ``proj_in``: 1x1 conv + norm + PReLU, ``bn_chan -> hid_chan``.
     2. ``bottom_up``: depthwise k5 stride-1 conv + norm, then ``depth - 1`` depthwise k5
        stride-2 conv + norm: features ``F_0 .. F_{depth-1}``, each half as long as the previous.
-    3. GA: every ``F_i`` average-pooled to the coarsest length and summed, then
-       :class:`GlobalAttention` gives the global feature ``G``.
+    3. Global feature: every ``F_i`` average-pooled to the coarsest length and summed, then
+       ``global_module`` (TDANet's GA module: :class:`GlobalAttention`) gives ``G``.
     4. ``global_fusion``: ``F'_i = fuse(F_i, G)`` (1x1 :class:`AttentionFusion`).
     5. ``top_down``: from the coarsest scale down, ``X_i = LA_i(F'_i, X_{i+1})`` with
        ``X_{depth-1} = F'_{depth-1}`` (k5 :class:`AttentionFusion`).
@@ -46,15 +48,16 @@ class UBlock(nn.Module):
         bn_chan (int): bottleneck (input/output) channels.
         hid_chan (int): channels inside the block.
         upsampling_depth (int): number of scales (``S + 1``; ``S`` down-samplings), >= 2.
-        n_heads, dropout, drop_path: GA settings.
+        global_module (nn.Module, optional): maps the pooled ``(batch, hid_chan, T_coarsest)``
+            feature to ``G``; ``None`` is the "without GA" ablation (no global feature, no
+            fusion: ``F'_i = F_i``).
         norm_type (str): ``gLN`` (non-causal) or a causal norm.
-        causal (bool): causal convolutions, pooling and attention.
-        use_ga (bool): ablation switch: without it the GA module and the fusion of ``G`` are
-            dropped (``F'_i = F_i``).
+        causal (bool): causal convolutions and pooling.
         use_la (bool): ablation switch: without it the decoder fuses by up-sampling and
             summation (``X_i = F'_i + up(X_{i+1})``).
-        official_compat (bool): reproduce the released model: frame-local attention and the
-            top LA layer fed ``F'_{depth-3}`` instead of the coarsest ``F'_{depth-1}``.
+        top_down_input (str): what feeds the top LA layer: ``"coarsest"``, the paper's
+            ``F'_{depth-1}``, or ``"released"``, the released code's ``F'_{depth-3}`` (python
+            index ``i - 1`` at ``i = depth - 2``), which leaves the coarsest fused scale unused.
 
     Shape: ``(batch, bn_chan, T)`` -> ``(batch, bn_chan, T)``.
     """
@@ -64,34 +67,28 @@ class UBlock(nn.Module):
         bn_chan: int = 128,
         hid_chan: int = 512,
         upsampling_depth: int = 5,
-        n_heads: int = 8,
-        dropout: float = 0.1,
-        drop_path: float = 0.1,
+        *,
+        global_module: Optional[nn.Module] = None,
         norm_type: str = "gLN",
         causal: bool = False,
-        use_ga: bool = True,
         use_la: bool = True,
-        official_compat: bool = False,
+        top_down_input: str = "coarsest",
     ):
         super().__init__()
         if upsampling_depth < 2:
             raise ValueError(f"upsampling_depth must be >= 2, got {upsampling_depth}.")
-        self.depth, self.causal, self.use_ga, self.official_compat = (
-            upsampling_depth,
-            causal,
-            use_ga,
-            official_compat,
-        )
+        if top_down_input not in TOP_DOWN_INPUTS:
+            raise ValueError(f"top_down_input must be one of {TOP_DOWN_INPUTS}.")
+        self.depth, self.causal = upsampling_depth, causal
+        self.top_down_input = top_down_input
         conv = dict(norm_type=norm_type, causal=causal)
         self.proj_in = ConvNorm(bn_chan, hid_chan, 1, activation=True, norm_type=norm_type)
         self.bottom_up = nn.ModuleList(
             ConvNorm(hid_chan, hid_chan, 5, stride=1 if i == 0 else 2, depthwise=True, **conv)
             for i in range(upsampling_depth)
         )
-        if use_ga:
-            self.global_attention = GlobalAttention(
-                hid_chan, n_heads, dropout, drop_path, norm_type, causal, official_compat
-            )
+        self.global_module = global_module
+        if global_module is not None:
             self.global_fusion = nn.ModuleList(
                 AttentionFusion(hid_chan, 1, **conv) for _ in range(upsampling_depth)
             )
@@ -100,24 +97,23 @@ class UBlock(nn.Module):
             for _ in range(upsampling_depth - 1)
         )
         self.proj_out = PointwiseConv1d(hid_chan, bn_chan)
+        top = self.depth - 1 if top_down_input == "coarsest" else (self.depth - 3) % self.depth
+        self._top_index = top
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scales: List[torch.Tensor] = [self.bottom_up[0](self.proj_in(x))]
         for layer in self.bottom_up[1:]:
             scales.append(layer(scales[-1]))
 
-        if self.use_ga:
+        if self.global_module is not None:
             coarsest = scales[-1].shape[-1]
             pooled = pool_to_length(scales[0], coarsest, self.causal)
             for feat in scales[1:]:
                 pooled = pooled + pool_to_length(feat, coarsest, self.causal)
-            glob = self.global_attention(pooled)
+            glob = self.global_module(pooled)
             scales = [fuse(feat, glob) for fuse, feat in zip(self.global_fusion, scales)]
 
-        # The released code feeds the top LA layer scales[depth - 3] (python index i - 1 at
-        # i = depth - 2), so its coarsest fused scale is computed but never used.
-        top = (self.depth - 3) % self.depth if self.official_compat else self.depth - 1
-        out = scales[top]
+        out = scales[self._top_index]
         for i in range(self.depth - 2, -1, -1):
             out = self.top_down[i](scales[i], out)
         return self.proj_out(out) + x

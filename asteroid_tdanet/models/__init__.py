@@ -1,4 +1,17 @@
-from .presets import PRESETS, preset_args
+from .base import SeparationModel
+from .presets import PRESETS, preset_args, presets_for
+from .registry import MODELS, get_model_class
 from .tdanet import TDANet
 
-__all__ = ["TDANet", "PRESETS", "preset_args"]
+load_model = SeparationModel.from_pretrained
+
+__all__ = [
+    "SeparationModel",
+    "TDANet",
+    "MODELS",
+    "PRESETS",
+    "get_model_class",
+    "load_model",
+    "preset_args",
+    "presets_for",
+]

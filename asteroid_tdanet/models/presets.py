@@ -1,34 +1,82 @@
-"""Named TDANet configurations.
+"""Named configurations of the package's models.
 
-Each preset is a dict of :class:`~asteroid_tdanet.models.TDANet` arguments, except that the
-encoder window may be given in milliseconds (``kernel_ms``, ``stride_ms``) so that a preset
-works at any sample rate.
+Each preset is a dict of constructor arguments plus ``model`` (the class it builds). The
+encoder window may be given in milliseconds (``kernel_ms``) so that a preset works at any
+sample rate; ``sample_rate`` in a preset is its default rate (16 kHz otherwise).
 """
 
-from typing import Dict
+from typing import Dict, Optional
 
-from .tdanet import kernel_from_ms
+DEFAULT_SAMPLE_RATE = 16000
 
 PRESETS: Dict[str, dict] = {
     # The paper's model (4 ms window, 1 ms hop), as released (TDANetBest-4ms).
-    "tdanet": dict(kernel_ms=4.0),
+    "tdanet": dict(model="TDANet", kernel_ms=4.0),
     # TDANet-Large: 2 ms window, 0.5 ms hop (twice the frames, about twice the MACs).
-    "tdanet-large": dict(kernel_ms=2.0),
+    "tdanet-large": dict(model="TDANet", kernel_ms=2.0),
     # Paper appendix D: causal convolutions/pooling/attention, frame-wise norm, no look-ahead
     # beyond one encoder window.
-    "tdanet-causal": dict(kernel_ms=4.0, causal=True, norm_type="cLN"),
+    "tdanet-causal": dict(model="TDANet", kernel_ms=4.0, causal=True, norm_type="cLN"),
     # Small model for CPU demos and the embedded mini recipe.
     "tdanet-mini": dict(
-        kernel_ms=4.0, bn_chan=64, hid_chan=128, n_blocks=4, upsampling_depth=4, n_heads=4
+        model="TDANet",
+        kernel_ms=4.0,
+        bn_chan=64,
+        hid_chan=128,
+        n_blocks=4,
+        upsampling_depth=4,
+        ga_mixer_args={"n_heads": 4},
+    ),
+    # The reference S4M file's defaults (JusperLee/S4M: 16 kHz, 21 ms window).
+    "s4m": dict(model="S4M", sample_rate=16000, kernel_ms=21.0),
+    # The paper's S4M-tiny (8 kHz, 4 ms window; 1,828,967 parameters in the reference).
+    "s4m-tiny": dict(model="S4M", sample_rate=8000, kernel_ms=4.0),
+    # Small S4M for CPU demos and the embedded mini recipe.
+    "s4m-mini": dict(
+        model="S4M", sample_rate=8000, kernel_ms=4.0, bn_chan=64, hid_chan=128, n_blocks=4
     ),
 }
 
 
-def preset_args(name: str, sample_rate: float = 16000, **overrides) -> dict:
-    """Return TDANet arguments for preset ``name`` at ``sample_rate``, with ``overrides``."""
+def kernel_from_ms(kernel_ms: float, sample_rate: float) -> int:
+    """Encoder window in samples for a window in milliseconds (the released rounding)."""
+    return int(kernel_ms * sample_rate // 1000)
+
+
+def _preset(name: str) -> dict:
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
-    args = {**PRESETS[name], **overrides}
+    return PRESETS[name]
+
+
+def preset_model(name: str) -> str:
+    """Name of the model class preset ``name`` builds."""
+    return _preset(name)["model"]
+
+
+def presets_for(model: str):
+    """Names of the presets of model ``model`` (case-insensitive)."""
+    return sorted(k for k, v in PRESETS.items() if v["model"].lower() == model.lower())
+
+
+def preset_args(name: str, sample_rate: Optional[float] = None, **overrides) -> dict:
+    """Constructor arguments of preset ``name`` at ``sample_rate``, with ``overrides``."""
+    args = {k: v for k, v in _preset(name).items() if k != "model"}
+    sample_rate = sample_rate or args.pop("sample_rate", DEFAULT_SAMPLE_RATE)
+    args.pop("sample_rate", None)
+    overrides = dict(overrides)
+    if "ga_mixer_args" in args:
+        # A preset's mixer arguments are for its mixer: kept (and merged with overridden ones,
+        # including the ``n_heads`` shorthand) unless the override picks another mixer.
+        mixers = {overrides.get("ga_mixer") or "mhsa", args.get("ga_mixer") or "mhsa"}
+        if len(mixers) == 1 or mixers <= {"mhsa", "mhsa-frame-local"}:
+            merged = {**args["ga_mixer_args"], **(overrides.pop("ga_mixer_args", None) or {})}
+            if overrides.get("n_heads") is not None:
+                merged["n_heads"] = overrides.pop("n_heads")
+            args["ga_mixer_args"] = merged
+        else:
+            del args["ga_mixer_args"]
+    args.update(overrides)
     kernel_ms = args.pop("kernel_ms", None)
     if kernel_ms is not None and "kernel_size" not in args:
         args["kernel_size"] = kernel_from_ms(kernel_ms, sample_rate)

@@ -5,9 +5,11 @@ input of ``seconds`` of audio. Both counters only see ``nn.Module`` layers they 
 layers of this package and of asteroid-filterbanks that compute with functional calls
 (depthwise convolutions, free encoder/decoder) are given hooks with the counters' own
 conventions for convolutions (``kernel * in_per_group * out_channels`` per output frame).
-The counters differ on the rest: ``ptflops`` counts the self-attention (projections and
-products, with its ``nn.MultiheadAttention`` formula), norms and activations; ``thop`` skips
-the attention (as it does for ``nn.MultiheadAttention``).
+Every sequence mixer (``masknn.mixers``) counts itself for the length it is called on
+(:meth:`~asteroid_tdanet.masknn.mixers.SequenceMixer.macs`), so the counts are right for any
+GA mixer. The counters differ on the rest: ``ptflops`` also counts norms and activations and
+counts the self-attention mixers (projections and products, its ``nn.MultiheadAttention``
+formula); ``thop`` skips self-attention, as it does for ``nn.MultiheadAttention``.
 """
 
 import contextlib
@@ -55,22 +57,17 @@ def _decoder_macs(module, inputs, output) -> int:
     )
 
 
-def _attention_macs(module, inputs, output) -> int:
-    # ptflops' nn.MultiheadAttention formula (projections with bias, QK^T, softmax, AV);
-    # the released model's frame-local attention computes only the value/output projections.
-    batch, chan, frames = output.shape
-    if module.frame_local:
-        return int(2 * batch * frames * chan * (chan + 1))
-    projections = 4 * frames * chan * (chan + 1)
-    products = 2 * frames * frames * chan + module.n_heads * frames * frames
-    return int(batch * (projections + products))
+def _mixer_macs(module, inputs, output) -> int:
+    # Every sequence mixer knows its own cost for a given length (masknn.mixers.base).
+    batch, _, frames = output.shape
+    return int(batch * module.macs(frames))
 
 
-def _custom_counters(with_attention: bool):
+def _custom_counters(counter: str):
     from asteroid_filterbanks import Decoder, Encoder
 
-    from ..masknn.attention import MultiHeadSelfAttention
     from ..masknn.convolutions import DepthwiseConv1d, PointwiseConv1d
+    from ..masknn.mixers import MIXERS, MultiHeadSelfAttention
 
     counters = {
         DepthwiseConv1d: _depthwise_macs,
@@ -78,8 +75,12 @@ def _custom_counters(with_attention: bool):
         Encoder: _encoder_macs,
         Decoder: _decoder_macs,
     }
-    if with_attention:
-        counters[MultiHeadSelfAttention] = _attention_macs
+    for cls in MIXERS.values():
+        # thop does not count nn.MultiheadAttention; its figures for attention models (such
+        # as the 3.64 G quoted for the released TDANet) follow that convention, kept here.
+        if counter == "thop" and issubclass(cls, MultiHeadSelfAttention):
+            continue
+        counters[cls] = _mixer_macs
     return counters
 
 
@@ -115,7 +116,7 @@ def _count_ptflops(model, wav) -> int:
 
         return hook
 
-    hooks = {cls: hook_for(fn) for cls, fn in _custom_counters(with_attention=True).items()}
+    hooks = {cls: hook_for(fn) for cls, fn in _custom_counters("ptflops").items()}
     # ptflops prints a batch-size warning on stdout for keyword inputs; keep stdout clean for
     # callers such as ``asteroid-tdanet info --json``.
     with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
@@ -142,7 +143,7 @@ def _count_thop(model, wav) -> int:
 
         return op
 
-    ops = {cls: op_for(fn) for cls, fn in _custom_counters(with_attention=False).items()}
+    ops = {cls: op_for(fn) for cls, fn in _custom_counters("thop").items()}
     with torch.no_grad():
         macs, _ = profile(model, inputs=(wav,), custom_ops=ops, verbose=False)
     # thop leaves its counters on the modules; remove them so the model state stays clean.

@@ -1,0 +1,35 @@
+"""Upgrade of packages written by earlier releases of this package.
+
+Release 0.1.0 wrote TDANet ``model_args`` with ``n_heads`` (and no ``ga_mixer``) and kept the
+GA module's parameters under ``masker.ublock.global_attention.{attention,ffn}``. Since the GA
+mixer became a component they live under ``masker.ublock.global_module.{mixer,ffn}`` and the
+mixer's arguments in ``ga_mixer_args``.
+"""
+
+import re
+
+_RENAMES = [
+    (r"^masker\.ublock\.global_attention\.attention\.", "masker.ublock.global_module.mixer."),
+    (r"^masker\.ublock\.global_attention\.ffn\.", "masker.ublock.global_module.ffn."),
+]
+
+
+def is_legacy_tdanet_package(package: dict) -> bool:
+    """A TDANet package written by release 0.1.0."""
+    return package.get("model_name") == "TDANet" and "ga_mixer" not in package.get("model_args", {})
+
+
+def upgrade_tdanet_package(package: dict) -> dict:
+    """Today's form of a 0.1.0 TDANet package (the input is not modified)."""
+    args = dict(package["model_args"])
+    n_heads = args.pop("n_heads", 8)
+    args["ga_mixer"] = "mhsa-frame-local" if args.get("official_compat") else "mhsa"
+    args["ga_mixer_args"] = {"n_heads": n_heads}
+    state_dict = {}
+    for key, value in package["state_dict"].items():
+        for pattern, repl in _RENAMES:
+            key = re.sub(pattern, repl, key)
+        state_dict[key] = value
+    infos = dict(package.get("infos") or {})
+    infos["upgraded_from"] = "asteroid-tdanet 0.1.0 package"
+    return {**package, "model_args": args, "state_dict": state_dict, "infos": infos}

@@ -1,0 +1,88 @@
+"""What every model of the package shares: safe (de)serialisation, presets, loading by name."""
+
+from asteroid.models.base_models import BaseEncoderMaskerDecoder
+
+from ..version import __version__
+
+# Hub-download options accepted by ``from_pretrained`` next to model-argument overrides.
+HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "filename")
+
+
+class SeparationModel(BaseEncoderMaskerDecoder):
+    """Base of the package's Asteroid models (TDANet, S4M).
+
+    Subclasses define ``__init__`` and :meth:`get_model_args` (constructor arguments that
+    re-create the model); this class gives them:
+
+    * :meth:`serialize`: Asteroid's package dict, loadable with ``torch.load(weights_only=True)``;
+    * :meth:`from_pretrained`: our packages, released/reference checkpoints (converted by
+      :mod:`asteroid_tdanet.checkpoints`), hub ids; on ``SeparationModel`` itself it returns
+      whatever model the file holds;
+    * :meth:`from_preset`: the named configurations of :data:`~.presets.PRESETS`.
+    """
+
+    def serialize(self) -> dict:
+        """Asteroid's package dict with plain-string versions.
+
+        Asteroid stores ``torch.__version__`` (a ``TorchVersion`` object that a safe load
+        rejects unless allow-listed); it is stored here as a plain string.
+        """
+        package = super().serialize()
+        versions = package["infos"]["software_versions"]
+        versions["torch_version"] = str(versions["torch_version"])
+        versions["asteroid_tdanet_version"] = __version__
+        return package
+
+    @classmethod
+    def from_pretrained(cls, pretrained, *args, **kwargs):
+        """Load a model from a package dict, a file, or a Hugging Face hub id.
+
+        Args:
+            pretrained (str | os.PathLike | dict): one of
+
+                * a dict or file written by :meth:`serialize` (``best_model.pth``,
+                  ``pytorch_model.bin`` of our recipes), also by earlier releases;
+                * a foreign checkpoint that :func:`asteroid_tdanet.checkpoints.load_package`
+                  recognises (released look2hear ``TDANetBest``, reference S4M package);
+                * a hub id ``user/repo`` or ``user/repo@revision``, resolved with
+                  ``huggingface_hub`` (its cache is used, so it works offline once cached).
+            revision, cache_dir, local_files_only, filename: passed to the hub download.
+            **kwargs: other keyword arguments override the stored model arguments
+                (e.g. ``dropout=0.0``).
+
+        Files are read with ``torch.load(weights_only=True)`` and an explicit allow-list.
+        ``TDANet.from_pretrained`` refuses a file holding another model (and names it);
+        ``SeparationModel.from_pretrained`` (or :func:`asteroid_tdanet.load_model`) loads
+        any model registered with ``asteroid.models``.
+        """
+        from ..checkpoints import load_package
+        from .registry import get_model_class
+
+        hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
+        package = load_package(pretrained, **hub_kwargs)
+        model_cls = get_model_class(package["model_name"])
+        if cls is not SeparationModel and not issubclass(model_cls, cls):
+            source = "the given dict" if isinstance(pretrained, dict) else repr(str(pretrained))
+            raise ValueError(
+                f"{source} holds a {package['model_name']} model, not a {cls.__name__}: load "
+                f"it with {package['model_name']}.from_pretrained or asteroid_tdanet.load_model."
+            )
+        model = model_cls(*args, **{**package["model_args"], **kwargs})
+        model.load_state_dict(package["state_dict"])
+        return model
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides):
+        """Build the named configuration ``name`` (see ``asteroid_tdanet.PRESETS``).
+
+        ``overrides`` replace preset values; ``sample_rate`` rescales a window given in ms.
+        """
+        from .presets import preset_args, preset_model
+        from .registry import get_model_class
+
+        model_cls = get_model_class(preset_model(name))
+        if cls is not SeparationModel and not issubclass(model_cls, cls):
+            raise ValueError(
+                f"Preset {name!r} builds a {model_cls.__name__}, not a {cls.__name__}."
+            )
+        return model_cls(**preset_args(name, **overrides))

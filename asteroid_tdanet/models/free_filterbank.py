@@ -1,0 +1,122 @@
+"""Free encoder / masker / free decoder with the look2hear waveform conventions.
+
+TDANet and S4M share this front and back end: a learned 1D convolutional encoder (window
+``K``, hop ``K // 4``, ``K // 2 + 1`` filters by default), the masks applied to its output, and
+a learned transposed convolution. With ``official_compat`` the released code's two
+conventions are chosen instead, once, here: its joint decoder (every output source reads all
+sources' masked features) and its waveform padding.
+"""
+
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from asteroid.models.base_models import _shape_reconstructed, _unsqueeze_to_3d
+from asteroid.utils.torch_utils import jitable_shape, pad_x_to_y
+from asteroid_filterbanks import Decoder, Encoder, FreeFB
+from torch import nn
+
+from ..filterbanks import JointFreeFB
+from .base import SeparationModel
+from .presets import kernel_from_ms
+
+
+def encoder_geometry(
+    sample_rate: float,
+    kernel_size: Optional[int],
+    stride: Optional[int],
+    n_filters: Optional[int],
+    default_ms: float,
+) -> Tuple[int, int, int]:
+    """``(kernel_size, stride, n_filters)`` with the released defaults filled in."""
+    kernel_size = kernel_size or kernel_from_ms(default_ms, sample_rate)
+    stride = stride or kernel_size // 4
+    n_filters = n_filters or kernel_size // 2 + 1
+    if kernel_size < 2 or stride < 1 or stride > kernel_size:
+        raise ValueError(f"Invalid encoder: kernel_size={kernel_size}, stride={stride}.")
+    return kernel_size, stride, n_filters
+
+
+def centred_padding(n_samples: int, kernel: int, stride: int) -> Tuple[int, int]:
+    """Zeros before/after the waveform so that every sample is covered by full overlap-add."""
+    return kernel - stride, kernel - stride + (-(n_samples + kernel)) % stride
+
+
+def released_padding(n_samples: int, kernel: int, stride: int) -> Tuple[int, int]:
+    """The released look2hear ``pad_input`` amounts (``rest`` zeros, then ``K - S`` each side)."""
+    rest = kernel - (stride + n_samples % kernel) % kernel
+    return kernel - stride, rest + kernel - stride
+
+
+class FreeFilterbankModel(SeparationModel):
+    """Encoder-masker-decoder on free filterbanks; subclasses supply the masker.
+
+    Args:
+        masker (nn.Module): ``(batch, n_filters, frames) -> (batch, n_src, n_filters, frames)``.
+        n_src (int): number of sources.
+        sample_rate (float): sample rate of inputs and outputs.
+        kernel_size, stride, n_filters (int): encoder geometry (see :func:`encoder_geometry`).
+        official_compat (bool): released joint decoder and padding (see module docstring).
+        encoder_activation (str, optional): activation after the encoder.
+
+    Shape: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` ->
+    ``(n_src, time)`` for 1D input, else ``(batch, n_src, time)``; output length = input length.
+    """
+
+    def __init__(
+        self,
+        masker: nn.Module,
+        *,
+        n_src: int,
+        sample_rate: float,
+        kernel_size: int,
+        stride: int,
+        n_filters: int,
+        official_compat: bool = False,
+        encoder_activation: Optional[str] = None,
+    ):
+        enc_fb = FreeFB(n_filters, kernel_size, stride, sample_rate=sample_rate)
+        if official_compat:
+            encoder = Encoder(enc_fb, padding=kernel_size // 2)
+            dec_fb = JointFreeFB(n_filters, kernel_size, stride, n_src, sample_rate=sample_rate)
+            decoder = Decoder(dec_fb, padding=kernel_size // 2)
+        else:
+            encoder = Encoder(enc_fb)
+            decoder = Decoder(FreeFB(n_filters, kernel_size, stride, sample_rate=sample_rate))
+        super().__init__(encoder, masker, decoder, encoder_activation=encoder_activation)
+        self.n_src = n_src
+        self.official_compat = official_compat
+        self._padding = released_padding if official_compat else centred_padding
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """Separate ``wav`` (1D, 2D or 3D, time last) into ``n_src`` waveforms of equal length."""
+        shape = jitable_shape(wav)
+        wav = _unsqueeze_to_3d(wav)
+        if wav.shape[1] != 1:
+            raise ValueError(
+                f"{type(self).__name__} takes single-channel audio, got {wav.shape[1]} channels."
+            )
+        fb = self.encoder.filterbank
+        left, right = self._padding(wav.shape[-1], fb.kernel_size, fb.stride)
+        padded = F.pad(wav, (left, right))
+
+        tf_rep = self.forward_encoder(padded)
+        masks = self.forward_masker(tf_rep)
+        decoded = self.forward_decoder(self.apply_masks(tf_rep, masks))
+
+        decoded = decoded[..., left : decoded.shape[-1] - right]
+        reconstructed = pad_x_to_y(decoded, wav)
+        return _shape_reconstructed(reconstructed, shape)
+
+    def encoder_args(self) -> dict:
+        """The constructor arguments this class handles (for ``get_model_args``)."""
+        fb = self.encoder.filterbank
+        return dict(
+            n_src=self.n_src,
+            sample_rate=fb.sample_rate,
+            kernel_size=fb.kernel_size,
+            stride=fb.stride,
+            n_filters=fb.n_filters,
+            official_compat=self.official_compat,
+            encoder_activation=self.encoder_activation,
+        )
