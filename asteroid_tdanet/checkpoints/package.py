@@ -6,6 +6,7 @@ from typing import Callable, List, Tuple
 from .hub import hub_download, is_hub_id
 from .legacy import is_legacy_tdanet_package, upgrade_tdanet_package
 from .look2hear import is_look2hear_package, look2hear_to_package
+from .s4m_reference import is_reference_package, reference_to_package
 from .safe_load import NotACheckpointError, safe_torch_load
 
 REQUIRED_KEYS = ("model_name", "model_args", "state_dict")
@@ -14,6 +15,7 @@ REQUIRED_KEYS = ("model_name", "model_args", "state_dict")
 # releases of our own format become today's package. Adding a layout is one line here.
 CONVERTERS: List[Tuple[Callable[[dict], bool], Callable[[dict], dict]]] = [
     (is_look2hear_package, look2hear_to_package),
+    (is_reference_package, reference_to_package),
     (is_legacy_tdanet_package, upgrade_tdanet_package),
 ]
 

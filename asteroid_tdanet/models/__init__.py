@@ -1,6 +1,7 @@
 from .base import SeparationModel
 from .presets import PRESETS, preset_args, presets_for
 from .registry import MODELS, get_model_class
+from .s4m import S4M
 from .tdanet import TDANet
 
 load_model = SeparationModel.from_pretrained
@@ -8,6 +9,7 @@ load_model = SeparationModel.from_pretrained
 __all__ = [
     "SeparationModel",
     "TDANet",
+    "S4M",
     "MODELS",
     "PRESETS",
     "get_model_class",

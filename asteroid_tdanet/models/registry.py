@@ -4,9 +4,10 @@ from typing import Dict, Type
 
 from torch import nn
 
+from .s4m import S4M
 from .tdanet import TDANet
 
-MODELS: Dict[str, Type[nn.Module]] = {"TDANet": TDANet}
+MODELS: Dict[str, Type[nn.Module]] = {"TDANet": TDANet, "S4M": S4M}
 
 
 def get_model_class(name: str) -> Type[nn.Module]:

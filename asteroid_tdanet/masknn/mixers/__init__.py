@@ -14,10 +14,12 @@ from typing import Dict, Type
 from .base import EXPORT_FORMATS, ExportNotSupported, SequenceMixer
 from .mhsa import MultiHeadSelfAttention
 from .mhsa_frame_local import FrameLocalSelfAttention
+from .s4 import S4Mixer
 
 MIXERS: Dict[str, Type[SequenceMixer]] = {
     "mhsa": MultiHeadSelfAttention,
     "mhsa-frame-local": FrameLocalSelfAttention,
+    "s4": S4Mixer,
 }
 
 
@@ -55,4 +57,5 @@ __all__ = [
     "mixer_arguments",
     "MultiHeadSelfAttention",
     "FrameLocalSelfAttention",
+    "S4Mixer",
 ]
