@@ -12,14 +12,18 @@ import inspect
 from typing import Dict, Type
 
 from .base import EXPORT_FORMATS, ExportNotSupported, SequenceMixer
+from .fla import GatedFocusedLinearAttention
 from .mhsa import MultiHeadSelfAttention
 from .mhsa_frame_local import FrameLocalSelfAttention
 from .s4 import S4Mixer
+from .wsa import WindowedSinkAttentionMixer
 
 MIXERS: Dict[str, Type[SequenceMixer]] = {
     "mhsa": MultiHeadSelfAttention,
     "mhsa-frame-local": FrameLocalSelfAttention,
     "s4": S4Mixer,
+    "fla": GatedFocusedLinearAttention,
+    "wsa": WindowedSinkAttentionMixer,
 }
 
 
@@ -58,4 +62,6 @@ __all__ = [
     "MultiHeadSelfAttention",
     "FrameLocalSelfAttention",
     "S4Mixer",
+    "GatedFocusedLinearAttention",
+    "WindowedSinkAttentionMixer",
 ]

@@ -1,0 +1,12 @@
+"""Attention operators shared by the sequence mixers (and by the models built on them)."""
+
+from .focused_linear import FocusedLinearAttention
+from .windowed_sink_attend import windowed_sink_attend, windowed_sink_mask
+from .windowed_sink_attention import WindowedSinkAttention
+
+__all__ = [
+    "FocusedLinearAttention",
+    "WindowedSinkAttention",
+    "windowed_sink_attend",
+    "windowed_sink_mask",
+]

@@ -1,0 +1,167 @@
+"""Windowed sink attention: softmax attention over a band of frames plus global sink tokens.
+
+For a sequence of ``S`` sink tokens followed by ``T`` frames (sequence positions ``0..S-1`` and
+``S..S+T-1``), position ``q`` may attend to position ``k`` iff
+
+* non-causal (Benetatos, Zang & Leistikow, 2025; the windowed-roformer ``mask_mod``):
+  ``q < S or k < S or |q - k| <= window // 2``: a frame sees every sink and the frames within
+  ``+-window/2``; a sink sees everything;
+* causal: a frame sees every sink and the frames ``q - window .. q``; a sink sees the sinks.
+
+Three computations of the same function (:func:`windowed_sink_attend`, ``backend=``):
+
+* ``blocked``: queries in blocks of ``block_size`` frames, each against the sinks and the
+  ``block_size + window`` frames around it (gathered): O(T (block + window + S)) time and
+  memory, exact;
+* ``flex``: ``torch.nn.attention.flex_attention`` with a block mask (compiled on CUDA);
+* ``dense``: ``scaled_dot_product_attention`` with the explicit boolean mask (O(T^2)).
+
+``auto`` picks ``flex`` on CUDA and ``blocked`` elsewhere.
+"""
+
+import functools
+
+import torch
+import torch.nn.functional as F
+
+BACKENDS = ("auto", "blocked", "flex", "dense")
+
+
+def window_bounds(window: int, causal: bool):
+    """``(lo, hi)``: frame ``t`` attends to frames ``t + lo .. t + hi``."""
+    return (-window, 0) if causal else (-(window // 2), window // 2)
+
+
+def windowed_sink_mask(
+    n_sinks: int, n_frames: int, window: int, causal: bool = False, device=None
+) -> torch.Tensor:
+    """Boolean ``(S + T, S + T)`` mask, True where the query (row) may attend to the key."""
+    pos = torch.arange(n_sinks + n_frames, device=device)
+    q, k = pos[:, None], pos[None, :]
+    lo, hi = window_bounds(window, causal)
+    band = (k - q >= lo) & (k - q <= hi)
+    if causal:
+        return (k < n_sinks) | ((q >= n_sinks) & band)
+    return (q < n_sinks) | (k < n_sinks) | band
+
+
+def windowed_sink_attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    n_sinks: int,
+    window: int,
+    causal: bool = False,
+    frames_only: bool = False,
+    block_size: int = 32,
+    dropout: float = 0.0,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Windowed sink attention of ``(batch, heads, S + T, d)`` queries, keys and values.
+
+    Scale ``d^-1/2``. Returns ``(batch, heads, S + T, d)``, or only the frame rows
+    ``(batch, heads, T, d)`` with ``frames_only`` (the sink rows are then not computed by the
+    ``blocked`` backend). ``dropout`` applies to the attention weights (``flex``: not
+    supported, the ``blocked`` computation is used while it is active).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
+    if backend == "auto":
+        backend = "flex" if q.is_cuda and _flex_available() else "blocked"
+    if backend == "flex" and dropout > 0:
+        backend = "blocked"
+    if backend == "dense":
+        out = _dense(q, k, v, n_sinks, window, causal, dropout)
+    elif backend == "flex":
+        out = _flex(q, k, v, n_sinks, window, causal)
+    else:
+        frames = _blocked_frames(q, k, v, n_sinks, window, causal, block_size, dropout)
+        if frames_only:
+            return frames
+        return torch.cat([_sink_rows(q, k, v, n_sinks, causal, dropout), frames], dim=2)
+    return out[:, :, n_sinks:] if frames_only else out
+
+
+def _dense(q, k, v, n_sinks, window, causal, dropout):
+    mask = windowed_sink_mask(n_sinks, q.shape[-2] - n_sinks, window, causal, q.device)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+
+
+def _sink_rows(q, k, v, n_sinks, causal, dropout):
+    """Rows of the sinks: everything (non-causal) or the sinks only (causal)."""
+    keys = slice(0, n_sinks) if causal else slice(None)
+    return F.scaled_dot_product_attention(
+        q[:, :, :n_sinks], k[:, :, keys], v[:, :, keys], dropout_p=dropout
+    )
+
+
+def _blocked_frames(q, k, v, n_sinks, window, causal, block, dropout):
+    """Frame rows, ``(batch, heads, T, d)``, block by block (see the module docstring)."""
+    scale = q.shape[-1] ** -0.5
+    q_f, k_s, v_s = q[:, :, n_sinks:], k[:, :, :n_sinks], v[:, :, :n_sinks]
+    k_f, v_f = k[:, :, n_sinks:], v[:, :, n_sinks:]
+    n_frames = q_f.shape[2]
+    lo, hi = window_bounds(window, causal)
+    width = block + hi - lo  # frames a block of queries can see
+    n_blocks = (n_frames + block - 1) // block  # ceil; positive operands also when traced
+    pad_q = n_blocks * block - n_frames
+    batch, heads, _, dim = q_f.shape
+    q_b = F.pad(q_f, (0, 0, 0, pad_q)).reshape(batch, heads, -1, block, dim)  # (b, h, nb, B, d)
+    # Key window of block j: frames j*block + lo .. j*block + block - 1 + hi, gathered from
+    # the zero-padded frames (index_select rather than unfold: it exports with dynamic sizes).
+    offsets = torch.arange(n_blocks, device=q.device) * block
+    index = (offsets[:, None] + torch.arange(width, device=q.device)).flatten()
+    k_w = F.pad(k_f, (0, 0, -lo, pad_q + hi)).index_select(2, index)
+    v_w = F.pad(v_f, (0, 0, -lo, pad_q + hi)).index_select(2, index)
+    k_w = k_w.reshape(batch, heads, -1, width, dim).transpose(-2, -1)  # (b, h, nb, d, W)
+    v_w = v_w.reshape(batch, heads, -1, width, dim)  # (b, h, nb, W, d)
+    scores = (q_b @ k_w) * scale  # (b, h, nb, B, W)
+    query = torch.arange(n_blocks * block, device=q.device).view(n_blocks, block, 1)
+    key = (torch.arange(n_blocks, device=q.device) * block + lo).view(n_blocks, 1, 1)
+    key = key + torch.arange(width, device=q.device)
+    valid = (key - query >= lo) & (key - query <= hi) & (key >= 0) & (key < n_frames)
+    scores = scores.masked_fill(~valid, float("-inf"))
+    sink_scores = (q_b @ k_s.unsqueeze(2).transpose(-2, -1)) * scale  # (b, h, nb, B, S)
+    weights = torch.softmax(torch.cat([sink_scores, scores], dim=-1), dim=-1)
+    weights = F.dropout(weights, dropout, training=dropout > 0)
+    out = weights[..., :n_sinks] @ v_s.unsqueeze(2) + weights[..., n_sinks:] @ v_w
+    return out.reshape(batch, heads, -1, dim)[:, :, :n_frames]
+
+
+def _flex_available() -> bool:
+    try:
+        from torch.nn.attention.flex_attention import flex_attention  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=32)
+def _block_mask(n_sinks: int, length: int, window: int, causal: bool, device: str):
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    lo, hi = window_bounds(window, causal)
+
+    def mask_mod(b, h, q_idx, kv_idx):
+        band = (kv_idx - q_idx >= lo) & (kv_idx - q_idx <= hi)
+        if causal:
+            return (kv_idx < n_sinks) | ((q_idx >= n_sinks) & band)
+        return (q_idx < n_sinks) | (kv_idx < n_sinks) | band
+
+    return create_block_mask(mask_mod, B=None, H=None, Q_LEN=length, KV_LEN=length, device=device)
+
+
+@functools.lru_cache(maxsize=1)
+def _compiled_flex():
+    from torch.nn.attention.flex_attention import flex_attention
+
+    return torch.compile(flex_attention, dynamic=False)
+
+
+def _flex(q, k, v, n_sinks, window, causal):
+    from torch.nn.attention.flex_attention import flex_attention
+
+    mask = _block_mask(n_sinks, q.shape[-2], window, causal, str(q.device))
+    attend = _compiled_flex() if q.is_cuda else flex_attention  # eager on CPU (tests)
+    return attend(q, k, v, block_mask=mask)

@@ -1,0 +1,103 @@
+"""The windowed sink attention sub-layer of the windowed-roformer (Mel-Band RoFormer WSA)."""
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from ..rotary import RotaryEmbedding
+from ..token_norms import RMSNorm
+from .windowed_sink_attend import windowed_sink_attend
+
+
+class WindowedSinkAttention(nn.Module):
+    """``to_out(sigmoid(to_gates(x_n)) * WSA(RoPE(q), RoPE(k), v))`` with ``x_n = RMSNorm(x)``.
+
+    The input sequence starts with ``n_sinks`` sink tokens (RoPE positions ``0..S-1``, frames
+    ``S..``; the reference's convention). Per-head sigmoid gate from the normalised input;
+    no residual (the caller adds it). See
+    :func:`~.windowed_sink_attend.windowed_sink_attend` for the mask.
+
+    Args:
+        dim (int): model width.
+        heads (int): attention heads.
+        dim_head (int): head width (``inner = heads * dim_head`` may differ from ``dim``).
+        window (int): ``w``: a frame attends to frames within ``+-w/2`` (causal: ``w`` back).
+        n_sinks (int): sink tokens at the start of the sequence.
+        causal (bool): causal mask.
+        dropout (float): dropout on attention weights and on the output.
+        rotary (RotaryEmbedding, optional): shared RoPE module (one is made if omitted).
+        block_size (int): query block of the ``blocked`` computation.
+        backend (str): ``auto``, ``blocked``, ``flex`` or ``dense``.
+
+    Keys (the reference's): ``rotary_embed.freqs``, ``norm.gamma``, ``to_qkv.weight``,
+    ``to_gates.{weight,bias}``, ``to_out.0.weight``.
+
+    Shape: ``(batch, S + T, dim)`` -> ``(batch, S + T, dim)``, or ``(batch, T, dim)`` with
+    ``frames_only=True``.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        *,
+        heads: int = 8,
+        dim_head: int = 64,
+        window: int = 10,
+        n_sinks: int = 8,
+        causal: bool = False,
+        dropout: float = 0.0,
+        rotary: Optional[RotaryEmbedding] = None,
+        block_size: int = 32,
+        backend: str = "auto",
+    ):
+        super().__init__()
+        self.heads, self.dim_head, self.window, self.n_sinks = heads, dim_head, window, n_sinks
+        self.causal, self.dropout, self.block_size, self.backend = (
+            causal,
+            dropout,
+            block_size,
+            backend,
+        )
+        inner = heads * dim_head
+        self.rotary_embed = rotary if rotary is not None else RotaryEmbedding(dim_head)
+        self.norm = RMSNorm(dim)
+        self.to_qkv = nn.Linear(dim, 3 * inner, bias=False)
+        self.to_gates = nn.Linear(dim, heads)
+        self.to_out = nn.Sequential(nn.Linear(inner, dim, bias=False), nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor, frames_only: bool = False) -> torch.Tensor:
+        batch = x.shape[0]
+        x_n = self.norm(x)
+        qkv = self.to_qkv(x_n).reshape(batch, -1, 3, self.heads, self.dim_head)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 'b n (qkv h d) -> qkv b h n d'
+        q, k = self.rotary_embed(q), self.rotary_embed(k)
+        out = windowed_sink_attend(
+            q,
+            k,
+            v,
+            n_sinks=self.n_sinks,
+            window=self.window,
+            causal=self.causal,
+            frames_only=frames_only,
+            block_size=self.block_size,
+            dropout=self.dropout if self.training else 0.0,
+            backend=self.backend,
+        )
+        gate_in = x_n[:, self.n_sinks :] if frames_only else x_n
+        out = out * torch.sigmoid(self.to_gates(gate_in)).transpose(1, 2).unsqueeze(-1)
+        return self.to_out(out.transpose(1, 2).flatten(2))
+
+    def macs(self, frames: int, frames_only: bool = False) -> int:
+        """Multiply-accumulates for ``frames`` frames plus the sinks (batch 1)."""
+        tokens, inner = self.n_sinks + frames, self.heads * self.dim_head
+        dim = self.to_qkv.in_features
+        queries = frames if frames_only else tokens
+        lo, hi = (-self.window, 0) if self.causal else (-(self.window // 2), self.window // 2)
+        keys = min(hi - lo + 1, frames) + self.n_sinks
+        products = 2 * queries * keys * inner
+        if not frames_only and not self.causal:
+            products += 2 * self.n_sinks * (tokens - keys) * inner  # sinks see everything
+        projections = tokens * dim * 3 * inner + queries * (dim * self.heads + inner * dim)
+        rope = 2 * 2 * tokens * inner
+        return int(2 * tokens * dim + projections + rope + products + 2 * queries * inner)
