@@ -27,9 +27,10 @@ def _add_model_argument(parser: argparse.ArgumentParser) -> None:
         "--model",
         required=True,
         help="model to use: a checkpoint file written by asteroid-tdanet or Asteroid "
-        "(best_model.pth), a released look2hear TDANetBest file (pytorch_model.bin), or a "
-        "Hugging Face hub id 'user/repo' or 'user/repo@revision' (downloaded once, then read "
-        "from the hub cache). Files are loaded without arbitrary unpickling.",
+        "(best_model.pth of any registered model: TDANet, S4M, ...), a released look2hear "
+        "TDANetBest file (pytorch_model.bin), a reference S4M package, or a Hugging Face hub "
+        "id 'user/repo' or 'user/repo@revision' (downloaded once, then read from the hub "
+        "cache). Files are loaded without arbitrary unpickling.",
     )
 
 
@@ -181,6 +182,14 @@ def _export_parser(sub) -> None:
         type=_positive_int,
         help="ONNX opset (default: the installed torch's default opset)",
     )
+    p.add_argument(
+        "--max-seconds",
+        type=_positive_float,
+        default=60.0,
+        help="longest input (seconds) the exported graph must handle; used by models with "
+        "an s4 mixer (S4M), whose kernels are precomputed for that length (default: "
+        "%(default)s; asteroid-tdanet separate chunks long files anyway)",
+    )
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.add_argument(
         "--no-check",
@@ -193,8 +202,9 @@ def _export_parser(sub) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="TDANet speech separation (Asteroid plugin): separate files of any "
-        "length, inspect models, export them to ONNX/TorchScript.",
+        description="Speech separation with TDANet, S4M and the other models of "
+        "asteroid-tdanet (an Asteroid plugin): separate files of any length, inspect models, "
+        "export them to ONNX/TorchScript.",
         epilog="Examples: asteroid-tdanet separate talk.wav --model best_model.pth -o out/ | "
         "asteroid-tdanet info --model user/repo | "
         "asteroid-tdanet export --model best_model.pth -o tdanet.onnx. "
@@ -212,12 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------------------------- commands
 def load_model(spec: str):
-    """``TDANet.from_pretrained(spec)`` with every loading problem as a one-line CliError."""
+    """``asteroid_tdanet.load_model(spec)`` (any registered model) with every loading problem
+    as a one-line CliError."""
     from .checkpoints import NotACheckpointError
-    from .models import TDANet
+    from .models import load_model as load
 
     try:
-        return TDANet.from_pretrained(spec)
+        return load(spec)
     except (NotACheckpointError, FileNotFoundError) as err:
         raise CliError(f"--model: {_first_line(err)}") from err
     except Exception as err:  # hub/network errors, incompatible state dicts, ...
@@ -314,7 +325,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_onnx, export_torchscript
+    from .export import ExportNotSupported, export_onnx, export_torchscript
 
     output = Path(args.output)
     fmt = args.format or ("onnx" if output.suffix.lower() == ".onnx" else "torchscript")
@@ -328,9 +339,11 @@ def cmd_export(args) -> int:
         if fmt == "onnx":
             export_onnx(model, output, opset=args.opset)
         else:
-            export_torchscript(model, output)
+            export_torchscript(model, output, max_seconds=args.max_seconds)
     except ImportError as err:
         raise CliError(f"ONNX export needs onnx (pip install 'asteroid-tdanet[export]'): {err}")
+    except ExportNotSupported as err:
+        raise CliError(f"{type(model).__name__}: {err}") from err
     print(f"Wrote {fmt} model to {output} ({output.stat().st_size / 1e6:.1f} MB).")
     if not args.no_check:
         error = check_export(model, output, fmt)

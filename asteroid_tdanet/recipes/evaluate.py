@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     parser.add_argument("--force", type=str2bool, default=False)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from ..models import TDANet
+    from ..models import load_model
     from .plots import plot_evaluation
 
     out_dir = os.path.join(args.exp_dir, xp.EVAL_DIR)
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
         return 2
     if args.max_utterances:
         test_set.df = test_set.df.iloc[: args.max_utterances]
-    model = TDANet.from_pretrained(os.path.join(args.exp_dir, xp.BEST_MODEL))
+    model = load_model(os.path.join(args.exp_dir, xp.BEST_MODEL))
     device = (
         args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )

@@ -4,7 +4,28 @@ from typing import Optional
 
 import yaml
 
-TAGS = ["asteroid", "audio", "TDANet", "audio-to-audio"]
+# What a card says about each model: citation and paper link (others: the class name only).
+PAPERS = {
+    "TDANet": dict(
+        cite='TDANet (Li, Yang & Hu, "An efficient encoder-decoder architecture with top-down '
+        'attention for speech separation", ICLR 2023)',
+        arxiv="2209.15200",
+        authors="TDANet by Kai Li, Runxuan Yang, Xiaolin Hu",
+    ),
+    "S4M": dict(
+        cite='S4M (Chen, Yang, Li, Hu, Ku & Chng, "A neural state-space model approach to '
+        'efficient speech separation", Interspeech 2023)',
+        arxiv="2305.16932",
+        authors="S4M by Chen Chen, Chao-Han Huck Yang, Kai Li, Yuchen Hu, Pin-Jui Ku, "
+        "Eng Siong Chng",
+    ),
+}
+
+
+def tags(model_name: str) -> list:
+    return ["asteroid", "audio", model_name, "audio-to-audio"]
+
+
 DATASET_NAMES = {
     "libri2mix": "Libri2Mix",
     "wham": "wham",
@@ -26,12 +47,16 @@ def model_card(
     metrics: dict,
     license_id: str,
     dataset_info: Optional[dict] = None,
+    model_name: str = "TDANet",
+    model_stats: Optional[dict] = None,
 ) -> str:
-    """Markdown text of the card; ``metrics`` is stage 3's final_metrics.json."""
+    """Markdown text of the card; ``metrics`` is stage 3's final_metrics.json,
+    ``model_stats`` optional ``params`` / ``macs_per_second`` of the model."""
     data = conf["data"]
+    paper = PAPERS.get(model_name, dict(cite=model_name, arxiv=None, authors=model_name))
     dataset = DATASET_NAMES.get(data.get("dataset", ""), data.get("dataset", "unknown"))
     front = dict(
-        tags=TAGS,
+        tags=tags(model_name),
         library_name="asteroid",
         license=license_id,
         datasets=[dataset, data["task"]],
@@ -44,23 +69,35 @@ def model_card(
         if metrics.get(key) is not None
     )
     name = repo_id or "<user>/<repo>"  # the card is written before any upload
+    if paper["arxiv"]:
+        front["arxiv"] = paper["arxiv"]
+    size = ""
+    if model_stats:
+        size = f"\n\n{model_stats['params']:,} parameters"
+        if model_stats.get("macs_per_second"):
+            size += f", {model_stats['macs_per_second'] / 1e9:.2f} GMACs per second of audio"
+        size += "."
+    link = (
+        f" ([arXiv:{paper['arxiv']}](https://arxiv.org/abs/{paper['arxiv']}))"
+        if paper["arxiv"]
+        else ""
+    )
     text = f"""---
 {yaml.safe_dump(front, sort_keys=False).strip()}
 ---
 
-# {repo_id or "TDANet"}
+# {repo_id or model_name}
 
-TDANet (Li, Yang & Hu, "An efficient encoder-decoder architecture with top-down attention
-for speech separation", ICLR 2023) trained with the `asteroid-tdanet` recipe on
-**{dataset}**, task `{data['task']}`, {data['sample_rate']} Hz, {data['n_src']} sources.
+{paper['cite']}{link} trained with the `asteroid-tdanet` recipe on
+**{dataset}**, task `{data['task']}`, {data['sample_rate']} Hz, {data['n_src']} sources.{size}
 
 ## Use
 
 ```python
-import asteroid_tdanet  # registers TDANet with asteroid
-from asteroid_tdanet import TDANet
+import asteroid_tdanet  # registers {model_name} with asteroid
+from asteroid_tdanet import load_model
 
-model = TDANet.from_pretrained("{name}")
+model = load_model("{name}").eval()
 estimates = model(mixture)  # (batch, time) -> (batch, {data['n_src']}, time)
 ```
 
@@ -75,7 +112,7 @@ imported.
 
 ## Training
 
-Configuration in `conf.yml` (model preset `{conf['model'].get('preset')}`, loss
+Configuration in `conf.yml` (model `{model_name}`, preset `{conf['model'].get('preset')}`, loss
 `{conf['training']['loss']}`, Adam lr {conf['optim']['lr']}, batch size
 {conf['training']['batch_size']}, segment {data['segment']} s).
 """
@@ -84,7 +121,7 @@ Configuration in `conf.yml` (model preset `{conf['model'].get('preset')}`, loss
     text += f"""
 ## Licence
 
-{license_id}. Attribution: TDANet by Kai Li, Runxuan Yang, Xiaolin Hu; Asteroid toolkit.
+{license_id}. Attribution: {paper['authors']}; Asteroid toolkit.
 """
     return text
 

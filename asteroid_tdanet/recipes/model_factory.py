@@ -1,24 +1,51 @@
-"""Build the TDANet of a recipe conf (``model`` section) and the PIT loss (``training``)."""
+"""Build the model of a recipe conf (``model`` section) and the PIT loss (``training``)."""
 
+import inspect
 from functools import partial
 
 from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
 
-from ..models import TDANet
-from ..models.presets import preset_args
+from ..models import get_model_class
+from ..models.presets import PRESETS, preset_args, preset_model
 
-# conf keys of the model section that are not TDANet arguments.
-_NON_MODEL_KEYS = ("preset",)
+# Keys of the model section that are not constructor arguments.
+_NON_MODEL_KEYS = ("model_name", "preset")
+DEFAULT_MODEL = "tdanet"
 
 
-def build_model(model_conf: dict, sample_rate: float, n_src: int) -> TDANet:
-    """TDANet from ``preset`` plus any non-null TDANet argument in ``model_conf``.
+def resolve_preset(preset, model_name: str) -> str:
+    """Preset name for ``model_name``: ``None`` is the model's own (``tdanet``, ``s4m``), and a
+    name may omit the model prefix (``mini`` -> ``s4m-mini`` for S4M)."""
+    if not preset:
+        preset = model_name.lower()
+    if preset not in PRESETS and f"{model_name.lower()}-{preset}" in PRESETS:
+        preset = f"{model_name.lower()}-{preset}"
+    if preset not in PRESETS:
+        raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    if preset_model(preset).lower() != model_name.lower():
+        raise ValueError(
+            f"Preset {preset!r} builds a {preset_model(preset)}, not a {model_name}: pass a "
+            f"{model_name} preset (--preset)."
+        )
+    return preset
 
-    ``sample_rate`` and ``n_src`` come from the data section, so they cannot disagree.
+
+def build_model(model_conf: dict, sample_rate: float, n_src: int):
+    """The ``model_name`` model (default TDANet) from ``preset`` plus every non-null argument
+    of ``model_conf``.
+
+    ``sample_rate`` and ``n_src`` come from the data section, so they cannot disagree. A
+    non-null key the model does not take is an error naming it.
     """
+    name = model_conf.get("model_name") or DEFAULT_MODEL
+    cls = get_model_class(name)
     overrides = {k: v for k, v in model_conf.items() if k not in _NON_MODEL_KEYS and v is not None}
-    args = preset_args(model_conf.get("preset") or "tdanet", sample_rate=sample_rate, **overrides)
-    return TDANet(n_src=n_src, **args)
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(overrides) - accepted)
+    if unknown:
+        raise ValueError(f"{cls.__name__} does not take {unknown} (model section of the conf).")
+    preset = resolve_preset(model_conf.get("preset"), cls.__name__)
+    return cls(n_src=n_src, **preset_args(preset, sample_rate=sample_rate, **overrides))
 
 
 def pairwise_neg_snr_threshold(est_targets, targets, threshold_db: float = 30.0, eps=1e-8):

@@ -1,7 +1,7 @@
 """Stage 4: a ``publish_dir/`` ready for the Hugging Face hub, uploaded when asked.
 
 ``publish_dir/`` holds ``pytorch_model.bin`` (the serialize() package, loadable by
-``TDANet.from_pretrained`` and, after ``import asteroid_tdanet``, by
+``asteroid_tdanet.load_model`` / ``<Model>.from_pretrained`` and, after ``import asteroid_tdanet``, by
 ``asteroid.models.BaseModel.from_pretrained``), ``README.md`` (model card with metrics),
 ``conf.yml`` and ``final_metrics.json``. With ``--hub_repo_id user/name`` the folder is
 uploaded with huggingface_hub (token from ``HF_TOKEN`` or ``huggingface-cli login``);
@@ -48,11 +48,35 @@ def build_publish_dir(
     if dataset_info is not None:
         shutil.copy(dataset_json, os.path.join(publish_dir, "dataset.json"))
     with open(os.path.join(publish_dir, "README.md"), "w") as f:
-        f.write(model_card(repo_id, conf, metrics, license_id, dataset_info))
+        f.write(
+            model_card(
+                repo_id,
+                conf,
+                metrics,
+                license_id,
+                dataset_info,
+                model_name=package["model_name"],
+                model_stats=model_stats(package),
+            )
+        )
     return model_path
 
 
-def upload(publish_dir: str, repo_id: str, private: bool = False) -> str:
+def model_stats(package: dict) -> dict:
+    """Parameter count and, when a counter is installed, MACs per second of audio."""
+    from ..models import load_model
+    from ..utils.complexity import count_macs, count_params
+
+    model = load_model(package).eval()
+    stats = dict(params=count_params(model))
+    try:
+        stats["macs_per_second"] = count_macs(model, seconds=1.0)
+    except ImportError:  # ptflops is an optional extra
+        pass
+    return stats
+
+
+def upload(publish_dir: str, repo_id: str, private: bool = False, model_name="model") -> str:
     """Create ``repo_id`` if needed and upload the folder; return the commit url."""
     from huggingface_hub import HfApi
 
@@ -62,9 +86,15 @@ def upload(publish_dir: str, repo_id: str, private: bool = False) -> str:
         folder_path=publish_dir,
         repo_id=repo_id,
         repo_type="model",
-        commit_message="Upload TDANet (asteroid-tdanet recipe)",
+        commit_message=f"Upload {model_name} (asteroid-tdanet recipe)",
     )
     return str(getattr(info, "commit_url", info))
+
+
+def safe_model_name(model_path: str) -> str:
+    from ..checkpoints import safe_torch_load
+
+    return str(safe_torch_load(model_path).get("model_name", "model"))
 
 
 def main(argv=None) -> int:
@@ -99,7 +129,8 @@ def main(argv=None) -> int:
         )
         return 0
     try:
-        url = upload(publish_dir, args.hub_repo_id, args.private)
+        model_name = safe_model_name(model_path)
+        url = upload(publish_dir, args.hub_repo_id, args.private, model_name)
     except Exception as err:  # network / auth errors from huggingface_hub
         print(
             f"Upload to {args.hub_repo_id} failed: {err}\nThe folder {publish_dir} is "

@@ -4,6 +4,7 @@
 #   ./run.sh --stage 3 --tag my_exp              re-run only the evaluation
 #   ./run.sh --stage 4 --hub_repo_id me/TDANet_Libri2Mix_sepclean_8k
 #   ./run.sh --dataset mini                      embedded mini dataset, no corpus needed
+#   ./run.sh --model s4m --preset s4m-tiny       S4M instead of TDANet (any stage, any dataset)
 # Every variable below (and in ../utils/recipe_defaults.sh) is an option --name value.
 set -euo pipefail
 cd "$(dirname "$0")"

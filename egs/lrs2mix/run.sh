@@ -2,6 +2,7 @@
 # TDANet on LRS2-2Mix (Asteroid recipe). The mixture set is a local path (stage 0 says how).
 #   ./run.sh --storage_dir /data                 (expects /data/LRS2-2Mix/{tr,cv,tt}/{mix,s1,s2})
 #   ./run.sh --dataset mini                      embedded mini dataset, no corpus needed
+#   ./run.sh --model s4m --preset s4m-tiny       S4M instead of TDANet (any stage, any dataset)
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../utils/recipe_defaults.sh

@@ -22,10 +22,11 @@ fi
 sr_k=$((sample_rate / 1000))
 data_dir=data/$dataset/wav${sr_k}k/min
 tag=${tag:-${dataset}_${task}_${sr_k}k}
-exp_dir=exp/train_tdanet_${tag}
+model=$(echo "$model" | tr '[:upper:]' '[:lower:]')
+exp_dir=exp/train_${model}_${tag}
 
 # Optional conf overrides: only the ones given on the command line are passed on.
-train_opts=()
+train_opts=(--model_name "$model")
 for name in preset batch_size lr epochs max_minutes num_workers loss segment; do
   [ -n "${!name}" ] && train_opts+=("--$name" "${!name}")
 done
@@ -41,7 +42,7 @@ if [ -z "$strategy" ] && { [ "$num_nodes" -gt 1 ] || [[ "$gpus" =~ ^([2-9]|[1-9]
   train_opts+=(--strategy ddp)
 fi
 
-echo "Recipe: dataset=$dataset task=$task sample_rate=$sample_rate exp_dir=$exp_dir"
+echo "Recipe: model=$model dataset=$dataset task=$task sample_rate=$sample_rate exp_dir=$exp_dir"
 echo "        stages $stage..$stop_stage, conf $conf"
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then

@@ -3,6 +3,7 @@
 #   ./run.sh --storage_dir /data                 (expects /data/wham/wav8k/min/{tr,cv,tt})
 #   ./run.sh --task sep_noisy                    noisy separation
 #   ./run.sh --dataset mini                      embedded mini dataset, no corpus needed
+#   ./run.sh --model s4m --preset s4m-tiny       S4M instead of TDANet (any stage, any dataset)
 set -euo pipefail
 cd "$(dirname "$0")"
 . ../utils/recipe_defaults.sh
