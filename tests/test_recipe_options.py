@@ -106,3 +106,23 @@ def test_recipe_confs_load_and_build(tmp_path):
     mini = apply_overrides(load_conf(os.path.join(REPO, "egs", "utils", "conf_mini.yml")), {})
     model = build_model(mini["model"], 8000, 2)
     assert model.get_model_args()["n_blocks"] == 4 and model.sample_rate == 8000
+
+
+def test_model_section_picks_the_model_and_its_presets():
+    from asteroid_tdanet import S4M, TDANet
+    from asteroid_tdanet.recipes.model_factory import build_model
+
+    mini = load_conf(os.path.join(REPO, "egs", "utils", "conf_mini.yml"))["model"]
+    s4m = build_model({**mini, "model_name": "s4m"}, 8000, 2)
+    assert isinstance(s4m, S4M) and s4m.get_model_args()["hid_chan"] == 128  # s4m-mini
+    full = load_conf(os.path.join(REPO, "egs", "libri2mix", "local", "conf.yml"))["model"]
+    tdanet = build_model(
+        {**full, "n_blocks": 1, "ga_mixer": "wsa", "ga_mixer_args": {"sinks": 2}}, 8000, 2
+    )
+    assert isinstance(tdanet, TDANet) and tdanet.get_model_args()["ga_mixer_args"] == {"sinks": 2}
+    tiny = build_model({"model_name": "S4M", "preset": "s4m-tiny", "n_blocks": 1}, 8000, 2)
+    assert tiny.encoder.filterbank.kernel_size == 32  # 4 ms at 8 kHz
+    with pytest.raises(ValueError, match="builds a TDANet, not a S4M"):
+        build_model({"model_name": "s4m", "preset": "tdanet-large"}, 8000, 2)
+    with pytest.raises(ValueError, match="S4M does not take \\['n_heads'\\]"):
+        build_model({"model_name": "s4m", "n_heads": 4}, 8000, 2)

@@ -11,9 +11,12 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from _recipe_helpers import PYTHON, REPO, TINY_MODEL, env
+
+from asteroid_tdanet import S4M, load_model
 
 MINI_ARGS = (
     "--mini_n_espeak_speakers 8 --mini_utts_per_speaker 2 --mini_n_train 6 "
@@ -187,3 +190,22 @@ def test_missing_corpus_says_what_to_put_where(tmp_path):
         env=env(),
     )
     assert out.returncode == 2 and "wsj0" in out.stderr
+
+
+S4M_TINY = "--bn_chan 16 --hid_chan 32 --n_blocks 2 --upsampling_depth 3 --d_state 4 --batch_size 2"
+
+
+def test_s4m_trains_evaluates_and_publishes(recipe):
+    """``--model s4m`` runs stages 2-4 on the same data into its own experiment."""
+    work, tdanet_exp, _ = recipe
+    run(str(work), "--model", "s4m", "--train_args", S4M_TINY, stage=2)
+    exp = tdanet_exp.parent / "train_s4m_mini_sep_clean_8k"
+    package = torch.load(exp / "best_model.pth", weights_only=True)
+    assert package["model_name"] == "S4M"
+    assert package["model_args"]["hid_chan"] == 32 and package["model_args"]["d_state"] == 4
+    assert json.loads((exp / "eval" / "final_metrics.json").read_text())["n_utterances"] == 3
+    card = (exp / "publish_dir" / "README.md").read_text()
+    front = yaml.safe_load(card.split("---")[1])
+    assert front["tags"] == ["asteroid", "audio", "S4M", "audio-to-audio"]
+    assert front["arxiv"] == "2305.16932" and "parameters" in card
+    assert isinstance(load_model(str(exp / "publish_dir" / "pytorch_model.bin")), S4M)

@@ -19,17 +19,20 @@ def is_legacy_tdanet_package(package: dict) -> bool:
     return package.get("model_name") == "TDANet" and "ga_mixer" not in package.get("model_args", {})
 
 
+def upgrade_key(key: str, prefix: str = "") -> str:
+    """Today's name of a 0.1.0 TDANet parameter (``prefix``: the model's own prefix)."""
+    for pattern, repl in _RENAMES:
+        key = re.sub(pattern.replace("^", "^" + re.escape(prefix)), prefix + repl, key)
+    return key
+
+
 def upgrade_tdanet_package(package: dict) -> dict:
     """Today's form of a 0.1.0 TDANet package (the input is not modified)."""
     args = dict(package["model_args"])
     n_heads = args.pop("n_heads", 8)
     args["ga_mixer"] = "mhsa-frame-local" if args.get("official_compat") else "mhsa"
     args["ga_mixer_args"] = {"n_heads": n_heads}
-    state_dict = {}
-    for key, value in package["state_dict"].items():
-        for pattern, repl in _RENAMES:
-            key = re.sub(pattern, repl, key)
-        state_dict[key] = value
+    state_dict = {upgrade_key(k): v for k, v in package["state_dict"].items()}
     infos = dict(package.get("infos") or {})
     infos["upgraded_from"] = "asteroid-tdanet 0.1.0 package"
     return {**package, "model_args": args, "state_dict": state_dict, "infos": infos}

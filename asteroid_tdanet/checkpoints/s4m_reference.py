@@ -81,3 +81,9 @@ def reference_to_package(package: dict) -> dict:
         state_dict=rename_state_dict(package["state_dict"], _KEY_RULES, parts, source=SOURCE),
         infos=converted_infos(package, "reference S4M (JusperLee/S4M)"),
     )
+
+
+def convert_s4_block_state_dict(state_dict: dict) -> dict:
+    """The reference ``ResidualBlock(d, S4(...))`` state_dict (``layer.*``, ``norm.*``) as an
+    ``s4`` mixer's (:class:`~asteroid_tdanet.masknn.mixers.S4Mixer`)."""
+    return rename_state_dict(state_dict, [(r"^", "")], S4_BLOCK_PARTS, source=SOURCE)

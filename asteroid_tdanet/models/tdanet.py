@@ -2,6 +2,7 @@
 
 from typing import Optional
 
+from ..checkpoints.legacy import upgrade_key
 from ..masknn.feed_forward import FeedForward
 from ..masknn.global_attention import GlobalAttention
 from ..masknn.mixers import build_mixer
@@ -129,8 +130,19 @@ class TDANet(FreeFilterbankModel):
             mask_act=mask_act,
         )
 
+        # State dicts of release 0.1.0 (e.g. read by Asteroid's own BaseModel.from_pretrained,
+        # which bypasses our converters) load too.
+        self._register_load_state_dict_pre_hook(_upgrade_legacy_keys)
+
     def get_model_args(self) -> dict:
         """Constructor arguments (round-trip through :meth:`serialize` / ``from_pretrained``)."""
         args = {**self.encoder_args(), **self._config}
         args["ga_mixer_args"] = dict(args["ga_mixer_args"])
         return args
+
+
+def _upgrade_legacy_keys(state_dict, prefix, *args):
+    for key in [k for k in state_dict if k.startswith(prefix)]:
+        new = upgrade_key(key, prefix)
+        if new != key:
+            state_dict[new] = state_dict.pop(key)
