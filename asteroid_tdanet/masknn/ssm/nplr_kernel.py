@@ -23,9 +23,9 @@ from torch import nn
 
 from .hippo import legs_nplr
 
-# Complex entries (state columns) per chunk of channels in the Cauchy sum: bounds the
-# temporary (chunk, frequencies, state) array to about 64 MB in complex128.
-_CAUCHY_CHUNK = 4_000_000
+# Complex entries per chunk of channels in the Cauchy sum: bounds the temporary
+# (chunk, frequencies, state) array to about 16 MB in complex128.
+_CAUCHY_CHUNK = 1_000_000
 
 
 class NPLRKernel(nn.Module):
@@ -135,12 +135,17 @@ class NPLRKernel(nn.Module):
             self._cache = (key, kernel)
         return kernel
 
+    def clear_cache(self) -> None:
+        """Forget the cached inference kernel (e.g. to time its generation)."""
+        self._cache = None
+
     def generate(self, internal: int) -> torch.Tensor:
         """``k[0..internal-1]`` for every kernel and SSM, ``(c, H, internal)`` float64.
 
         With ``omega_k = exp(-2 pi i k / L)`` and ``z_k = 2 (1 - omega_k) / (1 + omega_k)``:
         ``r[a, b] = dt sum_n v[a, b, n] / (z - dt w_n) + conj`` for ``v = [B; P] x [C~; P^*]``;
         ``k^(z) = (r[B, C] - r[B, Q] r[P, C] / (1 + r[P, Q])) 2 / (1 + omega)``; ``k = irfft(k^)``.
+        Computed for a chunk of channels at a time, so memory stays near the output's size.
         """
         dt, w, b, p, c = self._ssm()
         n_kernels, h = c.shape[0], c.shape[1]
@@ -154,16 +159,14 @@ class NPLRKernel(nn.Module):
         v_full = _conj_expand(v).permute(2, 3, 0, 1).reshape(h, self.state_size, -1)
         w_full = _conj_expand(w * dt[:, None])
         chunk = max(1, _CAUCHY_CHUNK // (len(z) * self.state_size))
-        r = torch.cat(
-            [
-                (1 / (z[None, :, None] - w_full[i : i + chunk, None, :])) @ v_full[i : i + chunk]
-                for i in range(0, h, chunk)
-            ]
-        )  # (H, K, 2 (c + 1))
-        r = r.reshape(h, -1, 2, n_kernels + 1).permute(2, 3, 0, 1) * dt[:, None]
-        k_f = r[0, :-1] - r[0, -1:] * r[1, :-1] / (1 + r[1, -1:])
-        k_f = k_f * 2 / (1 + omega)
-        return torch.fft.irfft(k_f, n=internal)
+        kernels = []
+        for i in range(0, h, chunk):
+            cauchy = 1 / (z[None, :, None] - w_full[i : i + chunk, None, :])  # (h', K, N)
+            r = (cauchy @ v_full[i : i + chunk]).reshape(cauchy.shape[0], -1, 2, n_kernels + 1)
+            r = r.permute(2, 3, 0, 1) * dt[i : i + chunk, None]  # (2, c + 1, h', K)
+            k_f = r[0, :-1] - r[0, -1:] * r[1, :-1] / (1 + r[1, -1:])
+            kernels.append(torch.fft.irfft(k_f * 2 / (1 + omega), n=internal))
+        return torch.cat(kernels, dim=1)
 
     def extra_repr(self) -> str:
         return (
