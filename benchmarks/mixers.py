@@ -103,7 +103,7 @@ def run_mixers(frames_list, repeats) -> dict:
     for case in MIXER_CASES:
         results[case] = {}
         for frames in frames_list:
-            reps = repeats if frames <= 16000 else 1
+            reps = 1 if frames > 16000 and MIXER_CASES[case][0] == "mhsa" else repeats
             cmd = [sys.executable, __file__, "--_one", case, str(frames), str(reps)]
             out = subprocess.run(cmd, capture_output=True, text=True, env=_env())
             if out.returncode:
@@ -166,7 +166,11 @@ def plot(results: dict, path: str) -> None:
     for ax, panel in zip(axes[0], panels):
         if panel == "mixers":
             for case, rows in results["mixers"].items():
-                pts = [(int(n), r["seconds"]) for n, r in rows.items() if "seconds" in r]
+                pts = [
+                    (int(n), r["seconds"])
+                    for n, r in rows.items()
+                    if isinstance(r, dict) and "seconds" in r
+                ]
                 if pts:
                     ax.loglog(*zip(*pts), marker="o", label=case)
             ax.set(

@@ -4,14 +4,9 @@ import torch
 from torch import nn
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    """``(x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...)`` over the last axis."""
-    pairs = x.unflatten(-1, (-1, 2))
-    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
-
-
 class RotaryEmbedding(nn.Module):
-    """``t * cos(theta) + rotate_half(t) * sin(theta)`` with ``theta[p, 2i] = theta[p, 2i+1] =
+    """``t * cos(theta) + rotate_half(t) * sin(theta)``, ``rotate_half(t)[2i] = -t[2i+1]`` and
+    ``rotate_half(t)[2i+1] = t[2i]``, with ``theta[p, 2i] = theta[p, 2i+1] =
     p * f_i``, ``f_i = base^(-2i / dim)``, for positions ``p = 0 .. n-1`` of the second-to-last
     axis (lucidrains' ``rotary-embedding-torch`` ``rotate_queries_or_keys``, default options).
 
@@ -32,6 +27,11 @@ class RotaryEmbedding(nn.Module):
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         positions = torch.arange(t.shape[-2], device=t.device, dtype=t.dtype)
-        theta = positions.to(self.freqs.dtype)[:, None] * self.freqs
-        theta = torch.stack((theta, theta), dim=-1).flatten(-2)  # (n, dim): pairs share angles
-        return (t * theta.cos() + rotate_half(t) * theta.sin()).to(t.dtype)
+        theta = positions.to(self.freqs.dtype)[:, None] * self.freqs  # (n, dim / 2)
+        cos, sin = theta.cos(), theta.sin()
+        # Pair by pair: (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin), i.e.
+        # t * cos + rotate_half(t) * sin without full-width angle tables.
+        pairs = t.unflatten(-1, (-1, 2))
+        x0, x1 = pairs[..., 0], pairs[..., 1]
+        out = torch.stack((x0 * cos - x1 * sin, x1 * cos + x0 * sin), dim=-1)
+        return out.flatten(-2).to(t.dtype)

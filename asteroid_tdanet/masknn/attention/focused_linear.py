@@ -72,11 +72,21 @@ class FocusedLinearAttention(nn.Module):
         self.scale = nn.Parameter(torch.zeros(1, 1, dim))
 
     def feature_map(self, u: torch.Tensor) -> torch.Tensor:
-        """``phi``: ReLU kernel, learned scale, then the focusing map (over all channels)."""
-        u = (torch.relu(u) + RELU_EPS) / F.softplus(self.scale)
+        """``phi``: ReLU kernel, learned scale, then the focusing map (over all channels).
+
+        ``u`` is a fresh projection: without autograd it is transformed in place (one
+        ``(N, C)`` buffer instead of six on long inputs).
+        """
+        scale = F.softplus(self.scale)
+        if torch.is_grad_enabled() and (u.requires_grad or scale.requires_grad):
+            u = (torch.relu(u) + RELU_EPS) / scale
+            norm = u.norm(dim=-1, keepdim=True)
+            u = u**self.focusing_factor
+            return u / (u.norm(dim=-1, keepdim=True) + FOCUS_EPS) * norm
+        u = u.relu_().add_(RELU_EPS).div_(scale)
         norm = u.norm(dim=-1, keepdim=True)
-        u = u**self.focusing_factor
-        return u / (u.norm(dim=-1, keepdim=True) + FOCUS_EPS) * norm
+        u = u.pow_(self.focusing_factor)
+        return u.mul_(norm.div_(u.norm(dim=-1, keepdim=True).add_(FOCUS_EPS)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, n_heads = x.shape[0], self.n_heads

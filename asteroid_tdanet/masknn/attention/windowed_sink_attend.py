@@ -98,10 +98,12 @@ def _sink_rows(q, k, v, n_sinks, causal, dropout):
 
 
 def _blocked_frames(q, k, v, n_sinks, window, causal, block, dropout):
-    """Frame rows, ``(batch, heads, T, d)``, block by block (see the module docstring)."""
-    scale = q.shape[-1] ** -0.5
-    q_f, k_s, v_s = q[:, :, n_sinks:], k[:, :, :n_sinks], v[:, :, :n_sinks]
-    k_f, v_f = k[:, :, n_sinks:], v[:, :, n_sinks:]
+    """Frame rows, ``(batch, heads, T, d)``, block by block (see the module docstring).
+
+    Each block of queries meets one gathered key set: the sinks, then its window of
+    zero-padded frames; out-of-band and padded keys are masked.
+    """
+    q_f = q[:, :, n_sinks:] * q.shape[-1] ** -0.5
     n_frames = q_f.shape[2]
     lo, hi = window_bounds(window, causal)
     width = block + hi - lo  # frames a block of queries can see
@@ -109,24 +111,32 @@ def _blocked_frames(q, k, v, n_sinks, window, causal, block, dropout):
     pad_q = n_blocks * block - n_frames
     batch, heads, _, dim = q_f.shape
     q_b = F.pad(q_f, (0, 0, 0, pad_q)).reshape(batch, heads, -1, block, dim)  # (b, h, nb, B, d)
-    # Key window of block j: frames j*block + lo .. j*block + block - 1 + hi, gathered from
-    # the zero-padded frames (index_select rather than unfold: it exports with dynamic sizes).
-    offsets = torch.arange(n_blocks, device=q.device) * block
-    index = (offsets[:, None] + torch.arange(width, device=q.device)).flatten()
-    k_w = F.pad(k_f, (0, 0, -lo, pad_q + hi)).index_select(2, index)
-    v_w = F.pad(v_f, (0, 0, -lo, pad_q + hi)).index_select(2, index)
-    k_w = k_w.reshape(batch, heads, -1, width, dim).transpose(-2, -1)  # (b, h, nb, d, W)
-    v_w = v_w.reshape(batch, heads, -1, width, dim)  # (b, h, nb, W, d)
-    scores = (q_b @ k_w) * scale  # (b, h, nb, B, W)
-    query = torch.arange(n_blocks * block, device=q.device).view(n_blocks, block, 1)
-    key = (torch.arange(n_blocks, device=q.device) * block + lo).view(n_blocks, 1, 1)
-    key = key + torch.arange(width, device=q.device)
-    valid = (key - query >= lo) & (key - query <= hi) & (key >= 0) & (key < n_frames)
-    scores = scores.masked_fill(~valid, float("-inf"))
-    sink_scores = (q_b @ k_s.unsqueeze(2).transpose(-2, -1)) * scale  # (b, h, nb, B, S)
-    weights = torch.softmax(torch.cat([sink_scores, scores], dim=-1), dim=-1)
+    # Keys of block j: the sinks, then frames j*block + lo .. j*block + block - 1 + hi, taken
+    # from [sinks, zero-padded frames] (index_select rather than unfold: it exports with
+    # dynamic sizes).
+    device = q.device
+    offsets = torch.arange(n_blocks, device=device) * block
+    window_index = n_sinks + offsets[:, None] + torch.arange(width, device=device)
+    sink_index = torch.arange(n_sinks, device=device).expand(window_index.shape[0], n_sinks)
+    index = torch.cat([sink_index, window_index], dim=1).flatten()
+    keys = n_sinks + width
+
+    def gather(t):
+        padded = torch.cat(
+            [t[:, :, :n_sinks], F.pad(t[:, :, n_sinks:], (0, 0, -lo, pad_q + hi))], 2
+        )
+        return padded.index_select(2, index).reshape(batch, heads, -1, keys, dim)
+
+    k_b, v_b = gather(k), gather(v)  # (b, h, nb, S + W, d)
+    scores = q_b @ k_b.transpose(-2, -1)  # (b, h, nb, B, S + W)
+    query = torch.arange(n_blocks * block, device=device).view(-1, block, 1)
+    key = (offsets + lo).view(-1, 1, 1) + torch.arange(width, device=device)
+    in_band = (key - query >= lo) & (key - query <= hi) & (key >= 0) & (key < n_frames)
+    sinks_seen = torch.ones(in_band.shape[0], block, n_sinks, dtype=torch.bool, device=device)
+    valid = torch.cat([sinks_seen, in_band], dim=-1)
+    weights = torch.softmax(scores.masked_fill(~valid, float("-inf")), dim=-1)
     weights = F.dropout(weights, dropout, training=dropout > 0)
-    out = weights[..., :n_sinks] @ v_s.unsqueeze(2) + weights[..., n_sinks:] @ v_w
+    out = weights @ v_b
     return out.reshape(batch, heads, -1, dim)[:, :, :n_frames]
 
 

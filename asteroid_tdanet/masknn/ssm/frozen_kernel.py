@@ -9,7 +9,8 @@ class FrozenKernel(nn.Module):
 
     Exported graphs cannot run the NPLR kernel generation (complex arithmetic, state set up
     in Python); an exported S4 layer reads its kernel from this table instead, which covers
-    sequences of up to ``table.shape[-1]`` frames.
+    sequences of up to ``table.shape[-1]`` frames. In PyTorch a longer sequence raises; a
+    traced graph cannot check, and would use the kernel cut at the table's length.
 
     Args:
         table (Tensor): ``(n_kernels, channels, max_length)`` kernel.
