@@ -173,6 +173,11 @@ def plot(results: dict, path: str) -> None:
                 ]
                 if pts:
                     ax.loglog(*zip(*pts), marker="o", label=case)
+            ref = results["mixers"].get("mhsa-frame-local", {})
+            if "1000" in ref and "seconds" in ref["1000"]:
+                xs = [1000, 64000]
+                ys = [ref["1000"]["seconds"] * x / 1000 for x in xs]
+                ax.loglog(xs, ys, "k--", lw=1, label="linear (from frame-local at 1k)")
             ax.set(
                 xlabel="frames",
                 ylabel="CPU seconds per call (1 thread)",
@@ -205,8 +210,13 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default="benchmarks/results_mixers.json")
     parser.add_argument("--png", default="benchmarks/results_mixers.png")
+    parser.add_argument("--replot", action="store_true", help="only redraw --png from --json")
     parser.add_argument("--_one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.replot:
+        with open(args.json) as f:
+            plot(json.load(f), args.png)
+        return 0
     torch.set_num_threads(1)
     if args._one:
         case, frames, reps = args._one

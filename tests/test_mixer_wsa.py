@@ -96,6 +96,22 @@ def test_every_backend_equals_dense_masked_softmax(causal, frames, sinks, window
     torch.testing.assert_close(frames_only, expected[:, :, sinks:], atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_long_inputs_processed_in_groups_of_blocks(causal):
+    """300 frames in blocks of 2: 150 blocks, computed in several groups."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 3 + 300, 4, requires_grad=True) for _ in range(3))
+    out = windowed_sink_attend(
+        q, k, v, n_sinks=3, window=6, causal=causal, backend="blocked", block_size=2
+    )
+    expected = dense_reference(q, k, v, 3, 6, causal)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-4)
+    grads = torch.autograd.grad(out.pow(2).sum(), (q, k, v))
+    dense = torch.autograd.grad(expected.pow(2).sum(), (q, k, v))
+    for got, want in zip(grads, dense):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+
+
 def test_rotary_embedding_rotates_interleaved_pairs():
     rope = RotaryEmbedding(8)
     torch.testing.assert_close(rope.freqs, torch.tensor([1.0, 0.1, 0.01, 0.001]))

@@ -97,11 +97,17 @@ def _sink_rows(q, k, v, n_sinks, causal, dropout):
     )
 
 
+# Query blocks processed together: bounds the temporaries (scores, gathered keys) to a few
+# MB, which keeps long inputs in cache and their memory linear with a small constant.
+_BLOCKS_PER_GROUP = 64
+
+
 def _blocked_frames(q, k, v, n_sinks, window, causal, block, dropout):
     """Frame rows, ``(batch, heads, T, d)``, block by block (see the module docstring).
 
     Each block of queries meets one gathered key set: the sinks, then its window of
-    zero-padded frames; out-of-band and padded keys are masked.
+    zero-padded frames; out-of-band and padded keys are masked. Blocks are processed in
+    groups (one group when traced, so that exported graphs keep a dynamic length).
     """
     q_f = q[:, :, n_sinks:] * q.shape[-1] ** -0.5
     n_frames = q_f.shape[2]
@@ -114,30 +120,52 @@ def _blocked_frames(q, k, v, n_sinks, window, causal, block, dropout):
     # Keys of block j: the sinks, then frames j*block + lo .. j*block + block - 1 + hi, taken
     # from [sinks, zero-padded frames] (index_select rather than unfold: it exports with
     # dynamic sizes).
-    device = q.device
-    offsets = torch.arange(n_blocks, device=device) * block
+    k_all = torch.cat([k[:, :, :n_sinks], F.pad(k[:, :, n_sinks:], (0, 0, -lo, pad_q + hi))], 2)
+    v_all = torch.cat([v[:, :, :n_sinks], F.pad(v[:, :, n_sinks:], (0, 0, -lo, pad_q + hi))], 2)
+    tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+    group = n_blocks if tracing else _BLOCKS_PER_GROUP
+    if tracing or n_blocks <= group:
+        return _block_group(q_b, k_all, v_all, 0, n_frames, n_sinks, lo, hi, width, dropout)[
+            :, :, :n_frames
+        ]
+    out = q_f.new_empty(batch, heads, n_blocks * block, dim)
+    for first in range(0, n_blocks, group):
+        rows = _block_group(
+            q_b[:, :, first : first + group],
+            k_all,
+            v_all,
+            first,
+            n_frames,
+            n_sinks,
+            lo,
+            hi,
+            width,
+            dropout,
+        )
+        out[:, :, first * block : first * block + rows.shape[2]] = rows
+    return out[:, :, :n_frames]
+
+
+def _block_group(q_b, k_all, v_all, first, n_frames, n_sinks, lo, hi, width, dropout):
+    """Rows of query blocks ``first .. first + q_b.shape[2] - 1``: ``(b, h, blocks * B, d)``."""
+    batch, heads, n_group, block, dim = q_b.shape
+    device = q_b.device
+    offsets = (torch.arange(n_group, device=device) + first) * block
     window_index = n_sinks + offsets[:, None] + torch.arange(width, device=device)
     sink_index = torch.arange(n_sinks, device=device).expand(window_index.shape[0], n_sinks)
     index = torch.cat([sink_index, window_index], dim=1).flatten()
     keys = n_sinks + width
-
-    def gather(t):
-        padded = torch.cat(
-            [t[:, :, :n_sinks], F.pad(t[:, :, n_sinks:], (0, 0, -lo, pad_q + hi))], 2
-        )
-        return padded.index_select(2, index).reshape(batch, heads, -1, keys, dim)
-
-    k_b, v_b = gather(k), gather(v)  # (b, h, nb, S + W, d)
-    scores = q_b @ k_b.transpose(-2, -1)  # (b, h, nb, B, S + W)
-    query = torch.arange(n_blocks * block, device=device).view(-1, block, 1)
+    k_b = k_all.index_select(2, index).reshape(batch, heads, -1, keys, dim)
+    v_b = v_all.index_select(2, index).reshape(batch, heads, -1, keys, dim)
+    scores = q_b @ k_b.transpose(-2, -1)  # (b, h, blocks, B, S + W)
+    query = offsets.view(-1, 1, 1) + torch.arange(block, device=device).view(1, -1, 1)
     key = (offsets + lo).view(-1, 1, 1) + torch.arange(width, device=device)
     in_band = (key - query >= lo) & (key - query <= hi) & (key >= 0) & (key < n_frames)
     sinks_seen = torch.ones(in_band.shape[0], block, n_sinks, dtype=torch.bool, device=device)
     valid = torch.cat([sinks_seen, in_band], dim=-1)
     weights = torch.softmax(scores.masked_fill(~valid, float("-inf")), dim=-1)
     weights = F.dropout(weights, dropout, training=dropout > 0)
-    out = weights @ v_b
-    return out.reshape(batch, heads, -1, dim)[:, :, :n_frames]
+    return (weights @ v_b).reshape(batch, heads, -1, dim)
 
 
 def _flex_available() -> bool:
