@@ -199,6 +199,52 @@ def plot(results: dict, path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def markdown(results: dict) -> str:
+    """The README tables of ``results``."""
+    lines = []
+    if "mixers" in results:
+        frames = sorted(
+            {int(n) for rows in results["mixers"].values() for n in rows if n.isdigit()}
+        )
+        head = " | ".join(f"{n // 1000}k frames" for n in frames)
+        lines += [
+            f"| mixer (128 channels) | {head} | time 64k / 4k | MACs 64k / 4k |",
+            "| --- |" + " --- |" * (len(frames) + 2),
+        ]
+        for case, rows in results["mixers"].items():
+            cells = []
+            for n in frames:
+                r = rows.get(str(n), {})
+                cells.append(
+                    f"{r['seconds'] * 1000:.1f} ms, {r['peak_mib']:.0f} MiB"
+                    if "seconds" in r
+                    else "-"
+                )
+            growth = rows.get("growth_64k_over_4k")
+            macs = rows["64000"]["macs"] / rows["4000"]["macs"] if "64000" in rows else None
+            lines.append(
+                f"| `{case}` | " + " | ".join(cells) + f" | {growth:.1f} | {macs:.1f} |"
+                if growth and macs
+                else f"| `{case}` | " + " | ".join(cells) + " | - | - |"
+            )
+        lines.append("")
+    if "models" in results:
+        durations = sorted(
+            {float(s) for r in results["models"].values() for s in r["seconds_per_second"]}
+        )
+        head = " | ".join(f"{d:g} s input" for d in durations)
+        lines += [
+            f"| model | params | GMACs / s (ptflops) | {head} |",
+            "| --- | --- | --- |" + " --- |" * len(durations),
+        ]
+        for case, row in results["models"].items():
+            cells = " | ".join(f"{row['seconds_per_second'][str(d)]:.3f}" for d in durations)
+            lines.append(
+                f"| {case} | {row['params']:,} | {row['macs_per_second'] / 1e9:.2f} | {cells} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -211,11 +257,18 @@ def main(argv=None):
     parser.add_argument("--json", default="benchmarks/results_mixers.json")
     parser.add_argument("--png", default="benchmarks/results_mixers.png")
     parser.add_argument("--replot", action="store_true", help="only redraw --png from --json")
+    parser.add_argument(
+        "--markdown", action="store_true", help="only print the README tables of --json"
+    )
     parser.add_argument("--_one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.replot:
+    if args.replot or args.markdown:
         with open(args.json) as f:
-            plot(json.load(f), args.png)
+            results = json.load(f)
+        if args.replot:
+            plot(results, args.png)
+        if args.markdown:
+            print(markdown(results))
         return 0
     torch.set_num_threads(1)
     if args._one:

@@ -5,14 +5,10 @@ from typing import Optional
 from ..masknn.feed_forward import TransformerFeedForward
 from ..masknn.global_attention import GlobalAttention
 from ..masknn.mixers import build_mixer
-from ..masknn.tdanet_masker import TDANetMasker
-from .free_filterbank import FreeFilterbankModel, encoder_geometry
-
-# The reference file's default window (JusperLee/S4M: enc_kernel_size=21 ms at 16 kHz).
-DEFAULT_KERNEL_MS = 21.0
+from .ublock_model import UBlockModel, constructor_args
 
 
-class S4M(FreeFilterbankModel):
+class S4M(UBlockModel):
     """S4M: free encoder, TDANet masker whose global feature goes through S4, free decoder.
 
     The masker is :class:`~asteroid_tdanet.masknn.TDANetMasker` (same U-block, applied
@@ -43,6 +39,9 @@ class S4M(FreeFilterbankModel):
     ``(n_src, time)`` for 1D input, else ``(batch, n_src, time)``; output length = input length.
     """
 
+    # The reference file's default window (JusperLee/S4M: enc_kernel_size=21 ms at 16 kHz).
+    default_kernel_ms = 21.0
+
     def __init__(
         self,
         n_src: int = 2,
@@ -65,54 +64,12 @@ class S4M(FreeFilterbankModel):
         mask_act: str = "relu",
         encoder_activation: Optional[str] = None,
     ):
+        args = constructor_args(locals())
         if causal and official_compat:
             raise ValueError("The reference S4M is not causal: official_compat excludes causal.")
-        kernel_size, stride, n_filters = encoder_geometry(
-            sample_rate, kernel_size, stride, n_filters, DEFAULT_KERNEL_MS
-        )
         mixer = build_mixer("s4", hid_chan, state_size=d_state, causal=causal, dropout=dropout)
         ffn = TransformerFeedForward(hid_chan, expand=2, dropout=dropout)
-        masker = TDANetMasker(
-            n_filters,
-            n_src,
-            bn_chan=bn_chan,
-            hid_chan=hid_chan,
-            n_blocks=n_blocks,
-            upsampling_depth=upsampling_depth,
-            global_module=GlobalAttention(mixer, ffn, drop_path),
-            norm_type=norm_type,
-            causal=causal,
-            use_la=use_la,
-            top_down_input="released" if official_compat else "coarsest",
-            mask_act=mask_act,
-        )
-        super().__init__(
-            masker,
-            n_src=n_src,
-            sample_rate=sample_rate,
-            kernel_size=kernel_size,
-            stride=stride,
-            n_filters=n_filters,
-            official_compat=official_compat,
-            encoder_activation=encoder_activation,
-        )
-        self._config = dict(
-            bn_chan=bn_chan,
-            hid_chan=hid_chan,
-            n_blocks=n_blocks,
-            upsampling_depth=upsampling_depth,
-            d_state=d_state,
-            dropout=dropout,
-            drop_path=drop_path,
-            norm_type=norm_type,
-            causal=causal,
-            use_la=use_la,
-            mask_act=mask_act,
-        )
-
-    def get_model_args(self) -> dict:
-        """Constructor arguments (round-trip through :meth:`serialize` / ``from_pretrained``)."""
-        return {**self.encoder_args(), **self._config}
+        super().__init__(GlobalAttention(mixer, ffn, drop_path), args)
 
     @classmethod
     def from_reference(cls, state_dict: dict, config: dict) -> "S4M":

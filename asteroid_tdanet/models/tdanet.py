@@ -6,13 +6,10 @@ from ..checkpoints.legacy import upgrade_key
 from ..masknn.feed_forward import FeedForward
 from ..masknn.global_attention import GlobalAttention
 from ..masknn.mixers import build_mixer
-from ..masknn.tdanet_masker import TDANetMasker
-from .free_filterbank import FreeFilterbankModel, encoder_geometry
-
-DEFAULT_KERNEL_MS = 4.0
+from .ublock_model import UBlockModel, constructor_args
 
 
-class TDANet(FreeFilterbankModel):
+class TDANet(UBlockModel):
     """TDANet: free encoder, :class:`~asteroid_tdanet.masknn.TDANetMasker`, free decoder.
 
     The U-block's global attention (GA) module is ``x + MIXER(x)``, ``x + FFN(x)`` (paper eq.
@@ -46,6 +43,8 @@ class TDANet(FreeFilterbankModel):
     ``(n_src, time)`` for 1D input, else ``(batch, n_src, time)``; output length = input length.
     """
 
+    default_kernel_ms = 4.0
+
     def __init__(
         self,
         n_src: int = 2,
@@ -71,13 +70,12 @@ class TDANet(FreeFilterbankModel):
         mask_act: str = "relu",
         encoder_activation: Optional[str] = None,
     ):
+        args = constructor_args(locals())
         if causal and official_compat:
             raise ValueError("The released models are not causal: official_compat excludes causal.")
-        kernel_size, stride, n_filters = encoder_geometry(
-            sample_rate, kernel_size, stride, n_filters, DEFAULT_KERNEL_MS
-        )
         ga_mixer = ga_mixer or ("mhsa-frame-local" if official_compat else "mhsa")
         ga_mixer_args = dict(ga_mixer_args or {})
+        n_heads = args.pop("n_heads")
         if n_heads is not None:
             if ga_mixer_args.get("n_heads", n_heads) != n_heads:
                 raise ValueError(
@@ -85,60 +83,16 @@ class TDANet(FreeFilterbankModel):
                     f"{ga_mixer_args['n_heads']}."
                 )
             ga_mixer_args["n_heads"] = n_heads
+        args.update(ga_mixer=ga_mixer, ga_mixer_args=ga_mixer_args)
         global_module = None
         if use_ga:
             mixer = build_mixer(ga_mixer, hid_chan, causal=causal, dropout=dropout, **ga_mixer_args)
             ffn = FeedForward(hid_chan, 2 * hid_chan, dropout, norm_type, causal)
             global_module = GlobalAttention(mixer, ffn, drop_path)
-        masker = TDANetMasker(
-            n_filters,
-            n_src,
-            bn_chan=bn_chan,
-            hid_chan=hid_chan,
-            n_blocks=n_blocks,
-            upsampling_depth=upsampling_depth,
-            global_module=global_module,
-            norm_type=norm_type,
-            causal=causal,
-            use_la=use_la,
-            top_down_input="released" if official_compat else "coarsest",
-            mask_act=mask_act,
-        )
-        super().__init__(
-            masker,
-            n_src=n_src,
-            sample_rate=sample_rate,
-            kernel_size=kernel_size,
-            stride=stride,
-            n_filters=n_filters,
-            official_compat=official_compat,
-            encoder_activation=encoder_activation,
-        )
-        self._config = dict(
-            bn_chan=bn_chan,
-            hid_chan=hid_chan,
-            n_blocks=n_blocks,
-            upsampling_depth=upsampling_depth,
-            ga_mixer=ga_mixer,
-            ga_mixer_args=ga_mixer_args,
-            dropout=dropout,
-            drop_path=drop_path,
-            norm_type=norm_type,
-            causal=causal,
-            use_ga=use_ga,
-            use_la=use_la,
-            mask_act=mask_act,
-        )
-
+        super().__init__(global_module, args)
         # State dicts of release 0.1.0 (e.g. read by Asteroid's own BaseModel.from_pretrained,
         # which bypasses our converters) load too.
         self._register_load_state_dict_pre_hook(_upgrade_legacy_keys)
-
-    def get_model_args(self) -> dict:
-        """Constructor arguments (round-trip through :meth:`serialize` / ``from_pretrained``)."""
-        args = {**self.encoder_args(), **self._config}
-        args["ga_mixer_args"] = dict(args["ga_mixer_args"])
-        return args
 
 
 def _upgrade_legacy_keys(state_dict, prefix, *args):
