@@ -80,7 +80,6 @@ class UBlock(nn.Module):
         if top_down_input not in TOP_DOWN_INPUTS:
             raise ValueError(f"top_down_input must be one of {TOP_DOWN_INPUTS}.")
         self.depth, self.causal = upsampling_depth, causal
-        self.top_down_input = top_down_input
         conv = dict(norm_type=norm_type, causal=causal)
         self.proj_in = ConvNorm(bn_chan, hid_chan, 1, activation=True, norm_type=norm_type)
         self.bottom_up = nn.ModuleList(
@@ -97,8 +96,10 @@ class UBlock(nn.Module):
             for _ in range(upsampling_depth - 1)
         )
         self.proj_out = PointwiseConv1d(hid_chan, bn_chan)
-        top = self.depth - 1 if top_down_input == "coarsest" else (self.depth - 3) % self.depth
-        self._top_index = top
+        # Index of the fused scale that feeds the top LA layer.
+        self._top_index = (
+            self.depth - 1 if top_down_input == "coarsest" else (self.depth - 3) % self.depth
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scales: List[torch.Tensor] = [self.bottom_up[0](self.proj_in(x))]

@@ -1,5 +1,5 @@
 from .base import SeparationModel
-from .presets import PRESETS, preset_args, presets_for
+from .presets import PRESETS, preset_args
 from .registry import MODELS, get_model_class
 from .s4m import S4M
 from .tdanet import TDANet
@@ -15,5 +15,4 @@ __all__ = [
     "get_model_class",
     "load_model",
     "preset_args",
-    "presets_for",
 ]

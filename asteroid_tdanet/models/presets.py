@@ -54,11 +54,6 @@ def preset_model(name: str) -> str:
     return _preset(name)["model"]
 
 
-def presets_for(model: str):
-    """Names of the presets of model ``model`` (case-insensitive)."""
-    return sorted(k for k, v in PRESETS.items() if v["model"].lower() == model.lower())
-
-
 def preset_args(name: str, sample_rate: Optional[float] = None, **overrides) -> dict:
     """Constructor arguments of preset ``name`` at ``sample_rate``, with ``overrides``."""
     args = {k: v for k, v in _preset(name).items() if k != "model"}

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..rotary import RotaryEmbedding
 from ..token_norms import RMSNorm
-from .windowed_sink_attend import windowed_sink_attend
+from .windowed_sink_attend import window_bounds, windowed_sink_attend
 
 
 class WindowedSinkAttention(nn.Module):
@@ -93,7 +93,7 @@ class WindowedSinkAttention(nn.Module):
         tokens, inner = self.n_sinks + frames, self.heads * self.dim_head
         dim = self.to_qkv.in_features
         queries = frames if frames_only else tokens
-        lo, hi = (-self.window, 0) if self.causal else (-(self.window // 2), self.window // 2)
+        lo, hi = window_bounds(self.window, self.causal)
         keys = min(hi - lo + 1, frames) + self.n_sinks
         products = 2 * queries * keys * inner
         if not frames_only and not self.causal:
