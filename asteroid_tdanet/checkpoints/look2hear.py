@@ -4,7 +4,13 @@ from typing import Dict
 
 import torch
 
-from .keymap import TDANET_FAMILY_PARTS, TDANET_FAMILY_RULES, rename_key, rename_state_dict
+from .keymap import rename_key, rename_state_dict
+from .released_layout import (
+    TDANET_FAMILY_PARTS,
+    TDANET_FAMILY_RULES,
+    converted_infos,
+    released_encoder_args,
+)
 
 LOOK2HEAR_MODEL_NAMES = ("TDANetBest", "TDANet")
 SOURCE = "look2hear TDANet checkpoint"
@@ -45,22 +51,6 @@ def convert_model_args(args: dict) -> dict:
     )
 
 
-def released_encoder_args(args: dict) -> dict:
-    """Arguments shared by the look2hear TDANet and the reference S4M constructors."""
-    sample_rate = int(args.get("sample_rate", 16000))
-    kernel_size = int(args["enc_kernel_size"] * sample_rate // 1000)
-    return dict(
-        n_src=int(args.get("num_sources", 2)),
-        sample_rate=sample_rate,
-        kernel_size=kernel_size,
-        stride=kernel_size // 4,
-        n_filters=kernel_size // 2 + 1,
-        bn_chan=int(args.get("out_channels", 128)),
-        hid_chan=int(args.get("in_channels", 512)),
-        n_blocks=int(args.get("num_blocks", 16)),
-    )
-
-
 def convert_state_dict(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Rename every released parameter; drop the position-encoding buffer."""
     return rename_state_dict(state_dict, _KEY_RULES, TDANET_FAMILY_PARTS, _DROPPED, SOURCE)
@@ -76,10 +66,3 @@ def look2hear_to_package(package: dict) -> dict:
         state_dict=convert_state_dict(package["state_dict"]),
         infos=converted_infos(package, "look2hear TDANetBest"),
     )
-
-
-def converted_infos(package: dict, source: str) -> dict:
-    """``infos`` of a converted package: plain-string versions and where it came from."""
-    infos = dict(package.get("infos") or {})
-    versions = {k: str(v) for k, v in (infos.get("software_versions") or {}).items()}
-    return dict(software_versions=versions, converted_from=source)

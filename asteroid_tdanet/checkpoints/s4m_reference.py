@@ -8,8 +8,13 @@ the look2hear TDANet layout with ``sm.unet.s4`` (S4 residual block) and ``sm.une
 and the number of blocks, so it needs :meth:`asteroid_tdanet.models.S4M.from_reference`.
 """
 
-from .keymap import TDANET_FAMILY_PARTS, TDANET_FAMILY_RULES, rename_key, rename_state_dict
-from .look2hear import converted_infos, released_encoder_args
+from .keymap import rename_key, rename_state_dict
+from .released_layout import (
+    TDANET_FAMILY_PARTS,
+    TDANET_FAMILY_RULES,
+    converted_infos,
+    released_encoder_args,
+)
 from .safe_load import NotACheckpointError
 
 SOURCE = "reference S4M checkpoint"
