@@ -239,6 +239,7 @@ def cmd_separate(args) -> int:
     from tqdm.auto import tqdm
 
     from .inference import Separator, plan, run_jobs
+    from .models import n_src_of
 
     model = load_model(args.model)
     try:
@@ -253,7 +254,7 @@ def cmd_separate(args) -> int:
     except (ValueError, RuntimeError) as err:
         raise CliError(_first_line(err)) from err
     # A missing input becomes a job that fails with "no such file", like any bad file.
-    jobs = plan(args.inputs, args.output_dir, model.n_src, force=args.force)
+    jobs = plan(args.inputs, args.output_dir, n_src_of(model), force=args.force)
     if not jobs:
         raise CliError(f"no audio files found in {' '.join(args.inputs)}")
 
@@ -284,13 +285,15 @@ def cmd_separate(args) -> int:
 
 def model_info(model, counter: str = "ptflops") -> dict:
     """Configuration, sample rate, sources, parameters and MACs per second of ``model``."""
+    from .models import n_src_of
+    from .utils.complexity import count_macs, count_params
+
     info = dict(
         model=type(model).__name__,
         sample_rate=model.sample_rate,
-        n_src=model.n_src,
+        n_src=n_src_of(model),
         config=model.get_model_args(),
     )
-    from .utils.complexity import count_macs, count_params
 
     info["params"] = count_params(model)
     if counter != "none":

@@ -6,12 +6,13 @@ import sys
 import numpy as np
 import yaml
 
-from asteroid_tdanet.recipes.corpora import MINI
-from asteroid_tdanet.recipes.generate import Utterance, write_split
-from asteroid_tdanet.recipes.metadata import write_metadata
+from corpus.corpora import MINI
+from corpus.generate import Utterance, write_split
+from corpus.metadata import write_metadata
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CONF_MINI = os.path.join(REPO, "egs", "utils", "conf_mini.yml")
+EGS_UTILS = os.path.join(REPO, "egs", "utils")  # the corpus package (stage 0/1 code)
+CONF_MINI = os.path.join(EGS_UTILS, "conf_mini.yml")
 # Tiny TDANet overrides (same structure as the mini preset, fewer channels).
 TINY_MODEL = [
     "--bn_chan",
@@ -92,7 +93,7 @@ def make_tiny_data(tmp_path):
 def env():
     """Subprocess environment: this checkout importable, one thread per process."""
     e = dict(os.environ)
-    e["PYTHONPATH"] = REPO + os.pathsep + e.get("PYTHONPATH", "")
+    e["PYTHONPATH"] = os.pathsep.join([REPO, EGS_UTILS, e.get("PYTHONPATH", "")])
     e.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     return e
 

@@ -1,5 +1,6 @@
 """Shared test fixtures: tiny TDANet configurations and the shared official fixtures."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,8 @@ import torch
 
 # Tiny sizes keep the suite fast on 2 CPU cores; structure (depth, blocks, heads) is preserved.
 TINY = dict(sample_rate=8000, bn_chan=16, hid_chan=32, n_blocks=2, upsampling_depth=3, n_heads=2)
+# The recipes' corpus package lives in egs/utils (outside the library); tests import it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "egs" / "utils"))
 OFFICIAL_FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "official_tdanet"
 
 

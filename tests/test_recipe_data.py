@@ -8,13 +8,13 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from asteroid_tdanet.recipes.corpora import MINI
+from corpus.corpora import MINI
 from asteroid_tdanet.recipes.dataset import BadAudioFileError, CsvMixDataset
-from asteroid_tdanet.recipes.generate import pick_pairs
-from asteroid_tdanet.recipes.metadata import write_metadata
-from asteroid_tdanet.recipes.mini.build import split_speakers
-from asteroid_tdanet.recipes.mini.real_bank import index_speakers
-from asteroid_tdanet.recipes.mixing import MAX_PEAK, NOISE_LUFS, SPEECH_LUFS, mix_min
+from corpus.generate import pick_pairs
+from corpus.metadata import write_metadata
+from corpus.mini.build import split_speakers
+from corpus.mini.real_bank import index_speakers
+from corpus.mixing import MAX_PEAK, NOISE_LUFS, SPEECH_LUFS, mix_min
 from _recipe_helpers import harmonic_speaker_utterances, make_tiny_corpus
 
 
@@ -200,9 +200,9 @@ def test_real_bank_indexes_speakers_by_voice(tmp_path):
 
 def test_libri2mix_generation_from_librispeech_and_wham(tmp_path):
     """Stage 0's LibriSpeech + WHAM! path on a fake miniature corpus, then stage 1 on it."""
-    from asteroid_tdanet.recipes.corpora import LIBRI2MIX
-    from asteroid_tdanet.recipes.librispeech import SPLITS, generate_libri2mix
-    from asteroid_tdanet.recipes.prepare_data import layout_complete
+    from corpus.corpora import LIBRI2MIX
+    from corpus.librispeech import SPLITS, generate_libri2mix
+    from corpus.prepare_data import layout_complete
 
     rng = np.random.default_rng(0)
     for subset, noise_split, _ in SPLITS.values():

@@ -102,7 +102,7 @@ def test_recipe_confs_load_and_build(tmp_path):
         conf = load_conf(os.path.join(REPO, "egs", recipe, "local", "conf.yml"))
         assert conf["optim"]["lr"] == 0.001 and conf["training"]["gradient_clipping"] == 5.0
         assert conf["scheduler"]["lr_patience"] == 15 and conf["training"]["stop_patience"] == 30
-        assert conf["training"]["epochs"] == 500 and conf["training"]["loss"] == "sisdr"
+        assert conf["training"]["epochs"] == 500 and conf["training"]["loss"] is None  # model's own
     mini = apply_overrides(load_conf(os.path.join(REPO, "egs", "utils", "conf_mini.yml")), {})
     model = build_model(mini["model"], 8000, 2)
     assert model.get_model_args()["n_blocks"] == 4 and model.sample_rate == 8000
@@ -126,3 +126,11 @@ def test_model_section_picks_the_model_and_its_presets():
         build_model({"model_name": "s4m", "preset": "tdanet-large"}, 8000, 2)
     with pytest.raises(ValueError, match="S4M does not take \\['n_heads'\\]"):
         build_model({"model_name": "s4m", "n_heads": 4}, 8000, 2)
+    # Asteroid's models through the same section: presets, and model_args for the rest.
+    ctn = build_model({**mini, "model_name": "convtasnet", "model_args": {"n_repeats": 1}}, 8000, 2)
+    assert type(ctn).__name__ == "ConvTasNet" and ctn.get_model_args()["n_repeats"] == 1
+    assert ctn.get_model_args()["n_blocks"] == 4 and ctn.sample_rate == 8000  # convtasnet-mini
+    with pytest.raises(ValueError, match="ConvTasNet does not take \\['bn_chn'\\]"):
+        build_model({"model_name": "ConvTasNet", "model_args": {"bn_chn": 3}}, 8000, 2)
+    with pytest.raises(ValueError, match="model_args must be a mapping"):
+        build_model({"model_name": "ConvTasNet", "model_args": [1]}, 8000, 2)

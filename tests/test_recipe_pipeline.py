@@ -76,7 +76,7 @@ def recipe(tmp_path_factory):
         ignore=shutil.ignore_patterns("exp", "data", "storage"),  # a user's own runs
     )
     out = run(str(work))
-    return work, work / "egs" / "libri2mix" / "exp" / "train_tdanet_mini_sep_clean_8k", out
+    return work, work / "egs" / "libri2mix" / "exp" / "tdanet_mini_sep_clean_8k", out
 
 
 def test_stage0_dataset_is_split_by_speaker(recipe):
@@ -163,7 +163,7 @@ def test_missing_corpus_says_what_to_put_where(tmp_path):
         [
             PYTHON,
             "-m",
-            "asteroid_tdanet.recipes.prepare_data",
+            "corpus.prepare_data",
             "--dataset",
             "libri2mix",
             "--storage_dir",
@@ -179,7 +179,7 @@ def test_missing_corpus_says_what_to_put_where(tmp_path):
         [
             PYTHON,
             "-m",
-            "asteroid_tdanet.recipes.prepare_data",
+            "corpus.prepare_data",
             "--dataset",
             "wham",
             "--storage_dir",
@@ -199,7 +199,7 @@ def test_s4m_trains_evaluates_and_publishes(recipe):
     """``--model s4m`` runs stages 2-4 on the same data into its own experiment."""
     work, tdanet_exp, _ = recipe
     run(str(work), "--model", "s4m", "--train_args", S4M_TINY, stage=2)
-    exp = tdanet_exp.parent / "train_s4m_mini_sep_clean_8k"
+    exp = tdanet_exp.parent / "s4m_mini_sep_clean_8k"
     package = torch.load(exp / "best_model.pth", weights_only=True)
     assert package["model_name"] == "S4M"
     assert package["model_args"]["hid_chan"] == 32 and package["model_args"]["d_state"] == 4

@@ -6,6 +6,7 @@ import warnings
 import torch
 from torch import nn
 
+from ..models.registry import n_src_of
 from .exportable import exportable_copy
 
 
@@ -26,7 +27,7 @@ def export_torchscript(
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(export_model, example, check_trace=False)
-    extra = {"sample_rate": str(int(model.sample_rate)), "n_src": str(model.n_src)}
+    extra = {"sample_rate": str(int(model.sample_rate)), "n_src": str(n_src_of(model))}
     torch.jit.save(traced, path, _extra_files=extra)
     return path
 

@@ -1,6 +1,6 @@
-from .base import SeparationModel
+from .base import SeparationModel, package_model
 from .presets import PRESETS, preset_args
-from .registry import MODELS, get_model_class
+from .registry import MODELS, get_model_class, n_src_of
 from .s4m import S4M
 from .tdanet import TDANet
 
@@ -14,5 +14,7 @@ __all__ = [
     "PRESETS",
     "get_model_class",
     "load_model",
+    "package_model",
+    "n_src_of",
     "preset_args",
 ]

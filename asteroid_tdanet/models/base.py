@@ -8,6 +8,25 @@ from ..version import __version__
 HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "filename")
 
 
+def package_model(model) -> dict:
+    """``model.serialize()`` of any Asteroid model (ours or Asteroid's own), with the versions
+    stored as plain strings.
+
+    Asteroid stores ``torch.__version__`` (a ``TorchVersion`` object that a safe load rejects
+    unless allow-listed), so its own packages cannot be read back by
+    ``asteroid.models.BaseModel.from_pretrained`` under torch >= 2.6 (``weights_only=True``);
+    these can, by it and by :meth:`SeparationModel.from_pretrained`.
+    """
+    return _plain_versions(model.serialize())
+
+
+def _plain_versions(package: dict) -> dict:
+    versions = package["infos"]["software_versions"]
+    versions["torch_version"] = str(versions["torch_version"])
+    versions["asteroid_tdanet_version"] = __version__
+    return package
+
+
 class SeparationModel(BaseEncoderMaskerDecoder):
     """Base of the package's Asteroid models (TDANet, S4M).
 
@@ -22,16 +41,8 @@ class SeparationModel(BaseEncoderMaskerDecoder):
     """
 
     def serialize(self) -> dict:
-        """Asteroid's package dict with plain-string versions.
-
-        Asteroid stores ``torch.__version__`` (a ``TorchVersion`` object that a safe load
-        rejects unless allow-listed); it is stored here as a plain string.
-        """
-        package = super().serialize()
-        versions = package["infos"]["software_versions"]
-        versions["torch_version"] = str(versions["torch_version"])
-        versions["asteroid_tdanet_version"] = __version__
-        return package
+        """Asteroid's package dict with plain-string versions (see :func:`package_model`)."""
+        return _plain_versions(super().serialize())
 
     @classmethod
     def from_pretrained(cls, pretrained, *args, **kwargs):

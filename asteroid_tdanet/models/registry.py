@@ -25,3 +25,15 @@ def get_model_class(name: str) -> Type[nn.Module]:
             f"Unknown model {name!r}: not one of {sorted(MODELS)} nor registered with "
             "asteroid.models."
         ) from None
+
+
+def n_src_of(model: nn.Module) -> int:
+    """Number of sources a model separates into: ours and most of Asteroid's have ``n_src``;
+    others (``SuDORMRFNet``, ``DPRNNTasNet``) keep it in their masker / model arguments."""
+    for holder in (model, getattr(model, "masker", None)):
+        if isinstance(getattr(holder, "n_src", None), int):
+            return holder.n_src
+    n_src = model.get_model_args().get("n_src") if hasattr(model, "get_model_args") else None
+    if n_src is None:
+        raise AttributeError(f"{type(model).__name__} does not say how many sources it makes.")
+    return int(n_src)

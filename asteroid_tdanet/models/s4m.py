@@ -41,6 +41,13 @@ class S4M(UBlockModel):
 
     # The reference file's default window (JusperLee/S4M: enc_kernel_size=21 ms at 16 kHz).
     default_kernel_ms = 21.0
+    paper = dict(
+        cite='S4M (Chen, Yang, Li, Hu, Ku & Chng, "A neural state-space model approach to '
+        'efficient speech separation", Interspeech 2023)',
+        arxiv="2305.16932",
+        authors="S4M by Chen Chen, Chao-Han Huck Yang, Kai Li, Yuchen Hu, Pin-Jui Ku, "
+        "Eng Siong Chng",
+    )
 
     def __init__(
         self,

@@ -44,6 +44,13 @@ class TDANet(UBlockModel):
     """
 
     default_kernel_ms = 4.0
+    # Where model cards and comparisons cite the model from.
+    paper = dict(
+        cite='TDANet (Li, Yang & Hu, "An efficient encoder-decoder architecture with top-down '
+        'attention for speech separation", ICLR 2023)',
+        arxiv="2209.15200",
+        authors="TDANet by Kai Li, Runxuan Yang, Xiaolin Hu",
+    )
 
     def __init__(
         self,

@@ -5,21 +5,41 @@ from typing import Optional
 import yaml
 
 # What a card says about each model: citation and paper link (others: the class name only).
-PAPERS = {
-    "TDANet": dict(
-        cite='TDANet (Li, Yang & Hu, "An efficient encoder-decoder architecture with top-down '
-        'attention for speech separation", ICLR 2023)',
-        arxiv="2209.15200",
-        authors="TDANet by Kai Li, Runxuan Yang, Xiaolin Hu",
+# Asteroid's models carry no citation of their own; ours have a ``paper`` class attribute.
+ASTEROID_PAPERS = {
+    "ConvTasNet": dict(
+        cite='Conv-TasNet (Luo & Mesgarani, "Conv-TasNet: surpassing ideal time-frequency '
+        'magnitude masking for speech separation", IEEE/ACM TASLP 2019)',
+        arxiv="1809.07454",
+        authors="Conv-TasNet by Yi Luo, Nima Mesgarani",
     ),
-    "S4M": dict(
-        cite='S4M (Chen, Yang, Li, Hu, Ku & Chng, "A neural state-space model approach to '
-        'efficient speech separation", Interspeech 2023)',
-        arxiv="2305.16932",
-        authors="S4M by Chen Chen, Chao-Han Huck Yang, Kai Li, Yuchen Hu, Pin-Jui Ku, "
-        "Eng Siong Chng",
+    "SuDORMRFNet": dict(
+        cite='SuDoRM-RF (Tzinis, Wang & Smaragdis, "Sudo rm -rf: efficient networks for '
+        'universal audio source separation", MLSP 2020)',
+        arxiv="2007.06833",
+        authors="SuDoRM-RF by Efthymios Tzinis, Zhepei Wang, Paris Smaragdis",
+    ),
+    "DPRNNTasNet": dict(
+        cite='DPRNN (Luo, Chen & Yoshioka, "Dual-path RNN: efficient long sequence modeling '
+        'for time-domain single-channel speech separation", ICASSP 2020)',
+        arxiv="1910.06379",
+        authors="DPRNN by Yi Luo, Zhuo Chen, Takuya Yoshioka",
     ),
 }
+
+
+def paper_of(model_name: str) -> dict:
+    """``cite`` / ``arxiv`` / ``authors`` of a model: its class's ``paper`` attribute, else
+    :data:`ASTEROID_PAPERS`, else the bare name."""
+    from ..models import get_model_class
+
+    try:
+        paper = getattr(get_model_class(model_name), "paper", None)
+    except ValueError:
+        paper = None
+    return paper or ASTEROID_PAPERS.get(
+        model_name, dict(cite=model_name, arxiv=None, authors=model_name)
+    )
 
 
 def tags(model_name: str) -> list:
@@ -53,7 +73,7 @@ def model_card(
     """Markdown text of the card; ``metrics`` is stage 3's final_metrics.json,
     ``model_stats`` optional ``params`` / ``macs_per_second`` of the model."""
     data = conf["data"]
-    paper = PAPERS.get(model_name, dict(cite=model_name, arxiv=None, authors=model_name))
+    paper = paper_of(model_name)
     dataset = DATASET_NAMES.get(data.get("dataset", ""), data.get("dataset", "unknown"))
     front = dict(
         tags=tags(model_name),

@@ -7,7 +7,7 @@
 uploaded with huggingface_hub (token from ``HF_TOKEN`` or ``huggingface-cli login``);
 without it the upload is skipped.
 
-Usage: ``python -m asteroid_tdanet.recipes.publish --exp_dir exp/train_tdanet_x
+Usage: ``python -m asteroid_tdanet.recipes.publish --exp_dir exp/tdanet_x
 [--hub_repo_id me/TDANet_Libri2Mix_sepclean_8k] [--license cc-by-sa-4.0] [--force true]``
 """
 

@@ -1,13 +1,20 @@
-"""Asteroid ``System`` for TDANet, with metrics averaged over DDP processes."""
+"""Asteroid ``System`` for any model, driven by an objective, with metrics averaged over DDP
+processes."""
 
 from asteroid.engine.system import System
 
 
 class SeparationSystem(System):
-    """:class:`asteroid.engine.System` whose logged losses are synchronised across processes.
+    """:class:`asteroid.engine.System` whose ``loss_func`` is an objective of
+    :mod:`.objectives` (it runs the model: ``loss_func(model, mixture, sources, epoch=e)``) and
+    whose logged losses are synchronised across processes.
 
     Batches are ``(mixture (batch, time), sources (batch, n_src, time))``.
     """
+
+    def common_step(self, batch, batch_nb, train=True):
+        mixture, sources = batch
+        return self.loss_func(self.model, mixture, sources, epoch=self.current_epoch)
 
     def training_step(self, batch, batch_nb):
         loss = self.common_step(batch, batch_nb, train=True)

@@ -1,8 +1,8 @@
-"""Stage 2: train TDANet with an asteroid ``System`` and write ``best_model.pth``.
+"""Stage 2: train any registered model with an asteroid ``System`` and write ``best_model.pth``.
 
 Usage::
 
-    python -m asteroid_tdanet.recipes.train --conf local/conf.yml --exp_dir exp/train_tdanet_x \\
+    python -m asteroid_tdanet.recipes.train --conf local/conf.yml --exp_dir exp/tdanet_x \\
         [--lr 5e-4 --batch_size 8 ...any conf key...] [--force true]
 
 Resumes automatically from ``<exp_dir>/checkpoints/last.ckpt`` when a previous run was
@@ -23,8 +23,9 @@ from torch.utils.data import DataLoader
 
 from . import experiment as xp
 from .config import parse_with_conf, save_conf, str2bool
-from .dataset import BadAudioFileError, CsvMixDataset
-from .model_factory import build_loss, build_model
+from .dataset import BadAudioFileError, CsvMixDataset, DynamicMixDataset
+from .model_factory import build_model
+from .objectives import build_objective
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,9 @@ def make_loaders(conf: dict):
         segment=data["segment"],
         validate=data["validate_files"],
     )
-    train_set = CsvMixDataset(data["train_dir"], **common)
+    # Dynamic mixing draws new training mixtures from the split's sources at every item.
+    train_cls = DynamicMixDataset if data.get("dynamic_mixing") else CsvMixDataset
+    train_set = train_cls(data["train_dir"], **common)
     val_set = CsvMixDataset(data["valid_dir"], **common)
     workers = training["num_workers"]
     loader_args = dict(
@@ -77,8 +80,13 @@ def build_trainer(conf: dict, exp_dir: str):
     callbacks = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
     if training["early_stop"]:
         callbacks.append(
+            # strict=False: a budget that ends before the first validation is not an error.
             EarlyStopping(
-                monitor="val_loss", mode="min", patience=training["stop_patience"], verbose=True
+                monitor="val_loss",
+                mode="min",
+                patience=training["stop_patience"],
+                verbose=True,
+                strict=False,
             )
         )
     max_minutes = training.get("max_minutes")
@@ -133,12 +141,15 @@ def load_lightning_state_dict(path: str) -> dict:
 def write_best_model(
     system, checkpoint_cb, conf: dict, exp_dir: str, data_infos: dict, trainer
 ) -> dict:
-    """Reload the best checkpoint into the model and save ``best_model.pth`` (serialize())."""
+    """Reload the best checkpoint into the model and save ``best_model.pth`` (its
+    ``serialize()`` package with plain-string versions: :func:`package_model`)."""
+    from ..models import package_model
+
     best = checkpoint_cb.best_model_path or xp.last_checkpoint(exp_dir)
     state = load_lightning_state_dict(best)
     system.load_state_dict(state)
     model = system.model.cpu()
-    package = model.serialize()
+    package = package_model(model)
     package["infos"]["recipe"] = dict(
         dataset=conf["data"].get("dataset", ""),
         task=conf["data"]["task"],
@@ -190,7 +201,12 @@ def main(argv=None) -> int:
     except (BadAudioFileError, FileNotFoundError, ValueError) as err:
         print(f"Data error: {err}", file=sys.stderr)
         return 2
-    model = build_model(conf["model"], conf["data"]["sample_rate"], conf["data"]["n_src"])
+    try:
+        model = build_model(conf["model"], conf["data"]["sample_rate"], conf["data"]["n_src"])
+        objective = build_objective(conf["training"], model)
+    except ValueError as err:
+        print(f"Conf error: {err}", file=sys.stderr)
+        return 2
     optim = conf["optim"]
     optimizer = make_optimizer(
         model.parameters(),
@@ -209,7 +225,7 @@ def main(argv=None) -> int:
     system = SeparationSystem(
         model=model,
         optimizer=optimizer,
-        loss_func=build_loss(conf["training"]),
+        loss_func=objective,
         train_loader=train_loader,
         val_loader=val_loader,
         scheduler=scheduler,

@@ -6,18 +6,19 @@ stage=0             # first stage to run
 stop_stage=4        # last stage to run
 storage_dir=storage # where the corpus is (or is generated)
 task=sep_clean      # sep_clean or sep_noisy (corpora with noise)
-model=tdanet        # tdanet or s4m (any model registered with asteroid.models by name)
-tag=""              # experiment name: exp/train_<model>_<tag> (default <dataset>_<task>_<k>k)
+model=tdanet        # tdanet, s4m, or any asteroid.models name (convtasnet, sudormrfnet, ...)
+tag=""              # experiment name: exp/<model>_<tag> (default <dataset>_<task>_<k>k)
 conf=""             # recipe conf (default local/conf.yml; the mini set: ../utils/conf_mini.yml)
 force=false         # true: redo stages whose results exist (old trainings are moved aside)
 # Training (empty = value from the conf).
-preset=""           # tdanet, tdanet-large, tdanet-causal, tdanet-mini, s4m, s4m-tiny, s4m-mini
+preset=""           # the model's presets (asteroid-tdanet presets): tdanet, tdanet-large,
+                    # tdanet-mini, s4m-tiny, convtasnet-mini, ... (empty: the model's own)
 batch_size=""
 lr=""
 epochs=""
 max_minutes=""      # wall-clock budget of the training in minutes
 num_workers=""
-loss=""             # sisdr (default) or snr (neg-SNR with 30 dB threshold, the released loss)
+loss=""             # sisdr, snr (neg-SNR, 30 dB threshold: the released loss), or a model's own
 segment=""
 gpus=""             # "" auto; 0 CPU; N use N GPUs (DDP when N > 1); 0,1 device ids
 num_nodes=1         # nodes for multi-node DDP (launch one run.sh per node, Lightning env)
@@ -27,6 +28,9 @@ train_args=""       # any other conf key, e.g. "--stop_patience 20 --snr_thresho
 n_save_ex=5         # example folders written by stage 3
 eval_args=""        # e.g. "--max_utterances 100 --device cpu"
 hub_repo_id=""      # user/name: upload publish_dir to the Hugging Face hub in stage 4
+real_speech_dir=""  # LibriSpeech-layout folder (<speaker>/[<chapter>/]*.flac): stage 3 also
+                    # scores the model on two-speaker mixtures of it (eval_real_speech/)
+real_speech_n=100   # mixtures built from real_speech_dir
 # The mini dataset (--dataset mini).
 mini_source=auto    # auto (Debian real recordings + eSpeak NG), real, espeak
 mini_args=""        # e.g. "--mini_n_train 500 --mini_n_espeak_speakers 40"

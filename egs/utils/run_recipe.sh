@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Stages shared by egs/{libri2mix,wham,lrs2mix}/run.sh. Sourced by each run.sh after its
-# defaults and parse_options.sh; all the work is done by asteroid_tdanet.recipes.* so the
-# recipes share one implementation.
+# defaults and parse_options.sh; all the work is done by corpus.* (stages 0-1, in
+# egs/utils/corpus) and asteroid_tdanet.recipes.* (stages 2-4), so the recipes share one
+# implementation.
 #   0: data (generate / check / build the mini set)   1: csv metadata
 #   2: train                                          3: evaluate
 #   4: publish (and upload with --hub_repo_id)
 set -euo pipefail
 
 utils=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# Use this checkout's package even when it is not pip-installed.
-export PYTHONPATH="$(cd "$utils/../.." && pwd)${PYTHONPATH:+:$PYTHONPATH}"
+# Use this checkout's package even when it is not pip-installed, and the recipes' corpus
+# package (egs/utils/corpus: stages 0 and 1; never part of the installed library).
+export PYTHONPATH="$(cd "$utils/../.." && pwd):$utils${PYTHONPATH:+:$PYTHONPATH}"
 
 if [ "$dataset" = mini ]; then
   sample_rate=8000
@@ -23,7 +25,10 @@ sr_k=$((sample_rate / 1000))
 data_dir=data/$dataset/wav${sr_k}k/min
 tag=${tag:-${dataset}_${task}_${sr_k}k}
 model=$(echo "$model" | tr '[:upper:]' '[:lower:]')
-exp_dir=exp/train_${model}_${tag}
+exp_dir=exp/${model}_${tag}
+if [ ! -e "$exp_dir" ] && [ -e "exp/train_${model}_${tag}" ]; then
+  exp_dir=exp/train_${model}_${tag}  # an experiment of release 0.2 (exp/train_<model>_<tag>)
+fi
 
 # Optional conf overrides: only the ones given on the command line are passed on.
 train_opts=(--model_name "$model")
@@ -42,6 +47,9 @@ if [ -z "$strategy" ] && { [ "$num_nodes" -gt 1 ] || [[ "$gpus" =~ ^([2-9]|[1-9]
   train_opts+=(--strategy ddp)
 fi
 
+# The [recipes] extra first: one line naming what is missing beats a traceback in stage 0.
+$python -m asteroid_tdanet.recipes.requirements || exit $?
+
 echo "Recipe: model=$model dataset=$dataset task=$task sample_rate=$sample_rate exp_dir=$exp_dir"
 echo "        stages $stage..$stop_stage, conf $conf"
 
@@ -54,7 +62,7 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   echo "Stage 1: metadata csv files in $data_dir"
-  $python -m asteroid_tdanet.recipes.metadata --dataset "$dataset" \
+  $python -m corpus.metadata --dataset "$dataset" \
     --storage_dir "$storage_dir" --sample_rate "$sample_rate" --out_dir "$data_dir"
 fi
 
@@ -73,6 +81,16 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   # shellcheck disable=SC2086
   $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" \
     --n_save_ex "$n_save_ex" --force "$force" $eval_args
+  if [ -n "$real_speech_dir" ]; then
+    real_data=data/real_speech/wav${sr_k}k_n${real_speech_n}
+    echo "Stage 3: real read speech from $real_speech_dir ($real_data)"
+    $python -m corpus.real_speech --librispeech_dir "$real_speech_dir" --out_dir "$real_data" \
+      --n_mixtures "$real_speech_n" --sample_rate "$sample_rate" --max_seconds 6
+    # shellcheck disable=SC2086
+    $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" --test_dir \
+      "$real_data/csv/test" --out_name eval_real_speech --n_save_ex "$n_save_ex" \
+      --force "$force" $eval_args
+  fi
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then

@@ -125,8 +125,11 @@ class NPLRKernel(nn.Module):
         self.setup_length(length)
         internal = int(self.L)
         key = None
-        if not torch.is_grad_enabled():
-            params = (self.C, self.log_dt, self.B, self.P, self.inv_w_real, self.w_imag)
+        params = (self.C, self.log_dt, self.B, self.P, self.inv_w_real, self.w_imag)
+        # The cache is keyed on the parameters' version counters, so in-place updates
+        # invalidate it; parameters created under inference_mode (a model loaded inside it)
+        # have no counter, and are then never cached.
+        if not torch.is_grad_enabled() and not any(p.is_inference() for p in params):
             key = (length, internal, self.C.device, self.C.dtype, *(p._version for p in params))
             if self._cache is not None and self._cache[0] == key:
                 return self._cache[1]

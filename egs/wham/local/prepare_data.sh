@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Stage 0 of the wham recipe: make the corpus available (see asteroid_tdanet.recipes.prepare_data).
+# Stage 0 of the wham recipe: make the corpus available (see corpus.prepare_data).
 # Usage: local/prepare_data.sh <python> <dataset> <storage_dir> <sample_rate> [options...]
 set -euo pipefail
 python=$1 dataset=$2 storage_dir=$3 sample_rate=$4
 shift 4
-exec $python -m asteroid_tdanet.recipes.prepare_data --dataset "$dataset" \
+exec $python -m corpus.prepare_data --dataset "$dataset" \
   --storage_dir "$storage_dir" --sample_rate "$sample_rate" "$@"

@@ -24,7 +24,9 @@ SPLITS = ("train", "dev", "test")
 DEFAULTS = dict(
     source="auto",
     n_espeak_speakers=60,
-    utts_per_speaker=12,
+    utts_per_speaker=12,  # per eSpeak NG voice
+    real_utts_per_speaker=0,  # per real speaker; 0: every prompt of at least 1.5 s
+    real_speed_factors=(0.9, 1.1),  # virtual speakers per real one (see real_utterances)
     n_train=1000,
     n_dev=100,
     n_test=100,
@@ -89,7 +91,11 @@ def build_mini(root: str, **options) -> dict:
             groups["real"] = (
                 sorted(speakers),
                 lambda names, r: real_bank.real_utterances(
-                    speakers, names, opts["utts_per_speaker"], r
+                    speakers,
+                    names,
+                    opts["real_utts_per_speaker"],
+                    r,
+                    speed_factors=tuple(opts["real_speed_factors"]),
                 ),
             )
             notes.append(f"real: {len(speakers)} speakers from Debian Asterisk prompt packages")

@@ -32,8 +32,12 @@ def ingredients_present(storage_dir: str) -> bool:
 
 
 def librispeech_utterances(subset_dir: str) -> List[Utterance]:
-    """All ``<speaker>/<chapter>/*.flac`` of a LibriSpeech subset."""
-    files = sorted(glob.glob(os.path.join(subset_dir, "*", "*", "*.flac")))
+    """All ``.flac`` of a LibriSpeech subset: ``<speaker>/<chapter>/*.flac`` (the corpus) or
+    ``<speaker>/*.flac`` (excerpts); the speaker is the first folder under ``subset_dir``."""
+    files = sorted(
+        glob.glob(os.path.join(subset_dir, "*", "*", "*.flac"))
+        + glob.glob(os.path.join(subset_dir, "*", "*.flac"))
+    )
     if not files:
         raise FileNotFoundError(f"No LibriSpeech .flac files under {subset_dir}.")
 
@@ -43,7 +47,7 @@ def librispeech_utterances(subset_dir: str) -> List[Utterance]:
     return [
         Utterance(
             os.path.splitext(os.path.basename(f))[0],
-            os.path.basename(os.path.dirname(os.path.dirname(f))),
+            os.path.relpath(f, subset_dir).split(os.sep)[0],
             loader(f),
         )
         for f in files

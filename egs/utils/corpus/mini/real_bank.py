@@ -12,12 +12,12 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 import soundfile as sf
 
-from ..generate import Utterance
+from ..generate import Utterance, resample
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,17 @@ PACKAGES: Dict[str, str] = {
     "asterisk-core-sounds-it-wav": "CC-BY-3.0 (Carlo Flora)",
     "asterisk-core-sounds-ru-wav": "CC-BY-3.0 (ivrvoice.ru)",
     "asterisk-prompt-it-menardi-wav": "CC-BY-SA-3.0 IT (Marco Menardi, Paola Dal Zot)",
+    "asterisk-prompt-es-co": "GPL-2 (Colombian Spanish prompts, Indigen Solutions)",
+    "asterisk-prompt-fr-armelle": "GPL-2+ (Armelle Desjardins)",
 }
+# Packages whose prompts sit in a plain language folder (``sounds/<lang>/``) rather than a
+# ``<lang>_<COUNTRY>_<gender>_<Name>`` one: package -> (gender, speaker name). Their prompts
+# are raw GSM 6.10 (``.gsm``), which libsndfile decodes.
+PLAIN_VOICES: Dict[str, tuple] = {
+    "asterisk-prompt-es-co": ("m", "EsCO"),
+    "asterisk-prompt-fr-armelle": ("f", "Armelle"),
+}
+PROMPT_EXTENSIONS = (".wav", ".gsm")
 # <lang>_<COUNTRY>_<gender>_<Name>, e.g. en_US_f_Allison.
 _VOICE_DIR = re.compile(r"^[a-z]{2}_[A-Z]{2}_(?P<gender>[mf])_(?P<name>\w+)$")
 
@@ -89,23 +99,46 @@ def index_speakers(package_dirs: List[str], min_seconds: float = 1.5) -> Dict[st
     """
     speakers: Dict[str, dict] = {}
     for pkg_dir in package_dirs:
+        package = os.path.basename(pkg_dir)
         for voice_dir in sorted(glob.glob(os.path.join(pkg_dir, "usr/share/asterisk/sounds/*"))):
             match = _VOICE_DIR.match(os.path.basename(voice_dir))
-            if not match:
+            if match:
+                gender, name = match["gender"], match["name"]
+            elif package in PLAIN_VOICES and os.path.isdir(voice_dir):
+                gender, name = PLAIN_VOICES[package]
+            else:
                 continue
-            entry = speakers.setdefault(
-                match["name"], dict(files=[], gender=match["gender"], packages=[])
-            )
-            entry["packages"].append(os.path.basename(pkg_dir))
-            for path in sorted(glob.glob(os.path.join(voice_dir, "**", "*.wav"), recursive=True)):
+            entry = speakers.setdefault(name, dict(files=[], gender=gender, packages=[]))
+            entry["packages"].append(package)
+            for path in sorted(glob.glob(os.path.join(voice_dir, "**", "*"), recursive=True)):
+                if not path.endswith(PROMPT_EXTENSIONS):
+                    continue
                 try:
-                    info = sf.info(path)
+                    audio, _ = read_prompt(path)
                 except RuntimeError:
                     logger.warning("Skipping unreadable prompt %s", path)
                     continue
-                if info.channels == 1 and info.duration >= min_seconds:
+                if audio.ndim == 1 and len(audio) >= min_seconds * PROMPT_RATE:
                     entry["files"].append(path)
     return {k: v for k, v in speakers.items() if v["files"]}
+
+
+# Asterisk prompts are 8 kHz; raw GSM files carry no header to say so.
+PROMPT_RATE = 8000
+
+
+def read_prompt(path: str):
+    """``(samples (time,), sample_rate)`` of a ``.wav`` or raw GSM 6.10 ``.gsm`` prompt."""
+    if path.endswith(".gsm"):
+        return sf.read(
+            path,
+            dtype="float32",
+            format="RAW",
+            subtype="GSM610",
+            samplerate=PROMPT_RATE,
+            channels=1,
+        )
+    return sf.read(path, dtype="float32")
 
 
 def real_utterances(
@@ -113,25 +146,42 @@ def real_utterances(
     names: List[str],
     utts_per_speaker: int,
     rng: np.random.Generator,
+    speed_factors: Sequence[float] = (),
 ) -> List[Utterance]:
-    """``utts_per_speaker`` random prompts of each speaker in ``names``."""
+    """``utts_per_speaker`` random prompts (0: all) of each speaker in ``names``.
+
+    Each factor ``f`` of ``speed_factors`` adds a virtual speaker ``<name>@f`` whose prompts
+    are played ``f`` times faster (pitch and formants scale by ``f``: a different vocal
+    tract, not just a different tempo), drawn from the same prompts.
+    """
     utterances = []
     for name in names:
         files = speakers[name]["files"]
-        picks = rng.choice(len(files), size=min(utts_per_speaker, len(files)), replace=False)
-        for k in sorted(picks):
-            path = files[k]
-            stem = os.path.splitext(os.path.basename(path))[0].replace("_", "-")
-            utterances.append(
-                Utterance(f"real-{name}-{stem}", f"real_{name}", lambda p=path: _load_trimmed(p))
-            )
+        count = len(files) if utts_per_speaker <= 0 else min(utts_per_speaker, len(files))
+        for factor in (1.0, *speed_factors):
+            picks = rng.choice(len(files), size=count, replace=False)
+            speaker = f"real_{name}" if factor == 1.0 else f"real_{name}@{factor:g}"
+            for k in sorted(picks):
+                path = files[k]
+                stem = os.path.splitext(os.path.basename(path))[0].replace("_", "-")
+                utterances.append(
+                    Utterance(
+                        f"{speaker.replace('_', '-')}-{stem}",
+                        speaker,
+                        lambda p=path, f=factor: _load_trimmed(p, f),
+                    )
+                )
     return utterances
 
 
-def _load_trimmed(path: str):
-    """Prompt samples without leading/trailing silence (prompts have long pauses)."""
-    audio, sr = sf.read(path, dtype="float32")
+def _load_trimmed(path: str, speed: float = 1.0):
+    """Prompt samples without leading/trailing silence (prompts have long pauses), played
+    ``speed`` times faster."""
+    audio, sr = read_prompt(path)
     active = np.flatnonzero(np.abs(audio) > 0.01 * max(np.abs(audio).max(), 1e-6))
     if len(active):
         audio = audio[active[0] : active[-1] + 1]
+    if speed != 1.0:
+        # Resampling from sr * speed to sr keeps the rate and shortens the signal by speed.
+        audio = resample(audio, int(round(sr * speed)), sr)
     return audio, sr

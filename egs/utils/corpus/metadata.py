@@ -5,7 +5,7 @@ For each split, writes ``<out_dir>/<split>/mixture_<split>_mix_clean.csv`` (and
 source_1_path, source_2_path, [noise_path], length`` read by ``asteroid.data.LibriMix`` and
 :class:`~asteroid_tdanet.recipes.dataset.CsvMixDataset`. Paths are absolute.
 
-Usage: ``python -m asteroid_tdanet.recipes.metadata --dataset libri2mix --storage_dir /data
+Usage: ``python -m corpus.metadata --dataset libri2mix --storage_dir /data
 --sample_rate 8000 --out_dir data/wav8k/min``
 """
 

@@ -7,7 +7,7 @@
 
 When the data is missing, prints exactly what to put where and exits with status 2.
 
-Usage: ``python -m asteroid_tdanet.recipes.prepare_data --dataset mini --storage_dir storage``
+Usage: ``python -m corpus.prepare_data --dataset mini --storage_dir storage``
 """
 
 import argparse
@@ -71,7 +71,7 @@ def prepare_corpus(name: str, storage_dir: str, sample_rate: int) -> int:
 
 
 def main(argv=None) -> int:
-    from .config import str2bool
+    from asteroid_tdanet.recipes.config import str2bool
     from .mini.build import DEFAULTS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -85,8 +85,22 @@ def main(argv=None) -> int:
         default=DEFAULTS["source"],
         help="auto (real recordings + eSpeak NG), real, or espeak",
     )
-    for key in ("n_espeak_speakers", "utts_per_speaker", "n_train", "n_dev", "n_test", "seed"):
+    for key in (
+        "n_espeak_speakers",
+        "utts_per_speaker",
+        "real_utts_per_speaker",
+        "n_train",
+        "n_dev",
+        "n_test",
+        "seed",
+    ):
         mini.add_argument(f"--mini_{key}", type=int, default=DEFAULTS[key])
+    mini.add_argument(
+        "--mini_real_speed_factors",
+        type=lambda v: tuple(float(f) for f in v.split(",") if f),
+        default=DEFAULTS["real_speed_factors"],
+        help="comma-separated speed factors, each a virtual speaker per real one ('' none)",
+    )
     mini.add_argument("--mini_noise", type=str2bool, default=DEFAULTS["noise"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

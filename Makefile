@@ -1,0 +1,25 @@
+# Two commands on a fresh machine (python3.11; .venv is created when missing, reused otherwise):
+#   make demo   install everything, then the mini recipe end to end (egs/libri2mix, --dataset mini)
+#   make test   install everything, then the test suite (what .ci/run calls)
+# Extra recipe options: make demo DEMO_ARGS="--model s4m"
+PYTHON ?= python3.11
+VENV ?= .venv
+DEMO_ARGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install
+
+install: $(STAMP)
+
+# Re-installs only when the pins or the packaging change; pip keeps what is already there.
+$(STAMP): requirements-pinned.txt setup.py
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -r requirements-pinned.txt
+	$(VENV)/bin/pip install --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	cd egs/libri2mix && ./run.sh --dataset mini --python $(abspath $(VENV))/bin/python $(DEMO_ARGS)
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Equal-budget comparison: train a list of models on the same data, for the same wall-clock
+# budget, on the same device; evaluate them on the same test set (and, with
+# --real_speech_dir, on real read speech of unseen speakers); write compare/<tag>/results.{csv,json,png}.
+#   ./compare.sh                                   the mini defaults (about 35 min on 2 CPU cores)
+#   ./compare.sh --models "tdanet:tdanet-mini convtasnet:convtasnet-mini" --minutes 3
+#   ./compare.sh --dataset libri2mix --storage_dir /data --gpus 1 --minutes 600 --tag l2m
+#   ./compare.sh --stage 2                         only re-collect the table and the figure
+# Stages: 0 data + metadata (run.sh stages 0-1), 1 train + evaluate each model (run.sh
+# stages 2-3 with the same budget), 2 table + figure. Each model's experiment is
+# exp/<model>_<tag>_<preset>; finished ones are kept (re-running resumes, never overwrites).
+set -euo pipefail
+cd "$(dirname "$0")"
+. ../utils/recipe_defaults.sh
+
+dataset=mini
+sample_rate=8000
+models="tdanet:tdanet-mini s4m:s4m-mini convtasnet:convtasnet-mini sudormrfnet:sudormrfnet-mini"
+minutes=7               # training budget of EACH model (wall clock, same device)
+tag=compare_mini        # experiments exp/<model>_<tag>_<preset>, results compare/<tag>/
+real_speech_dir=""      # LibriSpeech-layout folder: also score every model on real speech
+timing_seconds=4.0      # input length of the inference timing (1 thread on CPU)
+eval_args="--metrics si_sdr"
+help_message="Usage: $0 [--name value ...]; see the variables at the top of $0."
+
+. ../utils/parse_options.sh
+
+run_opts=(--dataset "$dataset" --storage_dir "$storage_dir" --python "$python"
+          --real_speech_dir "$real_speech_dir" --eval_args "$eval_args" --n_save_ex 0)
+[ -n "$gpus" ] && run_opts+=(--gpus "$gpus")
+[ -n "$conf" ] && run_opts+=(--conf "$conf")
+[ -n "$mini_args" ] && run_opts+=(--mini_args "$mini_args")
+run_opts+=(--mini_source "$mini_source")
+[ -n "$train_args" ] && run_opts+=(--train_args "$train_args")
+device=cpu
+if [ -n "$gpus" ] && [ "$gpus" != 0 ]; then device=cuda; fi
+
+if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
+  echo "Compare stage 0: data ($dataset)"
+  ./run.sh "${run_opts[@]}" --tag "$tag" --stage 0 --stop_stage 1
+fi
+
+exp_dirs=()
+for entry in $models; do
+  model=${entry%%:*}; preset=${entry#*:}
+  [ "$preset" = "$entry" ] && preset=$model
+  exp_dirs+=("exp/$(echo "$model" | tr '[:upper:]' '[:lower:]')_${tag}_${preset}")
+  if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
+    echo "Compare stage 1: $model ($preset), $minutes min"
+    ./run.sh "${run_opts[@]}" --model "$model" --preset "$preset" --tag "${tag}_${preset}" \
+      --max_minutes "$minutes" --epochs 100000 --stage 2 --stop_stage 3
+  fi
+done
+
+if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
+  echo "Compare stage 2: table and figure in compare/$tag"
+  $python -m asteroid_tdanet.recipes.compare --out_dir "compare/$tag" --device "$device" \
+    --seconds "$timing_seconds" --title "$dataset, $minutes min of training each ($device)" \
+    "${exp_dirs[@]}"
+fi

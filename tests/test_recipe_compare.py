@@ -1,0 +1,77 @@
+"""The equal-budget comparison: compare.sh on the tiny mini set with two models writes one
+table and one figure drawn from it."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import matplotlib.image
+import pandas as pd
+import pytest
+
+from _recipe_helpers import PYTHON, REPO, env
+from test_recipe_pipeline import MINI_ARGS
+
+MODELS = "tdanet:tdanet-mini convtasnet:convtasnet-mini"
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    work = tmp_path_factory.mktemp("cmp")
+    shutil.copytree(
+        os.path.join(REPO, "egs"),
+        work / "egs",
+        ignore=shutil.ignore_patterns("exp", "data", "storage", "compare"),
+    )
+    recipe = work / "egs" / "libri2mix"
+    cmd = [
+        str(recipe / "compare.sh"),
+        "--python",
+        PYTHON,
+        "--models",
+        MODELS,
+        "--minutes",
+        "0.15",
+        "--tag",
+        "tiny",
+        "--gpus",
+        "0",
+        "--mini_source",
+        "espeak",
+        "--mini_args",
+        MINI_ARGS,
+        "--train_args",
+        "--segment 1.0 --batch_size 2 --num_workers 0",
+        "--timing_seconds",
+        "0.5",
+        "--storage_dir",
+        str(work / "storage"),
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=work, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return recipe, out
+
+
+def test_every_model_gets_the_same_budget_and_test_set(compared):
+    recipe, _ = compared
+    for name in ("tdanet_tiny_tdanet-mini", "convtasnet_tiny_convtasnet-mini"):
+        exp = recipe / "exp" / name
+        conf = (exp / "conf.yml").read_text()
+        assert "max_minutes: 0.15" in conf
+        metrics = json.loads((exp / "eval" / "final_metrics.json").read_text())
+        assert metrics["n_utterances"] == 3 and metrics["test_csv"].endswith("test_mix_clean.csv")
+
+
+def test_table_json_and_figure_agree(compared):
+    recipe, out = compared
+    table = pd.read_csv(recipe / "compare" / "tiny" / "results.csv")
+    assert list(table.label) == ["tdanet-mini", "convtasnet-mini"]
+    assert list(table.model) == ["TDANet", "ConvTasNet"]
+    assert (table.seconds_per_second > 0).all() and (table.params > 100_000).all()
+    assert table.si_snr_i.notna().all() and (table.device == "cpu").all()
+    rows = json.loads((recipe / "compare" / "tiny" / "results.json").read_text())
+    assert [r["label"] for r in rows] == list(table.label)
+    image = matplotlib.image.imread(recipe / "compare" / "tiny" / "results.png")
+    assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 500
+    assert "tdanet-mini" in out.stdout and "results.png" in out.stdout
