@@ -14,7 +14,6 @@ Usage::
 """
 
 import argparse
-import json
 import os
 import sys
 import time
