@@ -79,11 +79,11 @@ class S4M(UBlockModel):
         ``sample_rate``; missing ones take the reference defaults).
 
         Sets ``official_compat=True`` and keeps the S4 state (``C~`` and ``L``), so the
-        reference's outputs are reproduced.
+        reference's outputs are reproduced. Returned in eval mode, like ``from_pretrained``.
         """
         from ..checkpoints.s4m_reference import reference_to_package
 
         package = reference_to_package(dict(state_dict=state_dict, model_args=config))
         model = cls(**package["model_args"])
         model.load_state_dict(package["state_dict"])
-        return model
+        return model.eval()
