@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..utils.modes import inference_context
+from ..utils.waveform import to_float_waveform
 
 
 def resolve_device(device: Optional[str]) -> torch.device:
@@ -33,7 +34,8 @@ class ModelRunner:
 
     The model is moved to ``device`` (in place); every call runs it in eval mode and restores
     its training flags afterwards (:func:`~asteroid_tdanet.utils.modes.inference_context`).
-    Inputs may live on any device; outputs are float32 on the input's device.
+    Inputs may live on any device, as floats or integer PCM (scaled to ``[-1, 1)``); outputs
+    are float32 on the input's device.
     Shape: ``(batch, time)`` -> ``(batch, n_src, time)``.
     """
 
@@ -58,5 +60,5 @@ class ModelRunner:
 
     def __call__(self, wav: torch.Tensor) -> torch.Tensor:
         with inference_context(self.model):
-            est = self.model(wav.to(self.device, self.dtype))
+            est = self.model(to_float_waveform(wav.to(self.device), self.dtype))
             return est.to(wav.device, torch.float32)

@@ -18,6 +18,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from ..utils.waveform import output_dtype, to_float_waveform
 from .audio import AudioError, AudioInfo, inspect_audio, read_blocks
 from .overlap_add import OverlapAddStream, separate_in_chunks
 from .resample import ResampleError, StreamResampler, check_resamplable
@@ -75,22 +76,26 @@ class Separator:
         """Separate a waveform held in memory.
 
         Args:
-            wav: ``(time,)`` or ``(batch, time)`` at ``sample_rate`` (default: the model's).
+            wav: ``(time,)`` or ``(batch, time)`` at ``sample_rate`` (default: the model's);
+                floats of any precision, or integer PCM (int16, int32, int8, uint8), which is
+                scaled to ``[-1, 1)`` (int16: divided by 32768).
             sample_rate (int, optional): rate of ``wav``; resampled to the model's and back.
 
         Returns:
-            ``(n_src, time)`` or ``(batch, n_src, time)`` at ``sample_rate``, same length.
+            ``(n_src, time)`` or ``(batch, n_src, time)`` at ``sample_rate``, same length, in
+            the input's float dtype (float32 for integer PCM, on the ``[-1, 1)`` scale).
         """
         if wav.ndim not in (1, 2):
             raise ValueError(f"Expected (time,) or (batch, time), got shape {tuple(wav.shape)}.")
         batch = wav if wav.ndim == 2 else wav[None]
         rate = int(sample_rate or self.sample_rate)
         with torch.inference_mode():
-            model_in = self._resample_whole(batch.float(), rate, self.sample_rate)
+            samples = to_float_waveform(batch, torch.float32)
+            model_in = self._resample_whole(samples, rate, self.sample_rate)
             est = separate_in_chunks(self.runner, model_in, self.chunk, self.overlap, self.align)
             n_src = est.shape[1]
             est = self._resample_whole(est.flatten(0, 1), self.sample_rate, rate, batch.shape[-1])
-            est = est.reshape(batch.shape[0], n_src, -1)
+            est = est.reshape(batch.shape[0], n_src, -1).to(output_dtype(wav, torch.float32))
         return est if wav.ndim == 2 else est[0]
 
     @staticmethod
