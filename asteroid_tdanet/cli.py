@@ -224,15 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
 def load_model(spec: str):
     """``asteroid_tdanet.load_model(spec)`` (any registered model) with every loading problem
     as a one-line CliError."""
-    from .checkpoints import NotACheckpointError
+    from .checkpoints import CheckpointMismatchError, NotACheckpointError
     from .models import load_model as load
 
     try:
         return load(spec)
-    except (NotACheckpointError, FileNotFoundError) as err:
-        raise CliError(f"--model: {_first_line(err)}") from err
-    except Exception as err:  # hub/network errors, incompatible state dicts, ...
-        raise CliError(f"--model {spec}: cannot load ({_first_line(err)})") from err
+    except (NotACheckpointError, CheckpointMismatchError, FileNotFoundError) as err:
+        raise CliError(f"--model: {_joined_lines(err)}") from err
+    except Exception as err:  # hub/network errors, other models' state dicts, ...
+        raise CliError(
+            f"--model {spec}: cannot load ({type(err).__name__}: {_joined_lines(err)})"
+        ) from err
 
 
 def cmd_separate(args) -> int:
@@ -384,6 +386,12 @@ def check_export(model, path, fmt: str, seconds=(0.73, 1.37)) -> float:
 def _first_line(err: Exception) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
+
+
+def _joined_lines(err: Exception) -> str:
+    """The whole message on one line (loading errors list keys on their later lines)."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return text or type(err).__name__
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -79,19 +79,20 @@ class SeparationModel(BaseEncoderMaskerDecoder):
         ``SeparationModel.from_pretrained`` (or :func:`asteroid_tdanet.load_model`) loads
         any model registered with ``asteroid.models``.
         """
-        from ..checkpoints import load_package
+        from ..checkpoints import check_state_dict, load_package, source_name
         from .registry import get_model_class
 
         hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
         package = load_package(pretrained, **hub_kwargs)
         model_cls = get_model_class(package["model_name"])
+        source = source_name(pretrained)
         if cls is not SeparationModel and not issubclass(model_cls, cls):
-            source = "the given dict" if isinstance(pretrained, dict) else repr(str(pretrained))
             raise ValueError(
                 f"{source} holds a {package['model_name']} model, not a {cls.__name__}: load "
                 f"it with {package['model_name']}.from_pretrained or asteroid_tdanet.load_model."
             )
         model = model_cls(*args, **{**package["model_args"], **kwargs})
+        check_state_dict(model, package["state_dict"], source)
         model.load_state_dict(package["state_dict"])
         return model.eval()
 
