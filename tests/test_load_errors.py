@@ -84,3 +84,45 @@ def test_shape_mismatch_names_both_shapes(tmp_path):
         load_model(package)
     expected = "1 shape mismatch (masker.bottleneck.bias: (3,) in the file, (16,) in the model)"
     assert expected in str(info.value)
+
+
+@pytest.fixture
+def no_hub(monkeypatch):
+    """Fail the test if anything asks the hub for a file."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"hub look-up for {args}")
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", refuse)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["exp/best_model.pth", "./model", "/no/such/dir/model", "~/no_such_dir_xyz/model", "exp/last"],
+)
+def test_path_like_models_that_do_not_exist_fail_at_once(tmp_path, monkeypatch, no_hub, name):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp").mkdir()  # "exp/last": its first component is an existing folder
+    with pytest.raises(FileNotFoundError, match=f"no such file: '{os.path.expanduser(name)}'"):
+        load_model(name)
+
+
+def test_hub_lookups_fail_fast_offline_naming_the_cache(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError) as info:
+        load_model("someone/absent", cache_dir=str(tmp_path / "hub"))
+    assert time.perf_counter() - start < 5
+    message = str(info.value)
+    assert "someone/absent" in message and str(tmp_path / "hub") in message
+    assert "HF_HUB_OFFLINE" in message
+    # A hub that does not answer: one short try, then the cache only.
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match="did not answer") as info:
+        load_model("someone/absent", cache_dir=str(tmp_path / "hub"))
+    assert time.perf_counter() - start < 10 and str(tmp_path / "hub") in str(info.value)

@@ -3,7 +3,7 @@
 import os
 from typing import Callable, List, Tuple
 
-from .hub import hub_download, is_hub_id
+from .hub import hub_download, is_hub_id, looks_like_path
 from .legacy import is_legacy_tdanet_package, upgrade_tdanet_package
 from .mismatch import CheckpointMismatchError
 from .look2hear import is_look2hear_package, look2hear_to_package
@@ -44,11 +44,13 @@ def load_package(pretrained, **hub_kwargs) -> dict:
     else:
         if not isinstance(pretrained, (str, os.PathLike)):
             raise TypeError(f"Expected a dict, a path or a hub id, got {type(pretrained)}.")
-        path = os.fspath(pretrained)
+        path = os.path.expanduser(os.fspath(pretrained))
         if is_hub_id(path):
             path = hub_download(path, **hub_kwargs)
         elif not os.path.exists(path):
-            raise FileNotFoundError(f"{path!r} is neither a file nor a hub id 'user/repo'.")
+            # A path-like name (extension, ./ ~ /, existing first folder) is never a hub id.
+            hint = "" if looks_like_path(path) else " (nor a hub id 'user/repo[@revision]')"
+            raise FileNotFoundError(f"no such file: {path!r}{hint}")
         package = safe_torch_load(path)
     if not isinstance(package, dict):
         raise NotACheckpointError(f"{source} does not hold a model package (a dict).")
