@@ -66,9 +66,10 @@ def _separate_parser(sub) -> None:
         "files and their layout is mirrored under OUT. Files of any length are processed in "
         "overlapping chunks whose speakers are aligned, in bounded memory.",
         epilog="Inputs: anything soundfile reads (wav, flac, ogg, aiff, mp3, ...). Existing "
-        "outputs are never overwritten without --force. A file that fails is reported on one "
-        "line and the others continue. Exit code: 0 all files done, 1 some file failed, "
-        "2 usage or model error.",
+        "outputs are never overwritten without --force, also not ones another run creates "
+        "meanwhile. A file that fails is reported on one line and the others continue. "
+        "SIGINT/SIGTERM remove the partial outputs. Exit code: 0 all files done, 1 some file "
+        "failed, 2 usage or model error, 130/143 interrupted by SIGINT/SIGTERM.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files and/or folders")
     _add_model_argument(p)
@@ -76,9 +77,14 @@ def _separate_parser(sub) -> None:
         "-o",
         "--output-dir",
         default="separated",
-        help="folder for the separated files (created if needed; default: %(default)s)",
+        help="folder for the separated files (created if needed; may be an input folder or "
+        "its parent: only this run's own outputs are skipped as inputs; default: %(default)s)",
     )
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite existing output files (also ones another run writes meanwhile)",
+    )
     channels = p.add_mutually_exclusive_group()
     channels.add_argument(
         "--channel",
@@ -258,6 +264,7 @@ def cmd_separate(args) -> int:
     jobs = plan(args.inputs, args.output_dir, model.n_src, force=args.force)
     if not jobs:
         raise CliError(f"no audio files found in {' '.join(args.inputs)}")
+    _clean_stale_temporaries({p.parent for job in jobs for p in job.outputs})
 
     rate = {"input": None, "model": separator.sample_rate}.get(args.output_rate, args.output_rate)
 
@@ -270,6 +277,7 @@ def cmd_separate(args) -> int:
             output_rate=rate,
             subtype=args.subtype,
             progress=advance,
+            overwrite=args.force,
         )
         if result.clipped:
             tqdm.write(  # below the progress bars, not through them
@@ -281,7 +289,30 @@ def cmd_separate(args) -> int:
 
     summary = run_jobs(jobs, separate, progress=not args.quiet)
     print(summary.line())
+    if summary.interrupted is not None:
+        return summary.interrupted.exit_code
     return 1 if summary.failed else 0
+
+
+def _clean_stale_temporaries(folders) -> None:
+    """Remove the temporaries of killed runs from the output folders; report the others."""
+    from .inference.outputs import clean_stale_temporaries
+
+    removed, kept = clean_stale_temporaries(folders)
+    if removed:
+        names = ", ".join(str(p) for p in removed)
+        print(
+            f"note: removed {len(removed)} temporary file(s) of killed runs: {names}",
+            file=sys.stderr,
+        )
+    if kept:
+        names = ", ".join(str(p) for p in kept)
+        print(
+            f"note: {len(kept)} temporary file(s) of runs that cannot be checked (on another "
+            f"host, or of an older release) left in place; remove them if no run is writing "
+            f"there: {names}",
+            file=sys.stderr,
+        )
 
 
 def model_info(model, counter: str = "ptflops") -> dict:
@@ -396,14 +427,20 @@ def _joined_lines(err: Exception) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``asteroid-tdanet``; returns the exit code (0 ok, 1 some file failed,
-    2 usage or model error)."""
+    2 usage or model error, 130/143 interrupted by SIGINT/SIGTERM)."""
+    from .inference.interrupt import Interrupted, signals_raise
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with signals_raise():  # SIGINT/SIGTERM: clean up, one line, exit 130/143
+            return args.func(args)
     except CliError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as err:
+        print(f"{PROG}: interrupted by {err}", file=sys.stderr)
+        return err.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

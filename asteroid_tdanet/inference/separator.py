@@ -5,21 +5,20 @@ Pipeline for a file (every stage streams, so memory does not grow with the file'
     read block -> mono -> resample to the model rate -> chunked separation with overlap-add
     and permutation alignment -> resample to the output rate -> append to one file per source
 
-Outputs are written to temporary files next to their destination and renamed at the end, so
-an interrupted or failed run never leaves truncated outputs under the final names.
+Outputs are written to unique temporary files next to their destination and published at the
+end (:mod:`.outputs`), so an interrupted or failed run never leaves truncated outputs under
+the final names, and two runs writing the same output never mix their results.
 """
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
-import numpy as np
-import soundfile as sf
 import torch
 
 from ..utils.waveform import output_dtype, to_float_waveform
 from .audio import AudioError, AudioInfo, inspect_audio, read_blocks
+from .outputs import OutputFiles
 from .overlap_add import OverlapAddStream, separate_in_chunks
 from .resample import ResampleError, StreamResampler, check_resamplable
 from .runner import ModelRunner
@@ -112,6 +111,7 @@ class Separator:
         output_rate: Optional[int] = None,
         subtype: str = "FLOAT",
         progress: Optional[Callable[[float, float], None]] = None,
+        overwrite: bool = True,
     ) -> FileResult:
         """Separate the audio file ``path`` into one mono file per source.
 
@@ -125,6 +125,9 @@ class Separator:
                 cannot clip; integer subtypes clip, and the clipped samples are counted).
             progress (callable, optional): called with ``(seconds of input just consumed,
                 file duration in seconds)``.
+            overwrite (bool): replace existing outputs; ``False``: an output that exists
+                when the file is done (e.g. written meanwhile by another run) is kept and
+                :class:`~.outputs.OutputExistsError` raised (see :mod:`.outputs`).
 
         Raises:
             AudioError: the input cannot be read or is invalid (see :func:`.audio.inspect_audio`),
@@ -144,9 +147,8 @@ class Separator:
         to_model = StreamResampler(info.sample_rate, self.sample_rate)
         to_output = StreamResampler(self.sample_rate, out_rate)
         stream = self._stream()
-        writers = _Writers(output_paths, out_rate, subtype)
         block_frames = max(1, int(READ_BLOCK_SECONDS * info.sample_rate))
-        try:
+        with OutputFiles(output_paths, out_rate, subtype, overwrite) as writers:
             with torch.inference_mode():
                 for block in read_blocks(path, block_frames, channel, mix_down):
                     est = stream.push(to_model.push(torch.from_numpy(block)[None]))
@@ -160,59 +162,5 @@ class Separator:
                         writers.write(to_output.push(est[0]))
                 writers.write(to_output.flush(n_out))
             writers.commit()
-        finally:
-            writers.discard()
         seconds = time.perf_counter() - start
         return FileResult(info, list(output_paths), seconds, writers.clipped)
-
-
-class _Writers:
-    """One streaming mono writer per source, to temporary names until :meth:`commit`."""
-
-    def __init__(self, paths: Sequence[str], sample_rate: int, subtype: str):
-        self.paths = [os.fspath(p) for p in paths]
-        self.tmp_paths = [_tmp_name(p) for p in self.paths]
-        self.clip = not subtype.upper().startswith(("FLOAT", "DOUBLE"))
-        self.clipped = 0
-        self.files = []
-        for path, tmp in zip(self.paths, self.tmp_paths):
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            fmt = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
-            self.files.append(sf.SoundFile(tmp, "w", sample_rate, 1, subtype, format=fmt))
-
-    def write(self, sources: torch.Tensor) -> None:
-        """Append ``(n_src, time)`` samples."""
-        if len(sources) != len(self.files):
-            raise RuntimeError(
-                f"The model gave {len(sources)} sources for {len(self.files)} files."
-            )
-        data = sources.cpu().numpy()
-        if not np.isfinite(data).all():  # e.g. a float16 overflow: never write it silently
-            raise RuntimeError("the model produced NaN/Inf samples (if using --fp16, try without)")
-        if self.clip:
-            self.clipped += int(np.count_nonzero(np.abs(data) > 1.0))
-            data = np.clip(data, -1.0, 1.0)
-        for f, source in zip(self.files, data):
-            f.write(source)
-
-    def commit(self) -> None:
-        for f in self.files:
-            f.close()
-        for tmp, path in zip(self.tmp_paths, self.paths):
-            os.replace(tmp, path)
-        self.files = []
-
-    def discard(self) -> None:
-        """Close and delete whatever :meth:`commit` did not publish."""
-        for f in self.files:
-            f.close()
-        for tmp in self.tmp_paths:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        self.files = []
-
-
-def _tmp_name(path: str) -> str:
-    head, tail = os.path.split(path)
-    stem, ext = os.path.splitext(tail)
-    return os.path.join(head, f".{stem}.partial{ext}")
