@@ -202,6 +202,13 @@ def _export_parser(sub) -> None:
         action="store_true",
         help="skip running the exported model against PyTorch after export",
     )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress lines (by default each step is reported on stderr with its elapsed "
+        "time, and long steps every 15 s)",
+    )
     p.set_defaults(func=cmd_export)
 
 
@@ -359,6 +366,7 @@ def cmd_info(args) -> int:
 
 def cmd_export(args) -> int:
     from .export import ExportNotSupported, export_onnx, export_torchscript
+    from .utils.stages import StageLog, maybe_stage
 
     output = Path(args.output)
     fmt = args.format or ("onnx" if output.suffix.lower() == ".onnx" else "torchscript")
@@ -366,20 +374,23 @@ def cmd_export(args) -> int:
         raise CliError(f"{output} exists (pass --force to overwrite)")
     if args.opset is not None and fmt != "onnx":
         raise CliError("--opset applies to --format onnx only")
-    model = load_model(args.model).eval()
+    log = None if args.quiet else StageLog()
+    with maybe_stage(log, f"loading {args.model}"):
+        model = load_model(args.model).eval()
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         if fmt == "onnx":
-            export_onnx(model, output, opset=args.opset)
+            export_onnx(model, output, opset=args.opset, log=log)
         else:
-            export_torchscript(model, output, max_seconds=args.max_seconds)
+            export_torchscript(model, output, max_seconds=args.max_seconds, log=log)
     except ImportError as err:
         raise CliError(f"ONNX export needs onnx (pip install 'asteroid-tdanet[export]'): {err}")
     except ExportNotSupported as err:
         raise CliError(f"{type(model).__name__}: {err}") from err
     print(f"Wrote {fmt} model to {output} ({output.stat().st_size / 1e6:.1f} MB).")
     if not args.no_check:
-        error = check_export(model, output, fmt)
+        with maybe_stage(log, "running the exported file against PyTorch on two input lengths"):
+            error = check_export(model, output, fmt)
         print(f"Checked against PyTorch on two input lengths: max abs difference {error:.2e}.")
     return 0
 
