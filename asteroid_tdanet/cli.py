@@ -66,9 +66,10 @@ def _separate_parser(sub) -> None:
         "files and their layout is mirrored under OUT. Files of any length are processed in "
         "overlapping chunks whose speakers are aligned, in bounded memory.",
         epilog="Inputs: anything soundfile reads (wav, flac, ogg, aiff, mp3, ...). Existing "
-        "outputs are never overwritten without --force. A file that fails is reported on one "
-        "line and the others continue. Exit code: 0 all files done, 1 some file failed, "
-        "2 usage or model error.",
+        "outputs are never overwritten without --force, also not ones another run creates "
+        "meanwhile. A file that fails is reported on one line and the others continue. "
+        "SIGINT/SIGTERM remove the partial outputs. Exit code: 0 all files done, 1 some file "
+        "failed, 2 usage or model error, 130/143 interrupted by SIGINT/SIGTERM.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files and/or folders")
     _add_model_argument(p)
@@ -76,9 +77,14 @@ def _separate_parser(sub) -> None:
         "-o",
         "--output-dir",
         default="separated",
-        help="folder for the separated files (created if needed; default: %(default)s)",
+        help="folder for the separated files (created if needed; may be an input folder or "
+        "its parent: only this run's own outputs are skipped as inputs; default: %(default)s)",
     )
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite existing output files (also ones another run writes meanwhile)",
+    )
     channels = p.add_mutually_exclusive_group()
     channels.add_argument(
         "--channel",
@@ -196,6 +202,13 @@ def _export_parser(sub) -> None:
         action="store_true",
         help="skip running the exported model against PyTorch after export",
     )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress lines (by default each step is reported on stderr with its elapsed "
+        "time, and long steps every 15 s)",
+    )
     p.set_defaults(func=cmd_export)
 
 
@@ -224,15 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
 def load_model(spec: str):
     """``asteroid_tdanet.load_model(spec)`` (any registered model) with every loading problem
     as a one-line CliError."""
-    from .checkpoints import NotACheckpointError
+    from .checkpoints import CheckpointMismatchError, NotACheckpointError
     from .models import load_model as load
 
     try:
         return load(spec)
-    except (NotACheckpointError, FileNotFoundError) as err:
-        raise CliError(f"--model: {_first_line(err)}") from err
-    except Exception as err:  # hub/network errors, incompatible state dicts, ...
-        raise CliError(f"--model {spec}: cannot load ({_first_line(err)})") from err
+    except (NotACheckpointError, CheckpointMismatchError, FileNotFoundError) as err:
+        raise CliError(f"--model: {_joined_lines(err)}") from err
+    except Exception as err:  # hub/network errors, other models' state dicts, ...
+        raise CliError(
+            f"--model {spec}: cannot load ({type(err).__name__}: {_joined_lines(err)})"
+        ) from err
 
 
 def cmd_separate(args) -> int:
@@ -257,6 +272,7 @@ def cmd_separate(args) -> int:
     jobs = plan(args.inputs, args.output_dir, n_src_of(model), force=args.force)
     if not jobs:
         raise CliError(f"no audio files found in {' '.join(args.inputs)}")
+    _clean_stale_temporaries({p.parent for job in jobs for p in job.outputs})
 
     rate = {"input": None, "model": separator.sample_rate}.get(args.output_rate, args.output_rate)
 
@@ -269,6 +285,7 @@ def cmd_separate(args) -> int:
             output_rate=rate,
             subtype=args.subtype,
             progress=advance,
+            overwrite=args.force,
         )
         if result.clipped:
             tqdm.write(  # below the progress bars, not through them
@@ -280,7 +297,30 @@ def cmd_separate(args) -> int:
 
     summary = run_jobs(jobs, separate, progress=not args.quiet)
     print(summary.line())
+    if summary.interrupted is not None:
+        return summary.interrupted.exit_code
     return 1 if summary.failed else 0
+
+
+def _clean_stale_temporaries(folders) -> None:
+    """Remove the temporaries of killed runs from the output folders; report the others."""
+    from .inference.outputs import clean_stale_temporaries
+
+    removed, kept = clean_stale_temporaries(folders)
+    if removed:
+        names = ", ".join(str(p) for p in removed)
+        print(
+            f"note: removed {len(removed)} temporary file(s) of killed runs: {names}",
+            file=sys.stderr,
+        )
+    if kept:
+        names = ", ".join(str(p) for p in kept)
+        print(
+            f"note: {len(kept)} temporary file(s) of runs that cannot be checked (on another "
+            f"host, or of an older release) left in place; remove them if no run is writing "
+            f"there: {names}",
+            file=sys.stderr,
+        )
 
 
 def model_info(model, counter: str = "ptflops") -> dict:
@@ -329,6 +369,7 @@ def cmd_info(args) -> int:
 
 def cmd_export(args) -> int:
     from .export import ExportNotSupported, export_onnx, export_torchscript
+    from .utils.stages import StageLog, maybe_stage
 
     output = Path(args.output)
     fmt = args.format or ("onnx" if output.suffix.lower() == ".onnx" else "torchscript")
@@ -336,20 +377,23 @@ def cmd_export(args) -> int:
         raise CliError(f"{output} exists (pass --force to overwrite)")
     if args.opset is not None and fmt != "onnx":
         raise CliError("--opset applies to --format onnx only")
-    model = load_model(args.model).eval()
+    log = None if args.quiet else StageLog()
+    with maybe_stage(log, f"loading {args.model}"):
+        model = load_model(args.model).eval()
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
         if fmt == "onnx":
-            export_onnx(model, output, opset=args.opset)
+            export_onnx(model, output, opset=args.opset, log=log)
         else:
-            export_torchscript(model, output, max_seconds=args.max_seconds)
+            export_torchscript(model, output, max_seconds=args.max_seconds, log=log)
     except ImportError as err:
         raise CliError(f"ONNX export needs onnx (pip install 'asteroid-tdanet[export]'): {err}")
     except ExportNotSupported as err:
         raise CliError(f"{type(model).__name__}: {err}") from err
     print(f"Wrote {fmt} model to {output} ({output.stat().st_size / 1e6:.1f} MB).")
     if not args.no_check:
-        error = check_export(model, output, fmt)
+        with maybe_stage(log, "running the exported file against PyTorch on two input lengths"):
+            error = check_export(model, output, fmt)
         print(f"Checked against PyTorch on two input lengths: max abs difference {error:.2e}.")
     return 0
 
@@ -389,16 +433,28 @@ def _first_line(err: Exception) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
+def _joined_lines(err: Exception) -> str:
+    """The whole message on one line (loading errors list keys on their later lines)."""
+    text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    return text or type(err).__name__
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``asteroid-tdanet``; returns the exit code (0 ok, 1 some file failed,
-    2 usage or model error)."""
+    2 usage or model error, 130/143 interrupted by SIGINT/SIGTERM)."""
+    from .inference.interrupt import Interrupted, signals_raise
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with signals_raise():  # SIGINT/SIGTERM: clean up, one line, exit 130/143
+            return args.func(args)
     except CliError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2
+    except Interrupted as err:
+        print(f"{PROG}: interrupted by {err}", file=sys.stderr)
+        return err.exit_code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,10 +1,14 @@
 """Registration of our models with ``asteroid.models`` (safe to call any number of times)."""
 
+import functools
+
 import asteroid.models
+from asteroid.models.base_models import BaseModel
 
 
 def register_asteroid_models() -> None:
-    """Make ``asteroid.models.get(name)`` and ``BaseModel.from_pretrained`` find our models."""
+    """Make ``asteroid.models.get(name)`` and ``BaseModel.from_pretrained`` find our models,
+    and make ``BaseModel.from_pretrained`` return them in eval mode."""
     from .models import MODELS
 
     for cls in MODELS.values():
@@ -16,3 +20,23 @@ def register_asteroid_models() -> None:
                 f"asteroid.models already holds another {cls.__name__!r} ({existing!r})."
             )
         asteroid.models.register_model(cls)
+    if not getattr(BaseModel.from_pretrained, "_evals_our_models", False):
+        BaseModel.from_pretrained = _eval_our_models(BaseModel.from_pretrained.__func__)
+
+
+def _eval_our_models(from_pretrained):
+    """Asteroid's ``BaseModel.from_pretrained``, returning our models in eval mode.
+
+    ``BaseModel.from_pretrained(path)`` builds the model class named in the file and loads
+    its weights without going through our ``from_pretrained``; our loaded models are in
+    eval mode whichever way they are loaded. Other models are returned as Asteroid leaves them.
+    """
+    from .models import SeparationModel
+
+    @functools.wraps(from_pretrained)
+    def wrapper(cls, *args, **kwargs):
+        model = from_pretrained(cls, *args, **kwargs)
+        return model.eval() if isinstance(model, SeparationModel) else model
+
+    wrapper._evals_our_models = True
+    return classmethod(wrapper)

@@ -40,7 +40,7 @@ def test_separate_one_file(tmp_path, ckpt, capsys):
         np.testing.assert_allclose(got, expected[i].numpy(), atol=1e-6, rtol=1e-5)
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(
-        r"Separated 1 file\(s\), 0\.000 h of audio in [\d.]+ s \(real-time factor [\d.]+\)\.",
+        r"Separated 1 file\(s\), 1\.0 s of audio in [\d.]+ s \(real-time factor [\d.]+\)\.",
         summary,
     )
 

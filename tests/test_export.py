@@ -1,5 +1,9 @@
 """ONNX and TorchScript export: same outputs as PyTorch on inputs of other lengths."""
 
+import io
+import re
+import time
+
 import onnx
 import pytest
 import torch
@@ -15,6 +19,7 @@ from asteroid_tdanet.export import (
     run_onnx,
 )
 from asteroid_tdanet.masknn.ublock import pool_to_length
+from asteroid_tdanet.utils.stages import StageLog
 
 
 @pytest.mark.parametrize("causal", [False, True])
@@ -70,3 +75,35 @@ def test_cli_export(tmp_path, capsys, fmt, name):
     assert error < 1e-4
     assert main(["export", "--model", str(ckpt), "-o", str(out), "--no-check"]) == 2
     assert "exists (pass --force" in capsys.readouterr().err
+
+
+def test_cli_export_reports_each_step_with_its_time(tmp_path, capsys):
+    ckpt = tmp_path / "tiny.pth"
+    save_tiny_model(ckpt)
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--model", str(ckpt), "-o", str(out)]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    stamps = [re.match(r"^\[\s*(\d+\.\d) s\] (.*)$", line) for line in lines]
+    assert all(stamps), lines  # every line is "[elapsed] step"
+    times = [float(m.group(1)) for m in stamps]
+    assert times == sorted(times)
+    done = [m.group(2) for m in stamps if ": done in " in m.group(2)]
+    assert [d.split(": done in ")[0] for d in done] == [
+        f"loading {ckpt}",
+        "preparing an exportable copy of the model",
+        f"tracing and converting to ONNX (opset {default_opset()}) into {out}",
+        "running the exported file against PyTorch on two input lengths",
+    ]
+    assert main(["export", "--model", str(ckpt), "-o", str(out), "--force", "-q"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_long_steps_keep_reporting():
+    log = StageLog(stream=io.StringIO(), heartbeat=0.05)
+    with log.stage("waiting"):
+        time.sleep(0.3)
+    lines = log.stream.getvalue().splitlines()
+    assert lines[0].endswith("] waiting ...") and lines[-1].split("] ")[1].startswith(
+        "waiting: done in 0.3 s"
+    )
+    assert sum("still waiting (" in line for line in lines) >= 2

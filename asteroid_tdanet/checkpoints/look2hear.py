@@ -11,6 +11,7 @@ from .released_layout import (
     converted_infos,
     released_encoder_args,
 )
+from .safe_load import NotACheckpointError
 
 LOOK2HEAR_MODEL_NAMES = ("TDANetBest", "TDANet")
 SOURCE = "look2hear TDANet checkpoint"
@@ -59,7 +60,9 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.T
 def look2hear_to_package(package: dict) -> dict:
     """Convert a released checkpoint dict into a TDANet package (as from ``serialize()``)."""
     if "model_args" not in package:
-        raise ValueError("A look2hear checkpoint needs 'model_args' to rebuild the model.")
+        raise NotACheckpointError(
+            "a look2hear checkpoint needs 'model_args' to rebuild the model; it has none."
+        )
     return dict(
         model_name="TDANet",
         model_args=convert_model_args(package["model_args"]),

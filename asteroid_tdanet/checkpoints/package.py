@@ -3,8 +3,9 @@
 import os
 from typing import Callable, List, Tuple
 
-from .hub import hub_download, is_hub_id
+from .hub import hub_download, is_hub_id, looks_like_path
 from .legacy import is_legacy_tdanet_package, upgrade_tdanet_package
+from .mismatch import CheckpointMismatchError
 from .look2hear import is_look2hear_package, look2hear_to_package
 from .s4m_reference import is_reference_package, reference_to_package
 from .safe_load import NotACheckpointError, safe_torch_load
@@ -20,6 +21,13 @@ CONVERTERS: List[Tuple[Callable[[dict], bool], Callable[[dict], dict]]] = [
 ]
 
 
+def source_name(pretrained) -> str:
+    """How error messages name ``pretrained``: its path or hub id, or "the given dict"."""
+    if isinstance(pretrained, dict):
+        return "the given dict"
+    return repr(os.fspath(pretrained)) if isinstance(pretrained, (str, os.PathLike)) else "?"
+
+
 def load_package(pretrained, **hub_kwargs) -> dict:
     """Return a model package dict (``model_name``, ``model_args``, ``state_dict``, ``infos``).
 
@@ -30,24 +38,29 @@ def load_package(pretrained, **hub_kwargs) -> dict:
 
     The input dict is not modified.
     """
-    source = pretrained
+    source = source_name(pretrained)
     if isinstance(pretrained, dict):
         package = pretrained
     else:
         if not isinstance(pretrained, (str, os.PathLike)):
             raise TypeError(f"Expected a dict, a path or a hub id, got {type(pretrained)}.")
-        path = os.fspath(pretrained)
+        path = os.path.expanduser(os.fspath(pretrained))
         if is_hub_id(path):
             path = hub_download(path, **hub_kwargs)
         elif not os.path.exists(path):
-            raise FileNotFoundError(f"{path!r} is neither a file nor a hub id 'user/repo'.")
+            # A path-like name (extension, ./ ~ /, existing first folder) is never a hub id.
+            hint = "" if looks_like_path(path) else " (nor a hub id 'user/repo[@revision]')"
+            raise FileNotFoundError(f"no such file: {path!r}{hint}")
         package = safe_torch_load(path)
     if not isinstance(package, dict):
-        raise NotACheckpointError(f"{source!r} does not hold a model package (a dict).")
+        raise NotACheckpointError(f"{source} does not hold a model package (a dict).")
     for detects, converts in CONVERTERS:
         if detects(package):
-            package = converts(package)
+            try:
+                package = converts(package)
+            except (NotACheckpointError, CheckpointMismatchError) as err:
+                raise type(err)(f"{source}: {err}") from err
     missing = [k for k in REQUIRED_KEYS if k not in package]
     if missing:
-        raise NotACheckpointError(f"{source!r} is not a model package: missing {missing}.")
+        raise NotACheckpointError(f"{source} is not a model package: missing {missing}.")
     return {**package, "model_args": dict(package["model_args"])}

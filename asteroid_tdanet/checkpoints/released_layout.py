@@ -6,6 +6,7 @@ they differ only in the global module. The pieces here serve both converters.
 """
 
 from .keymap import Rules
+from .safe_load import NotACheckpointError
 
 # Released/reference TDANet-family prefix -> ours. The first matching rule applies.
 TDANET_FAMILY_RULES: Rules = [
@@ -33,7 +34,16 @@ TDANET_FAMILY_PARTS: Rules = [
 
 
 def released_encoder_args(args: dict) -> dict:
-    """Arguments shared by the look2hear TDANet and the reference S4M constructors."""
+    """Arguments shared by the look2hear TDANet and the reference S4M constructors.
+
+    Raises :class:`~.safe_load.NotACheckpointError` when ``enc_kernel_size`` (the encoder
+    window in ms, which has no default) is missing, listing the arguments there are.
+    """
+    if "enc_kernel_size" not in args:
+        raise NotACheckpointError(
+            "its model_args lack 'enc_kernel_size' (the encoder window in ms), needed to "
+            f"rebuild the model; they hold {sorted(args) or 'nothing'}."
+        )
     sample_rate = int(args.get("sample_rate", 16000))
     kernel_size = int(args["enc_kernel_size"] * sample_rate // 1000)
     return dict(

@@ -1,6 +1,7 @@
 """Loading checkpoint files without arbitrary unpickling."""
 
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,29 @@ def safe_torch_load(path: "str | os.PathLike") -> Any:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises pickle/zip/runtime errors depending on the file
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise NotACheckpointError(
-            f"{path!r} is not a loadable model checkpoint ({first_line})."
+            f"{path!r} is not a loadable model checkpoint: {load_error_reason(err).rstrip('.')}."
         ) from err
+
+
+def load_error_reason(err: Exception) -> str:
+    """Why a safe ``torch.load`` failed, in one line.
+
+    torch's message starts with advice to re-run with ``weights_only=False`` (which would
+    execute whatever the file holds) and names the refused object further down; this keeps
+    the object (e.g. ``posix.system``) and drops the advice.
+    """
+    text = str(err).strip()
+    blocked = re.search(r"GLOBAL ([\w.]+)", text)
+    if blocked:
+        return (
+            f"it holds the Python object {blocked.group(1)}, which a safe load refuses to "
+            "import (unpickling it could run arbitrary code; nothing in the file was run)"
+        )
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        detail = next(
+            (line.strip() for line in text.split(marker, 1)[1].splitlines() if line.strip()), ""
+        )
+        return f"not a PyTorch checkpoint (unpickling stopped: {detail or type(err).__name__})"
+    return text.splitlines()[0] if text else type(err).__name__

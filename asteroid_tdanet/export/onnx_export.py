@@ -7,6 +7,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..utils.stages import StageLog, maybe_stage
 from .exportable import exportable_copy, traceable_pooling
 
 INPUT_NAME, OUTPUT_NAME = "mixture", "sources"
@@ -24,6 +25,7 @@ def export_onnx(
     path,
     opset: Optional[int] = None,
     example_seconds: float = 1.0,
+    log: Optional[StageLog] = None,
 ) -> str:
     """Write ``model`` as an ONNX graph ``mixture (batch, time) -> sources (batch, n_src, time)``.
 
@@ -33,6 +35,8 @@ def export_onnx(
         opset (int, optional): ONNX opset (default: the installed torch's default).
         example_seconds (float): length of the example input used for tracing; the exported
             graph accepts any length.
+        log (StageLog, optional): reports each step and its time (the export itself takes
+            minutes for full-size models and reports nothing on its own).
 
     Uses torch's TorchScript-based exporter (``dynamo=False``), which needs no extra package,
     on an :func:`~.exportable.exportable_copy` of the model; ``model`` is not modified.
@@ -40,9 +44,12 @@ def export_onnx(
     ONNX form. Returns the path written.
     """
     path = os.fspath(path)
+    opset = opset or default_opset()
     example = torch.randn(1, max(1, int(example_seconds * model.sample_rate)))
-    export_model = exportable_copy(model, "onnx")
-    with traceable_pooling(), torch.no_grad(), warnings.catch_warnings():
+    with maybe_stage(log, "preparing an exportable copy of the model"):
+        export_model = exportable_copy(model, "onnx")
+    stage = f"tracing and converting to ONNX (opset {opset}) into {path}"
+    with maybe_stage(log, stage), traceable_pooling(), torch.no_grad(), warnings.catch_warnings():
         # The tracer warns about every Python-level shape comparison; the dynamic axes are
         # verified by running the exported graph on other lengths instead (see tests).
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -53,7 +60,7 @@ def export_onnx(
             (example,),
             path,
             dynamo=False,
-            opset_version=opset or default_opset(),
+            opset_version=opset,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
             dynamic_axes={

@@ -2,16 +2,22 @@
 
 import os
 import warnings
+from typing import Optional
 
 import torch
 from torch import nn
 
 from ..models.registry import n_src_of
+from ..utils.stages import StageLog, maybe_stage
 from .exportable import exportable_copy
 
 
 def export_torchscript(
-    model: nn.Module, path, example_seconds: float = 1.0, max_seconds: float = 60.0
+    model: nn.Module,
+    path,
+    example_seconds: float = 1.0,
+    max_seconds: float = 60.0,
+    log: Optional[StageLog] = None,
 ) -> str:
     """Trace ``model`` on a ``(1, time)`` example and save it with ``torch.jit.save``.
 
@@ -19,16 +25,19 @@ def export_torchscript(
     length, on CPU in float32 (move it with ``.to()`` after ``torch.jit.load``); models with
     an ``s4`` mixer take inputs of up to ``max_seconds`` (their kernels are precomputed). Its
     ``sample_rate`` and ``n_src`` are kept as attributes. ``model`` is not modified.
+    ``log`` (:class:`~asteroid_tdanet.utils.stages.StageLog`) reports each step and its time.
     """
     path = os.fspath(path)
     example = torch.randn(1, max(1, int(example_seconds * model.sample_rate)))
-    export_model = exportable_copy(model, "torchscript", max_seconds=max_seconds)
-    with torch.no_grad(), warnings.catch_warnings():
+    with maybe_stage(log, "preparing an exportable copy of the model"):
+        export_model = exportable_copy(model, "torchscript", max_seconds=max_seconds)
+    with maybe_stage(log, "tracing"), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(export_model, example, check_trace=False)
     extra = {"sample_rate": str(int(model.sample_rate)), "n_src": str(n_src_of(model))}
-    torch.jit.save(traced, path, _extra_files=extra)
+    with maybe_stage(log, f"saving {path}"):
+        torch.jit.save(traced, path, _extra_files=extra)
     return path
 
 

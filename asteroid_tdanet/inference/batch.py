@@ -1,9 +1,11 @@
 """Separating many files: input discovery, output names, overwrite protection, summary.
 
 A folder is searched recursively for audio files and its layout is mirrored under the output
-folder: ``in/a/b.flac`` -> ``out/a/b_s1.wav``, ``out/a/b_s2.wav``, ...
+folder: ``in/a/b.flac`` -> ``out/a/b_s1.wav``, ``out/a/b_s2.wav``, ... The output folder may
+be an input folder, inside one or a parent of one: only this run's own outputs are skipped.
 """
 
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -11,6 +13,11 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .audio import AUDIO_EXTENSIONS, AudioError
+from .interrupt import Interrupted
+
+OUTPUT_EXT = ".wav"
+# <stem>_s<k>.wav: the name of an output of the input <stem>.*
+OUTPUT_NAME = re.compile(r"^(?P<stem>.+)_s[1-9][0-9]*" + re.escape(OUTPUT_EXT) + "$")
 
 
 @dataclass
@@ -22,50 +29,67 @@ class Job:
     error: Optional[str] = None  # set when the job cannot run (e.g. outputs exist)
 
 
+def format_duration(seconds: float) -> str:
+    """``12.3 s``, ``4 min 05 s``, ``2 h 07 min``: the units a person reads a duration in."""
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 @dataclass
 class Summary:
     """Totals over a run."""
 
     done: int = 0
     failed: List[Tuple[str, str]] = field(default_factory=list)  # (input, one-line error)
-    audio_seconds: float = 0.0
-    wall_seconds: float = 0.0
+    audio_seconds: float = 0.0  # of the files done
+    separation_seconds: float = 0.0  # time spent on the files done
+    wall_seconds: float = 0.0  # the whole run
+    interrupted: Optional[Interrupted] = None  # the signal that stopped the run
+    not_run: int = 0  # files not started (or cut short) because of the interruption
 
     @property
-    def real_time_factor(self) -> float:
-        """Processing time divided by audio duration (< 1: faster than real time)."""
-        return self.wall_seconds / self.audio_seconds if self.audio_seconds else float("nan")
+    def real_time_factor(self) -> Optional[float]:
+        """Processing time of the files done divided by their duration (< 1: faster than
+        real time); ``None`` when no file was done."""
+        return self.separation_seconds / self.audio_seconds if self.audio_seconds else None
 
     def line(self) -> str:
+        rtf = self.real_time_factor
         text = (
-            f"Separated {self.done} file(s), {self.audio_seconds / 3600:.3f} h of audio in "
-            f"{self.wall_seconds:.1f} s (real-time factor {self.real_time_factor:.3f})"
+            f"Separated {self.done} file(s), {format_duration(self.audio_seconds)} of audio in "
+            f"{format_duration(self.wall_seconds)} (real-time factor "
+            f"{'n/a' if rtf is None else f'{rtf:.3f}'})"
         )
         if self.failed:
             text += f"; {len(self.failed)} file(s) FAILED"
+        if self.interrupted is not None:
+            text += (
+                f"; INTERRUPTED by {self.interrupted}: {self.not_run} file(s) not separated, "
+                "their partial outputs removed"
+            )
         return text + "."
 
 
-def output_paths(stem: Path, out_dir: Path, n_src: int, ext: str = ".wav") -> List[Path]:
+def output_paths(stem: Path, out_dir: Path, n_src: int, ext: str = OUTPUT_EXT) -> List[Path]:
     """``out_dir / stem_s1.wav`` ... ``stem_s{n_src}.wav`` (``stem`` may hold sub-folders)."""
     return [out_dir / stem.parent / f"{stem.name}_s{i}{ext}" for i in range(1, n_src + 1)]
-
-
-def _is_within(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
 
 
 def discover(inputs: Sequence[str], out_dir: Path) -> Iterable[Tuple[Path, Path]]:
     """Yield ``(input file, output stem relative to out_dir)`` for files and folders.
 
     A file given explicitly is used whatever its extension (a non-audio file then fails with
-    a clear error); in folders, only files with an audio extension are taken (hidden files
-    and anything under ``out_dir`` are skipped, so outputs are never re-separated).
+    a clear error); in folders, only files with an audio extension are taken, except hidden
+    files (temporaries among them) and this run's own outputs: ``<stem>_s<k>.wav`` lying
+    where the outputs of an input ``<stem>.*`` go. So ``out_dir`` may be an input folder, or
+    inside or above one, without hiding inputs or separating outputs again.
     """
+    found: List[Tuple[Path, Path, bool]] = []  # (file, output stem, found in a folder)
     for item in map(Path, inputs):
         if item.is_dir():
             for path in sorted(item.rglob("*")):
@@ -74,11 +98,16 @@ def discover(inputs: Sequence[str], out_dir: Path) -> Iterable[Tuple[Path, Path]
                     path.is_file()
                     and path.suffix.lower() in AUDIO_EXTENSIONS
                     and not any(part.startswith(".") for part in rel.parts)
-                    and not _is_within(path, out_dir)
                 ):
-                    yield path, rel.with_suffix("")
+                    found.append((path, rel.with_suffix(""), True))
         else:
-            yield item, Path(item.stem)
+            found.append((item, Path(item.stem), False))
+    output_stems = {(out_dir / stem).resolve() for _, stem, _ in found}
+    for path, stem, in_folder in found:
+        match = OUTPUT_NAME.match(path.name)
+        if in_folder and match and (path.parent / match["stem"]).resolve() in output_stems:
+            continue  # an output of another input of this run
+        yield path, stem
 
 
 def plan(inputs: Sequence[str], out_dir, n_src: int, force: bool = False) -> List[Job]:
@@ -102,6 +131,33 @@ def plan(inputs: Sequence[str], out_dir, n_src: int, force: bool = False) -> Lis
     return jobs
 
 
+def _audio_bar_class():
+    """tqdm whose rate is always shown as "<speed>x real time" (audio seconds per second).
+
+    tqdm's own rate flips between ``s/s`` and its inverse around 1, so a file separated at
+    half real time and one at twice real time both read "2.00s/s".
+    """
+    from tqdm.auto import tqdm
+
+    class AudioBar(tqdm):
+        @property
+        def format_dict(self):
+            values = super().format_dict
+            rate = values["rate"]
+            if rate is None and values["elapsed"]:
+                rate = values["n"] / values["elapsed"]
+            values["speed"] = f"{rate:.2f}x real time" if rate else "?x real time"
+            total = values["total"]
+            values["audio"] = f"{values['n']:.1f}/{'?' if total is None else f'{total:.1f}'} s"
+            return values
+
+    return AudioBar
+
+
+FILES_BAR = "{l_bar}{bar}| {n_fmt}/{total_fmt} file(s) [{elapsed}<{remaining}]"
+AUDIO_BAR = "{desc}: {percentage:3.0f}%|{bar}| {audio} [{elapsed}<{remaining}, {speed}]"
+
+
 def run_jobs(
     jobs: Sequence[Job],
     separate: Callable[[Job, Callable[[float, float], None]], float],
@@ -111,7 +167,10 @@ def run_jobs(
     and calls ``advance(seconds_done, seconds_total)`` as it goes.
 
     A failing job is reported on one line (stderr) and the others continue. Progress bars
-    (tqdm, on stderr): one over the files, one over the current file's audio seconds.
+    (tqdm, on stderr): one over the files, one over the current file's audio seconds with
+    the speed in "x real time". An :class:`~.interrupt.Interrupted` (SIGINT/SIGTERM under
+    :func:`~.interrupt.signals_raise`) stops the run: the summary records it and the jobs
+    left.
     """
     from tqdm.auto import tqdm
 
@@ -120,36 +179,49 @@ def run_jobs(
 
     summary = Summary()
     start = time.perf_counter()
-    files_bar = tqdm(total=len(jobs), unit="file", disable=not progress, position=0)
-    for job in jobs:
-        if job.error:
-            summary.failed.append((str(job.input), job.error))
-            report(job.error)
+    files_bar = tqdm(total=len(jobs), disable=not progress, position=0, bar_format=FILES_BAR)
+    audio_bar = _audio_bar_class()
+    try:
+        for index, job in enumerate(jobs):
+            summary.not_run = len(jobs) - index  # this one and those after it, until done
+            if job.error:
+                summary.failed.append((str(job.input), job.error))
+                report(job.error)
+                files_bar.update(1)
+                continue
+            file_bar = audio_bar(
+                desc=job.input.name,
+                disable=not progress,
+                position=1,
+                leave=False,
+                bar_format=AUDIO_BAR,
+            )
+
+            def advance(seconds: float, total: float, bar=file_bar) -> None:
+                if bar.total is None:
+                    bar.total = round(total, 1)
+                bar.update(seconds)
+
+            job_start = time.perf_counter()
+            try:
+                summary.audio_seconds += separate(job, advance)
+                summary.separation_seconds += time.perf_counter() - job_start
+                summary.done += 1
+            except Exception as err:  # one bad file must not stop a folder
+                message = _one_line(err)
+                if str(job.input) not in message:
+                    message = f"{job.input}: {message}"
+                summary.failed.append((str(job.input), message))
+                report(message)
+            finally:
+                file_bar.close()
             files_bar.update(1)
-            continue
-        file_bar = tqdm(
-            desc=job.input.name, unit="s", disable=not progress, position=1, leave=False
-        )
-
-        def advance(seconds: float, total: float, bar=file_bar) -> None:
-            if bar.total is None:
-                bar.total = round(total, 1)
-            bar.update(seconds)
-
-        try:
-            summary.audio_seconds += separate(job, advance)
-            summary.done += 1
-        except Exception as err:  # one bad file must not stop a folder
-            message = _one_line(err)
-            if str(job.input) not in message:
-                message = f"{job.input}: {message}"
-            summary.failed.append((str(job.input), message))
-            report(message)
-        finally:
-            file_bar.close()
-        files_bar.update(1)
-    files_bar.close()
-    summary.wall_seconds = time.perf_counter() - start
+        summary.not_run = 0
+    except Interrupted as err:
+        summary.interrupted = err
+    finally:
+        files_bar.close()
+        summary.wall_seconds = time.perf_counter() - start
     return summary
 
 

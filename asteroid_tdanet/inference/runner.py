@@ -5,6 +5,9 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..utils.modes import inference_context
+from ..utils.waveform import to_float_waveform
+
 
 def resolve_device(device: Optional[str]) -> torch.device:
     """``None``/``"cpu"``/``"cuda"``/``"cuda:1"`` -> a usable :class:`torch.device`.
@@ -21,7 +24,7 @@ def resolve_device(device: Optional[str]) -> torch.device:
 
 
 class ModelRunner:
-    """Calls ``model`` on ``(batch, time)`` waveforms in ``torch.inference_mode``.
+    """Calls ``model`` on ``(batch, time)`` waveforms in eval mode and ``torch.inference_mode``.
 
     Args:
         model: a separation model mapping ``(batch, time)`` to ``(batch, n_src, time)``.
@@ -29,8 +32,10 @@ class ModelRunner:
         fp16 (bool): run in half precision (CUDA only: CPU half kernels are slow or missing).
         threads (int, optional): ``torch.set_num_threads`` (a process-wide setting).
 
-    The model is put in eval mode and moved to ``device`` (in place). Inputs may live on any
-    device; outputs are float32 on the input's device.
+    The model is moved to ``device`` (in place); every call runs it in eval mode and restores
+    its training flags afterwards (:func:`~asteroid_tdanet.utils.modes.inference_context`).
+    Inputs may live on any device, as floats or integer PCM (scaled to ``[-1, 1)``); outputs
+    are float32 on the input's device.
     Shape: ``(batch, time)`` -> ``(batch, n_src, time)``.
     """
 
@@ -49,11 +54,11 @@ class ModelRunner:
                 raise ValueError(f"threads must be >= 1, got {threads}.")
             torch.set_num_threads(threads)
         self.dtype = torch.float16 if fp16 else torch.float32
-        self.model = model.eval().to(self.device, self.dtype)
+        self.model = model.to(self.device, self.dtype)
         self.sample_rate = int(model.sample_rate)
         self.n_src = getattr(model, "n_src", None)
 
     def __call__(self, wav: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            est = self.model(wav.to(self.device, self.dtype))
+        with inference_context(self.model):
+            est = self.model(to_float_waveform(wav.to(self.device), self.dtype))
             return est.to(wav.device, torch.float32)

@@ -5,20 +5,20 @@ Pipeline for a file (every stage streams, so memory does not grow with the file'
     read block -> mono -> resample to the model rate -> chunked separation with overlap-add
     and permutation alignment -> resample to the output rate -> append to one file per source
 
-Outputs are written to temporary files next to their destination and renamed at the end, so
-an interrupted or failed run never leaves truncated outputs under the final names.
+Outputs are written to unique temporary files next to their destination and published at the
+end (:mod:`.outputs`), so an interrupted or failed run never leaves truncated outputs under
+the final names, and two runs writing the same output never mix their results.
 """
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
-import numpy as np
-import soundfile as sf
 import torch
 
+from ..utils.waveform import output_dtype, to_float_waveform
 from .audio import AudioError, AudioInfo, inspect_audio, read_blocks
+from .outputs import OutputFiles
 from .overlap_add import OverlapAddStream, separate_in_chunks
 from .resample import ResampleError, StreamResampler, check_resamplable
 from .runner import ModelRunner
@@ -75,22 +75,26 @@ class Separator:
         """Separate a waveform held in memory.
 
         Args:
-            wav: ``(time,)`` or ``(batch, time)`` at ``sample_rate`` (default: the model's).
+            wav: ``(time,)`` or ``(batch, time)`` at ``sample_rate`` (default: the model's);
+                floats of any precision, or integer PCM (int16, int32, int8, uint8), which is
+                scaled to ``[-1, 1)`` (int16: divided by 32768).
             sample_rate (int, optional): rate of ``wav``; resampled to the model's and back.
 
         Returns:
-            ``(n_src, time)`` or ``(batch, n_src, time)`` at ``sample_rate``, same length.
+            ``(n_src, time)`` or ``(batch, n_src, time)`` at ``sample_rate``, same length, in
+            the input's float dtype (float32 for integer PCM, on the ``[-1, 1)`` scale).
         """
         if wav.ndim not in (1, 2):
             raise ValueError(f"Expected (time,) or (batch, time), got shape {tuple(wav.shape)}.")
         batch = wav if wav.ndim == 2 else wav[None]
         rate = int(sample_rate or self.sample_rate)
         with torch.inference_mode():
-            model_in = self._resample_whole(batch.float(), rate, self.sample_rate)
+            samples = to_float_waveform(batch, torch.float32)
+            model_in = self._resample_whole(samples, rate, self.sample_rate)
             est = separate_in_chunks(self.runner, model_in, self.chunk, self.overlap, self.align)
             n_src = est.shape[1]
             est = self._resample_whole(est.flatten(0, 1), self.sample_rate, rate, batch.shape[-1])
-            est = est.reshape(batch.shape[0], n_src, -1)
+            est = est.reshape(batch.shape[0], n_src, -1).to(output_dtype(wav, torch.float32))
         return est if wav.ndim == 2 else est[0]
 
     @staticmethod
@@ -107,6 +111,7 @@ class Separator:
         output_rate: Optional[int] = None,
         subtype: str = "FLOAT",
         progress: Optional[Callable[[float, float], None]] = None,
+        overwrite: bool = True,
     ) -> FileResult:
         """Separate the audio file ``path`` into one mono file per source.
 
@@ -120,6 +125,9 @@ class Separator:
                 cannot clip; integer subtypes clip, and the clipped samples are counted).
             progress (callable, optional): called with ``(seconds of input just consumed,
                 file duration in seconds)``.
+            overwrite (bool): replace existing outputs; ``False``: an output that exists
+                when the file is done (e.g. written meanwhile by another run) is kept and
+                :class:`~.outputs.OutputExistsError` raised (see :mod:`.outputs`).
 
         Raises:
             AudioError: the input cannot be read or is invalid (see :func:`.audio.inspect_audio`),
@@ -139,9 +147,8 @@ class Separator:
         to_model = StreamResampler(info.sample_rate, self.sample_rate)
         to_output = StreamResampler(self.sample_rate, out_rate)
         stream = self._stream()
-        writers = _Writers(output_paths, out_rate, subtype)
         block_frames = max(1, int(READ_BLOCK_SECONDS * info.sample_rate))
-        try:
+        with OutputFiles(output_paths, out_rate, subtype, overwrite) as writers:
             with torch.inference_mode():
                 for block in read_blocks(path, block_frames, channel, mix_down):
                     est = stream.push(to_model.push(torch.from_numpy(block)[None]))
@@ -155,59 +162,5 @@ class Separator:
                         writers.write(to_output.push(est[0]))
                 writers.write(to_output.flush(n_out))
             writers.commit()
-        finally:
-            writers.discard()
         seconds = time.perf_counter() - start
         return FileResult(info, list(output_paths), seconds, writers.clipped)
-
-
-class _Writers:
-    """One streaming mono writer per source, to temporary names until :meth:`commit`."""
-
-    def __init__(self, paths: Sequence[str], sample_rate: int, subtype: str):
-        self.paths = [os.fspath(p) for p in paths]
-        self.tmp_paths = [_tmp_name(p) for p in self.paths]
-        self.clip = not subtype.upper().startswith(("FLOAT", "DOUBLE"))
-        self.clipped = 0
-        self.files = []
-        for path, tmp in zip(self.paths, self.tmp_paths):
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            fmt = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
-            self.files.append(sf.SoundFile(tmp, "w", sample_rate, 1, subtype, format=fmt))
-
-    def write(self, sources: torch.Tensor) -> None:
-        """Append ``(n_src, time)`` samples."""
-        if len(sources) != len(self.files):
-            raise RuntimeError(
-                f"The model gave {len(sources)} sources for {len(self.files)} files."
-            )
-        data = sources.cpu().numpy()
-        if not np.isfinite(data).all():  # e.g. a float16 overflow: never write it silently
-            raise RuntimeError("the model produced NaN/Inf samples (if using --fp16, try without)")
-        if self.clip:
-            self.clipped += int(np.count_nonzero(np.abs(data) > 1.0))
-            data = np.clip(data, -1.0, 1.0)
-        for f, source in zip(self.files, data):
-            f.write(source)
-
-    def commit(self) -> None:
-        for f in self.files:
-            f.close()
-        for tmp, path in zip(self.tmp_paths, self.paths):
-            os.replace(tmp, path)
-        self.files = []
-
-    def discard(self) -> None:
-        """Close and delete whatever :meth:`commit` did not publish."""
-        for f in self.files:
-            f.close()
-        for tmp in self.tmp_paths:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        self.files = []
-
-
-def _tmp_name(path: str) -> str:
-    head, tail = os.path.split(path)
-    stem, ext = os.path.splitext(tail)
-    return os.path.join(head, f".{stem}.partial{ext}")

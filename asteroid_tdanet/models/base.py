@@ -1,7 +1,10 @@
 """What every model of the package shares: safe (de)serialisation, presets, loading by name."""
 
+import functools
+
 from asteroid.models.base_models import BaseEncoderMaskerDecoder
 
+from ..utils.modes import inference_context
 from ..version import __version__
 
 # Hub-download options accepted by ``from_pretrained`` next to model-argument overrides.
@@ -27,6 +30,17 @@ def _plain_versions(package: dict) -> dict:
     return package
 
 
+def _for_inference(method):
+    """``method`` run through :func:`~asteroid_tdanet.utils.modes.inference_context`."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with inference_context(self):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class SeparationModel(BaseEncoderMaskerDecoder):
     """Base of the package's Asteroid models (TDANet, S4M).
 
@@ -37,8 +51,16 @@ class SeparationModel(BaseEncoderMaskerDecoder):
     * :meth:`from_pretrained`: our packages, released/reference checkpoints (converted by
       :mod:`asteroid_tdanet.checkpoints`), hub ids; on ``SeparationModel`` itself it returns
       whatever model the file holds;
-    * :meth:`from_preset`: the named configurations of :data:`~.presets.PRESETS`.
+    * :meth:`from_preset`: the named configurations of :data:`~.presets.PRESETS`;
+    * Asteroid's ``separate`` / ``torch_separate`` / ``numpy_separate`` / ``file_separate``
+      always in eval mode and ``torch.inference_mode()`` (the training flags are restored
+      afterwards): separation is deterministic whatever mode the model is in.
     """
+
+    separate = _for_inference(BaseEncoderMaskerDecoder.separate)
+    torch_separate = _for_inference(BaseEncoderMaskerDecoder.torch_separate)
+    numpy_separate = _for_inference(BaseEncoderMaskerDecoder.numpy_separate)
+    file_separate = _for_inference(BaseEncoderMaskerDecoder.file_separate)
 
     def serialize(self) -> dict:
         """Asteroid's package dict with plain-string versions (see :func:`package_model`)."""
@@ -61,26 +83,29 @@ class SeparationModel(BaseEncoderMaskerDecoder):
             **kwargs: other keyword arguments override the stored model arguments
                 (e.g. ``dropout=0.0``).
 
-        Files are read with ``torch.load(weights_only=True)`` and an explicit allow-list.
+        The model is returned in eval mode (dropout and drop-path off), as Hugging Face
+        models are; call ``.train()`` to fine-tune it. Files are read with
+        ``torch.load(weights_only=True)`` and an explicit allow-list.
         ``TDANet.from_pretrained`` refuses a file holding another model (and names it);
         ``SeparationModel.from_pretrained`` (or :func:`asteroid_tdanet.load_model`) loads
         any model registered with ``asteroid.models``.
         """
-        from ..checkpoints import load_package
+        from ..checkpoints import check_state_dict, load_package, source_name
         from .registry import get_model_class
 
         hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
         package = load_package(pretrained, **hub_kwargs)
         model_cls = get_model_class(package["model_name"])
+        source = source_name(pretrained)
         if cls is not SeparationModel and not issubclass(model_cls, cls):
-            source = "the given dict" if isinstance(pretrained, dict) else repr(str(pretrained))
             raise ValueError(
                 f"{source} holds a {package['model_name']} model, not a {cls.__name__}: load "
                 f"it with {package['model_name']}.from_pretrained or asteroid_tdanet.load_model."
             )
         model = model_cls(*args, **{**package["model_args"], **kwargs})
+        check_state_dict(model, package["state_dict"], source)
         model.load_state_dict(package["state_dict"])
-        return model
+        return model.eval()
 
     @classmethod
     def from_preset(cls, name: str, **overrides):

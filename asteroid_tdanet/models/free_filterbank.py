@@ -17,6 +17,7 @@ from asteroid_filterbanks import Decoder, Encoder, FreeFB
 from torch import nn
 
 from ..filterbanks import JointFreeFB
+from ..utils.waveform import output_dtype, to_float_waveform
 from .base import SeparationModel
 from .presets import kernel_from_ms
 
@@ -89,7 +90,19 @@ class FreeFilterbankModel(SeparationModel):
         self._padding = released_padding if official_compat else centred_padding
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        """Separate ``wav`` (1D, 2D or 3D, time last) into ``n_src`` waveforms of equal length."""
+        """Separate ``wav`` (1D, 2D or 3D, time last) into ``n_src`` waveforms of equal length.
+
+        Any sample format is accepted: floats of another precision (float64, float16,
+        bfloat16) are cast to the model's dtype and the outputs back to the input's; integer
+        PCM (int16, int32, int8, uint8) is scaled to ``[-1, 1)`` (int16: divided by 32768)
+        and the outputs are in the model's dtype, on that scale.
+        """
+        dtype = self.encoder.filterbank.filters().dtype
+        out_dtype = output_dtype(wav, dtype)
+        est = self._separate(to_float_waveform(wav, dtype))
+        return est if out_dtype == dtype else est.to(out_dtype)
+
+    def _separate(self, wav: torch.Tensor) -> torch.Tensor:
         shape = jitable_shape(wav)
         wav = _unsqueeze_to_3d(wav)
         if wav.shape[1] != 1:

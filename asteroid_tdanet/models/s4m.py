@@ -86,11 +86,13 @@ class S4M(UBlockModel):
         ``sample_rate``; missing ones take the reference defaults).
 
         Sets ``official_compat=True`` and keeps the S4 state (``C~`` and ``L``), so the
-        reference's outputs are reproduced.
+        reference's outputs are reproduced. Returned in eval mode, like ``from_pretrained``.
         """
+        from ..checkpoints import check_state_dict
         from ..checkpoints.s4m_reference import reference_to_package
 
         package = reference_to_package(dict(state_dict=state_dict, model_args=config))
         model = cls(**package["model_args"])
+        check_state_dict(model, package["state_dict"], "the reference S4M state_dict")
         model.load_state_dict(package["state_dict"])
-        return model
+        return model.eval()

@@ -6,7 +6,9 @@ Usage::
         [--lr 5e-4 --batch_size 8 ...any conf key...] [--force true]
 
 Resumes automatically from ``<exp_dir>/checkpoints/last.ckpt`` when a previous run was
-interrupted; refuses to overwrite a finished experiment unless ``--force true``. Several
+interrupted; that file is written at every epoch end and every ``--checkpoint_minutes``
+(default 5) within epochs, atomically. Refuses to overwrite a finished experiment unless
+``--force true``. Several
 GPUs / nodes: ``--devices 4 --num_nodes 2`` (Lightning DDP); CPU DDP (gloo) with
 ``--accelerator cpu --devices 2 --strategy ddp``.
 """
@@ -22,6 +24,12 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import experiment as xp
+from .checkpointing import (
+    DEFAULT_CHECKPOINT_MINUTES,
+    AtomicCheckpointIO,
+    checkpoint_progress,
+    timed_checkpoint,
+)
 from .config import parse_with_conf, save_conf, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset, DynamicMixDataset
 from .model_factory import build_model
@@ -76,8 +84,14 @@ def build_trainer(conf: dict, exp_dir: str):
         save_top_k=training["save_top_k"],
         save_last=True,
         verbose=True,
+        enable_version_counter=False,  # last.ckpt is shared with the timed checkpoint
     )
     callbacks = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
+    # last.ckpt also every few minutes within epochs: a stopped run loses at most that.
+    minutes = training.get("checkpoint_minutes", DEFAULT_CHECKPOINT_MINUTES)
+    timed = timed_checkpoint(os.path.join(exp_dir, xp.CHECKPOINTS), minutes)
+    if timed is not None:
+        callbacks.append(timed)
     if training["early_stop"]:
         callbacks.append(
             # strict=False: a budget that ends before the first validation is not an error.
@@ -104,6 +118,7 @@ def build_trainer(conf: dict, exp_dir: str):
         gradient_clip_val=training["gradient_clipping"],
         log_every_n_steps=min(50, training.get("log_every_n_steps") or 50),
         limit_val_batches=training.get("limit_val_batches") or 1.0,
+        plugins=[AtomicCheckpointIO()],
     )
     return trainer, checkpoint
 
@@ -179,6 +194,7 @@ def main(argv=None) -> int:
     args, conf = parse_with_conf(parser, argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import pytorch_lightning as pl
+    from pytorch_lightning.utilities.exceptions import SIGTERMException
 
     from asteroid.engine.optimizers import make_optimizer
     from torch.optim.lr_scheduler import ReduceLROnPlateau
@@ -234,11 +250,23 @@ def main(argv=None) -> int:
     trainer, checkpoint_cb = build_trainer(conf, args.exp_dir)
     ckpt_path = xp.last_checkpoint(args.exp_dir)
     if resume and os.path.exists(ckpt_path):
-        print(f"Resuming the interrupted training from {ckpt_path}")
+        at = checkpoint_progress(ckpt_path)
+        print(
+            f"Resuming the interrupted training from {ckpt_path} "
+            f"(epoch {at['epoch']}, step {at['global_step']})"
+        )
     else:
         ckpt_path = None
     start = time.time()
-    trainer.fit(system, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(system, ckpt_path=ckpt_path)
+    except SIGTERMException:  # Lightning stops at the next batch and tears down
+        print(
+            f"Training stopped by SIGTERM; re-run stage 2 to resume from "
+            f"{xp.last_checkpoint(args.exp_dir)}",
+            file=sys.stderr,
+        )
+        return 143
     if trainer.interrupted:
         print(
             f"Training interrupted; re-run stage 2 to resume from {xp.last_checkpoint(args.exp_dir)}",

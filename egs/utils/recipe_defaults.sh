@@ -17,6 +17,7 @@ batch_size=""
 lr=""
 epochs=""
 max_minutes=""      # wall-clock budget of the training in minutes
+checkpoint_minutes="" # also write last.ckpt (resumed from) every this many minutes (conf: 5)
 num_workers=""
 loss=""             # sisdr, snr (neg-SNR, 30 dB threshold: the released loss), or a model's own
 segment=""

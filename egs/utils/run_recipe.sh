@@ -32,7 +32,7 @@ fi
 
 # Optional conf overrides: only the ones given on the command line are passed on.
 train_opts=(--model_name "$model")
-for name in preset batch_size lr epochs max_minutes num_workers loss segment; do
+for name in preset batch_size lr epochs max_minutes checkpoint_minutes num_workers loss segment; do
   [ -n "${!name}" ] && train_opts+=("--$name" "${!name}")
 done
 if [ -n "$gpus" ]; then
@@ -47,8 +47,35 @@ if [ -z "$strategy" ] && { [ "$num_nodes" -gt 1 ] || [[ "$gpus" =~ ^([2-9]|[1-9]
   train_opts+=(--strategy ddp)
 fi
 
+
+# Run a stage's command so that SIGTERM/SIGINT sent to this script stop it too. A foreground
+# child would be orphaned (bash dies at once, the child keeps running); a background child of
+# a script ignores SIGINT, so both signals reach it as SIGTERM, which every stage handles
+# (training: stops at the next batch; last.ckpt is at most --checkpoint_minutes old). The
+# script then exits with 130 (SIGINT) or 143 (SIGTERM) once the child is gone.
+interrupted=""
+forward() { interrupted=$1; [ -n "${child:-}" ] && kill -TERM "$child" 2>/dev/null; true; }
+trap 'forward 130' INT
+trap 'forward 143' TERM
+run_stage() {
+  "$@" &
+  child=$!
+  local status=0
+  wait "$child" || status=$?
+  while kill -0 "$child" 2>/dev/null; do  # wait was cut short by a signal: the child cleans up
+    status=0
+    wait "$child" || status=$?
+  done
+  child=""
+  if [ -n "$interrupted" ]; then
+    echo "Interrupted: stopped $1 ${2:-} ${3:-} (exit $interrupted)" >&2
+    exit "$interrupted"
+  fi
+  return "$status"
+}
+
 # The [recipes] extra first: one line naming what is missing beats a traceback in stage 0.
-$python -m asteroid_tdanet.recipes.requirements || exit $?
+run_stage $python -m asteroid_tdanet.recipes.requirements || exit $?
 
 echo "Recipe: model=$model dataset=$dataset task=$task sample_rate=$sample_rate exp_dir=$exp_dir"
 echo "        stages $stage..$stop_stage, conf $conf"
@@ -56,20 +83,20 @@ echo "        stages $stage..$stop_stage, conf $conf"
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   echo "Stage 0: data preparation ($dataset in $storage_dir)"
   # shellcheck disable=SC2086
-  local/prepare_data.sh "$python" "$dataset" "$storage_dir" "$sample_rate" \
+  run_stage local/prepare_data.sh "$python" "$dataset" "$storage_dir" "$sample_rate" \
     --force "$force" --mini_source "$mini_source" $mini_args
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   echo "Stage 1: metadata csv files in $data_dir"
-  $python -m corpus.metadata --dataset "$dataset" \
+  run_stage $python -m corpus.metadata --dataset "$dataset" \
     --storage_dir "$storage_dir" --sample_rate "$sample_rate" --out_dir "$data_dir"
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   echo "Stage 2: training in $exp_dir"
   # shellcheck disable=SC2086
-  $python -m asteroid_tdanet.recipes.train --conf "$conf" --exp_dir "$exp_dir" \
+  run_stage $python -m asteroid_tdanet.recipes.train --conf "$conf" --exp_dir "$exp_dir" \
     --train_dir "$data_dir/$train_split" --valid_dir "$data_dir/$valid_split" \
     --test_dir "$data_dir/$test_split" --dataset "$dataset" --task "$task" \
     --sample_rate "$sample_rate" --num_nodes "$num_nodes" --force "$force" \
@@ -79,15 +106,15 @@ fi
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   echo "Stage 3: evaluation of $exp_dir/best_model.pth"
   # shellcheck disable=SC2086
-  $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" \
+  run_stage $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" \
     --n_save_ex "$n_save_ex" --force "$force" $eval_args
   if [ -n "$real_speech_dir" ]; then
     real_data=data/real_speech/wav${sr_k}k_n${real_speech_n}
     echo "Stage 3: real read speech from $real_speech_dir ($real_data)"
-    $python -m corpus.real_speech --librispeech_dir "$real_speech_dir" --out_dir "$real_data" \
+    run_stage $python -m corpus.real_speech --librispeech_dir "$real_speech_dir" --out_dir "$real_data" \
       --n_mixtures "$real_speech_n" --sample_rate "$sample_rate" --max_seconds 6
     # shellcheck disable=SC2086
-    $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" --test_dir \
+    run_stage $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" --test_dir \
       "$real_data/csv/test" --out_name eval_real_speech --n_save_ex "$n_save_ex" \
       --force "$force" $eval_args
   fi
@@ -97,7 +124,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   echo "Stage 4: publishing $exp_dir/publish_dir"
   dataset_json=""
   [ "$dataset" = mini ] && dataset_json=$storage_dir/MiniLibri2Mix/dataset.json
-  $python -m asteroid_tdanet.recipes.publish --exp_dir "$exp_dir" \
+  run_stage $python -m asteroid_tdanet.recipes.publish --exp_dir "$exp_dir" \
     --hub_repo_id "$hub_repo_id" --license "$license" --dataset_json "$dataset_json" \
     --force "$force"
 fi

@@ -75,10 +75,13 @@ class FocusedLinearAttention(nn.Module):
         """``phi``: ReLU kernel, learned scale, then the focusing map (over all channels).
 
         ``u`` is a fresh projection: without autograd it is transformed in place (one
-        ``(N, C)`` buffer instead of six on long inputs).
+        ``(N, C)`` buffer instead of six on long inputs). A traced graph always takes the
+        out-of-place form: it must not depend on the autograd mode at tracing time (the
+        trace check re-traces under ``no_grad``) and may be run with autograd.
         """
         scale = F.softplus(self.scale)
-        if torch.is_grad_enabled() and (u.requires_grad or scale.requires_grad):
+        differentiable = torch.is_grad_enabled() and (u.requires_grad or scale.requires_grad)
+        if differentiable or torch.jit.is_tracing():
             u = (torch.relu(u) + RELU_EPS) / scale
             norm = u.norm(dim=-1, keepdim=True)
             u = u**self.focusing_factor

@@ -15,6 +15,7 @@ call and doubles ``L`` in place (``C~ <- C~ (I + A_bar^L)``) when a longer input
 module keeps exactly that state, so reference weights load and behave identically.
 """
 
+import contextlib
 import math
 from typing import Optional, Tuple
 
@@ -99,16 +100,24 @@ class NPLRKernel(nn.Module):
         half_step = (dt / 2)[:, None, None] * a
         return torch.linalg.solve(eye - half_step, eye + half_step)
 
-    @torch.no_grad()
     def setup_length(self, length: int) -> None:
         """Make the internal length ``L >= length``, updating ``C~`` in place as the reference
         does: on the first call ``C~ = C_bar (I - A_bar^length)`` and ``L = length``; later,
         ``C~ <- C~ (I + A_bar^L)`` and ``L <- 2 L`` until ``L >= length``. A loaded
         state_dict whose ``L`` suffices is never modified.
+
+        This is a one-time change of the module's state, not part of the computation: under
+        ``torch.jit.trace`` it is done but not recorded, otherwise the traced graph would
+        redo it on every call (compounding ``C~``) and differ from a second trace, which
+        finds ``L`` already set.
         """
         internal = int(self.L)
         if length <= internal:
             return
+        with torch.no_grad(), _not_traced():
+            self._extend_state(internal, length)
+
+    def _extend_state(self, internal: int, length: int) -> None:
         a_bar = self.discrete_state_matrix()
         c = _conj_expand(torch.view_as_complex(self.C.double()))  # (c, H, N) row vectors
         if internal == 0:
@@ -128,8 +137,13 @@ class NPLRKernel(nn.Module):
         params = (self.C, self.log_dt, self.B, self.P, self.inv_w_real, self.w_imag)
         # The cache is keyed on the parameters' version counters, so in-place updates
         # invalidate it; parameters created under inference_mode (a model loaded inside it)
-        # have no counter, and are then never cached.
-        if not torch.is_grad_enabled() and not any(p.is_inference() for p in params):
+        # have no counter, and are then never cached. Never while tracing either: a cached
+        # kernel would enter the graph as a constant.
+        if (
+            not torch.is_grad_enabled()
+            and not torch.jit.is_tracing()
+            and not any(p.is_inference() for p in params)
+        ):
             key = (length, internal, self.C.device, self.C.dtype, *(p._version for p in params))
             if self._cache is not None and self._cache[0] == key:
                 return self._cache[1]
@@ -185,3 +199,14 @@ def _conj_expand(x: torch.Tensor) -> torch.Tensor:
 
 def _real_view(x: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(x.to(torch.cfloat).contiguous()).clone()
+
+
+@contextlib.contextmanager
+def _not_traced():
+    """Run the block without recording it in the graph of an ongoing ``torch.jit.trace``."""
+    state = torch._C._get_tracing_state()
+    torch._C._set_tracing_state(None)
+    try:
+        yield
+    finally:
+        torch._C._set_tracing_state(state)

@@ -81,6 +81,7 @@ def write_split(
     noise_fn: Optional[Callable[[int, int], np.ndarray]] = None,
     min_seconds: float = 0.5,
     subtype: str = "PCM_16",
+    redraw: bool = False,
 ) -> Dict[str, int]:
     """Generate ``n_mixtures`` min-mode mixtures of ``split`` at each of ``sample_rates``.
 
@@ -90,6 +91,9 @@ def write_split(
         min_seconds: mixtures shorter than this (shortest source) are not written (counted).
         subtype: soundfile subtype; 16-bit PCM as LibriMix writes (peaks are kept <= 0.9, so
             nothing clips; ``"FLOAT"`` makes mixtures equal the sum of sources exactly).
+        redraw: draw another pair for each mixture not written (too short, or a source
+            silent over the kept part), so that ``n_mixtures`` are written (at most
+            ``10 n_mixtures + 100`` redraws; the counts still record what was skipped).
 
     Returns:
         counts ``{"written": n, "too_short": n, "silent": n}`` (skipped mixtures are logged).
@@ -108,6 +112,14 @@ def write_split(
     counts = {"written": 0, "too_short": 0, "silent": 0}
     seen_ids = set()
     pairs = pick_pairs(utterances, n_mixtures, n_src, rng)
+    redraws = 10 * n_mixtures + 100 if redraw else 0  # bounded: all-silent input must end
+
+    def replace_skipped() -> None:
+        nonlocal redraws
+        if redraws:  # the loop below also takes pairs appended while it runs
+            redraws -= 1
+            pairs.extend(pick_pairs(utterances, 1, n_src, rng))
+
     for chosen in tqdm(pairs, desc=f"mixing {split}", unit="mix", mininterval=2):
         utts = [utterances[i] for i in chosen]
         signals = []
@@ -117,6 +129,7 @@ def write_split(
         length = min(len(s) for s in signals)
         if length < min_seconds * top_sr:
             counts["too_short"] += 1
+            replace_skipped()
             continue
         noise = None if noise_fn is None else noise_fn(length, top_sr)
         try:
@@ -124,6 +137,7 @@ def write_split(
         except ValueError as err:  # a source silent over the kept part: no loudness to set
             logger.warning("Not mixing %s: %s", [u.utt_id for u in utts], err)
             counts["silent"] += 1
+            replace_skipped()
             continue
         if noise is None:
             noise = np.zeros(length, dtype=np.float32)

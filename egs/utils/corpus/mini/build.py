@@ -146,6 +146,7 @@ def build_mini(root: str, **options) -> dict:
             [opts["sample_rate"]],
             rng,
             noise_fn=noise_fn,
+            redraw=True,  # a pair with a silent source is replaced: n_<split> are written
         )
     info = dict(
         name="MiniLibri2Mix",

@@ -1,0 +1,227 @@
+"""Writing output files safely: unique temporaries, atomic publication, stale leftovers.
+
+Each output is streamed to a hidden temporary in its destination folder whose name is unique
+and says which run wrote it: ``.<name>.<host>-<pid>-<random>.partial``. When every source is
+written the temporaries are published under their final names at once; on any failure, or
+an interruption (see :mod:`.interrupt`), they are removed. Publication never replaces a file
+that appeared meanwhile (another run writing the same output) unless overwriting was asked
+for: it hard-links the temporary to the final name, which fails if that name exists.
+A temporary left by a run that was killed (SIGKILL, power loss) is recognised by the dead
+process id in its name and removed by the next run writing to that folder.
+"""
+
+import errno
+import os
+import re
+import secrets
+import socket
+from pathlib import Path
+from typing import Iterable, List, Sequence, Tuple
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from .interrupt import signals_deferred
+
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
+TEMP_SUFFIX = ".partial"
+# .<name>.<host>-<pid>-<random>.partial
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>\w+)-(?P<pid>\d+)-\w+\.partial$")
+# Fixed names written by release 0.2.0 and earlier (.<stem>.partial<ext>): their writer
+# cannot be told, so they are only reported.
+OLD_TEMP_NAME = re.compile(r"^\..+\.partial\.\w+$")
+# Hard links are not supported everywhere (FAT, some network file systems).
+_NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK)
+
+
+class OutputError(OSError):
+    """An output cannot be written; ``str()`` is the one-line message (no ``[Errno N]``)."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class OutputExistsError(OutputError):
+    """An output appeared while this run was writing it (another run), and is kept."""
+
+
+def folder_error(folder, err: OSError) -> OutputError:
+    """``err`` (e.g. a permission error) as one line naming the output folder and errno."""
+    code = errno.errorcode.get(err.errno, "")
+    return OutputError(
+        err.errno,
+        f"cannot write to the output folder {os.fspath(folder)}: {err.strerror} "
+        f"(errno {err.errno}{' ' + code if code else ''})",
+    )
+
+
+def _make_temporary(path: str) -> str:
+    """Create a new empty temporary for ``path`` in its folder (created if needed).
+
+    Made with ``O_EXCL`` and a random part, so concurrent runs never share one; mode 0666
+    minus the umask, like any new file (``tempfile.mkstemp`` would give 0600).
+    """
+    folder, name = os.path.split(path)
+    folder = folder or "."
+    try:
+        os.makedirs(folder, exist_ok=True)
+        while True:
+            tmp = os.path.join(
+                folder, f".{name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+            )
+            try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                return tmp
+            except FileExistsError:
+                continue
+    except OSError as err:
+        raise folder_error(folder, err) from err
+
+
+def _publish(tmp: str, path: str, overwrite: bool) -> None:
+    """Give ``tmp`` the name ``path``; without ``overwrite``, never replace an existing file."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)  # atomic, and fails if ``path`` exists
+    except FileExistsError:
+        raise
+    except OSError as err:
+        if err.errno not in _NO_LINKS:
+            raise
+        if os.path.lexists(path):  # no hard links: check, then rename (a short window)
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path) from err
+        os.rename(tmp, path)
+    else:
+        os.remove(tmp)
+
+
+class OutputFiles:
+    """One streaming mono writer per source, to unique temporaries until :meth:`commit`.
+
+    Use as a context manager: leaving the block without :meth:`commit` (an error, an
+    interruption) removes the temporaries.
+
+    Args:
+        paths: final output paths (their extension gives the format).
+        sample_rate (int): rate of the files.
+        subtype (str): soundfile subtype; integer subtypes clip (counted in ``clipped``).
+        overwrite (bool): replace existing files; otherwise a file that exists at
+            :meth:`commit` is kept and :class:`OutputExistsError` raised.
+    """
+
+    def __init__(self, paths: Sequence, sample_rate: int, subtype: str, overwrite: bool = True):
+        self.paths = [os.fspath(p) for p in paths]
+        self.sample_rate, self.subtype, self.overwrite = sample_rate, subtype, overwrite
+        self.clip = not subtype.upper().startswith(("FLOAT", "DOUBLE"))
+        self.clipped = 0
+        self.tmp_paths: List[str] = []
+        self.files: List[sf.SoundFile] = []
+
+    def __enter__(self) -> "OutputFiles":
+        with signals_deferred():  # an interruption here must not leave an unlisted temporary
+            try:
+                for path in self.paths:
+                    self.tmp_paths.append(_make_temporary(path))
+                    fmt = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
+                    self.files.append(
+                        sf.SoundFile(
+                            self.tmp_paths[-1], "w", self.sample_rate, 1, self.subtype, format=fmt
+                        )
+                    )
+            except BaseException:
+                self.discard()
+                raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with signals_deferred():
+            self.discard()
+
+    def write(self, sources: torch.Tensor) -> None:
+        """Append ``(n_src, time)`` samples."""
+        if len(sources) != len(self.files):
+            raise RuntimeError(
+                f"The model gave {len(sources)} sources for {len(self.files)} files."
+            )
+        data = sources.cpu().numpy()
+        if not np.isfinite(data).all():  # e.g. a float16 overflow: never write it silently
+            raise RuntimeError("the model produced NaN/Inf samples (if using --fp16, try without)")
+        if self.clip:
+            self.clipped += int(np.count_nonzero(np.abs(data) > 1.0))
+            data = np.clip(data, -1.0, 1.0)
+        for f, source in zip(self.files, data):
+            f.write(source)
+
+    def commit(self) -> None:
+        """Publish every output under its final name, all or none.
+
+        Raises:
+            OutputExistsError: without ``overwrite``, a final name exists (another run
+                created it meanwhile); it is kept, and none of this run's outputs is published.
+        """
+        with signals_deferred():
+            for f in self.files:
+                f.close()
+            self.files = []
+            published: List[Tuple[str, str]] = []
+            for tmp, path in zip(self.tmp_paths, self.paths):
+                try:
+                    _publish(tmp, path, self.overwrite)
+                except FileExistsError as err:
+                    for done_tmp, done_path in published:  # all or none: take ours back
+                        os.replace(done_path, done_tmp)
+                    raise OutputExistsError(
+                        errno.EEXIST,
+                        f"{path} was created by another run while this one was writing it; "
+                        "kept it (pass --force to overwrite)",
+                    ) from err
+                published.append((tmp, path))
+            self.tmp_paths = [t for t in self.tmp_paths if os.path.lexists(t)]
+
+    def discard(self) -> None:
+        """Close and delete whatever :meth:`commit` did not publish."""
+        for f in self.files:
+            f.close()
+        for tmp in self.tmp_paths:
+            if os.path.lexists(tmp):
+                os.remove(tmp)
+        self.files, self.tmp_paths = [], []
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def clean_stale_temporaries(folders: Iterable) -> Tuple[List[Path], List[Path]]:
+    """Remove the temporaries that killed runs left in ``folders`` (not recursive).
+
+    Returns ``(removed, kept)``: ``kept`` are temporaries whose writer cannot be checked
+    (written on another host, or under the fixed names of older releases), left in place
+    for the caller to report; those of live runs on this host are left alone silently.
+    """
+    removed, kept = [], []
+    for folder in {Path(f) for f in folders}:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            match = TEMP_NAME.match(path.name)
+            if match and match["host"] == _HOST and not _alive(int(match["pid"])):
+                try:
+                    path.unlink()
+                    removed.append(path)
+                except FileNotFoundError:  # another run cleaned it first
+                    pass
+            elif (match and match["host"] != _HOST) or OLD_TEMP_NAME.match(path.name):
+                kept.append(path)  # the writer cannot be checked (live ones are not reported)
+    return removed, kept

@@ -1,0 +1,214 @@
+"""Output files of ``asteroid-tdanet separate`` under signals, concurrent runs, odd ``-o``
+layouts and unwritable folders; the progress and summary wording."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from _inference_helpers import TINY, write_audio
+
+from asteroid_tdanet import TDANet
+from asteroid_tdanet.cli import main
+from asteroid_tdanet.inference import Separator
+from asteroid_tdanet.inference.batch import Summary, format_duration
+from asteroid_tdanet.inference.outputs import OutputExistsError, OutputFiles
+
+REPO = Path(__file__).resolve().parents[1]
+# Slower than the tiny model (about 30x real time on one thread), so that a 30 s input is
+# still being separated when the test signals the process.
+MEDIUM = dict(TINY, n_blocks=8, hid_chan=64)
+
+
+def _save_model(path, seed=0, **overrides):
+    torch.manual_seed(seed)
+    model = TDANet(**{**MEDIUM, **overrides}).eval()
+    torch.save(model.serialize(), path)
+    return model
+
+
+def _cli(*args):
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "asteroid_tdanet", "separate", *map(str, args), "--threads", "1"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_temporary(folder: Path, proc, timeout=120.0) -> None:
+    """Poll until the run has opened its temporaries (it is separating)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if folder.is_dir() and any(p.name.startswith(".") for p in folder.iterdir()):
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    raise AssertionError("the run never started writing")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    work = tmp_path_factory.mktemp("outputs")
+    _save_model(work / "a.pth", seed=0)
+    _save_model(work / "b.pth", seed=1)
+    write_audio(work / "talk.wav", 30.0, 8000)
+    write_audio(work / "short.wav", 12.0, 8000)
+    return work
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signals_remove_temporaries_and_exit_cleanly(workdir, tmp_path, sig, code):
+    out = tmp_path / "out"
+    proc = _cli(workdir / "talk.wav", "--model", workdir / "a.pth", "-o", out, "-q")
+    _wait_for_temporary(out, proc)
+    os.kill(proc.pid, sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert f"INTERRUPTED by {signal.Signals(sig).name}: 1 file(s) not separated" in stdout
+    assert list(out.iterdir()) == []  # neither temporaries nor outputs
+
+
+def test_temporaries_of_a_killed_run_are_removed_by_the_next(workdir, tmp_path, capsys):
+    out = tmp_path / "out"
+    proc = _cli(workdir / "talk.wav", "--model", workdir / "a.pth", "-o", out, "-q")
+    _wait_for_temporary(out, proc)
+    proc.kill()  # SIGKILL: no clean-up possible
+    proc.communicate(timeout=120)
+    left = sorted(p.name for p in out.iterdir())
+    assert len(left) == 2 and all(f".{proc.pid}-" in n or f"-{proc.pid}-" in n for n in left)
+    write_audio(tmp_path / "short.wav", 0.5, 8000)
+    args = ["separate", str(tmp_path / "short.wav"), "--model", str(workdir / "a.pth")]
+    assert main(args + ["-o", str(out), "-q"]) == 0
+    assert "removed 2 temporary file(s) of killed runs" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["short_s1.wav", "short_s2.wav"]
+
+
+def test_two_runs_writing_the_same_outputs(workdir, tmp_path):
+    """Two models, one output name, started together: one run wins with complete files of
+    its own, the other fails that file clearly; nothing is mixed, nothing left behind."""
+    out = tmp_path / "out"
+    procs = {
+        name: _cli(workdir / "short.wav", "--model", workdir / f"{name}.pth", "-o", out, "-q")
+        for name in ("a", "b")
+    }
+    results = {
+        name: (*proc.communicate(timeout=300), proc.returncode) for name, proc in procs.items()
+    }
+    assert sorted(code for _, _, code in results.values()) == [0, 1], results
+    winner = next(name for name, (_, _, code) in results.items() if code == 0)
+    loser_err = next(err for _, err, code in results.values() if code == 1)
+    assert (
+        f"{out / 'short_s1.wav'} was created by another run while this one was writing"
+        in (loser_err)
+        or "exists (pass --force to overwrite)" in loser_err
+    )  # it started after the other ended
+    assert sorted(p.name for p in out.iterdir()) == ["short_s1.wav", "short_s2.wav"]
+    # The winner's complete result, computed again here.
+    separator = Separator(TDANet.from_pretrained(str(workdir / f"{winner}.pth")))
+    expected = [tmp_path / "ref" / f"s{i}.wav" for i in (1, 2)]
+    separator.separate_file(workdir / "short.wav", expected)
+    for i in (1, 2):
+        got = sf.read(str(out / f"short_s{i}.wav"), dtype="float32")[0]
+        np.testing.assert_array_equal(got, sf.read(str(expected[i - 1]), dtype="float32")[0])
+
+
+def test_an_output_created_meanwhile_is_kept(tmp_path):
+    paths = [tmp_path / "x_s1.wav", tmp_path / "x_s2.wav"]
+    with pytest.raises(OutputExistsError, match=r"x_s2\.wav was created by another run"):
+        with OutputFiles(paths, 8000, "FLOAT", overwrite=False) as files:
+            files.write(torch.zeros(2, 100))
+            paths[1].write_bytes(b"the other run's result")
+            files.commit()
+    # All or none: the other run's file is untouched and ours is not published either.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x_s2.wav"]
+    assert paths[1].read_bytes() == b"the other run's result"
+    with OutputFiles(paths, 8000, "FLOAT", overwrite=True) as files:
+        files.write(torch.zeros(2, 100))
+        files.commit()
+    assert sf.info(str(paths[1])).frames == 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x_s1.wav", "x_s2.wav"]
+
+
+@pytest.fixture
+def tiny_ckpt(tmp_path):
+    torch.manual_seed(0)
+    torch.save(TDANet(**TINY).serialize(), tmp_path / "tiny.pth")
+    return str(tmp_path / "tiny.pth")
+
+
+def test_output_folder_may_be_an_input_folder_or_its_parent(tmp_path, tiny_ckpt):
+    rec = tmp_path / "rec"
+    (rec / "sub").mkdir(parents=True)
+    for name in ("a.wav", "sub/b.flac", "meeting_s1.wav"):  # meeting_s1: an input, no meeting.*
+        write_audio(rec / name, 0.5, 8000)
+    base = ["separate", str(rec), "--model", tiny_ckpt, "-q"]
+    # -o = the input folder: outputs next to their inputs.
+    assert main(base + ["-o", str(rec)]) == 0
+    made = {"a_s1.wav", "a_s2.wav", "sub/b_s1.wav", "sub/b_s2.wav"}
+    made |= {"meeting_s1_s1.wav", "meeting_s1_s2.wav"}
+    inputs = {"a.wav", "sub/b.flac", "meeting_s1.wav"}
+    assert {str(p.relative_to(rec)) for p in rec.rglob("*.*")} == inputs | made
+    # Again with --force: the outputs are recognised as outputs, never separated again.
+    assert main(base + ["-o", str(rec), "--force"]) == 0
+    assert {str(p.relative_to(rec)) for p in rec.rglob("*.*")} == inputs | made
+    # -o = a parent of the input folder.
+    assert main(base + ["-o", str(tmp_path)]) == 0
+    assert (tmp_path / "a_s1.wav").is_file() and (tmp_path / "sub" / "b_s2.wav").is_file()
+
+
+def test_unwritable_output_folder_is_named(tmp_path, tiny_ckpt, capsys, monkeypatch):
+    write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    out = tmp_path / "locked"
+    out.mkdir()
+    out.chmod(0o500)
+    if os.geteuid() == 0:  # root ignores permissions: the OS refusal is simulated
+        real_open = os.open
+
+        def refuse(path, *args, **kwargs):
+            if str(path).startswith(str(out)):
+                raise PermissionError(13, "Permission denied", path)
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", refuse)
+    try:
+        args = ["separate", str(tmp_path / "talk.wav"), "--model", tiny_ckpt, "-o", str(out)]
+        assert main(args + ["-q"]) == 1
+    finally:
+        out.chmod(0o700)
+    err = capsys.readouterr().err
+    assert f"cannot write to the output folder {out}: Permission denied (errno 13 EACCES)" in err
+    assert "Libsndfile" not in err
+
+
+def test_summary_wording():
+    summary = Summary(failed=[("x.wav", "x.wav: broken")], wall_seconds=0.4)
+    assert summary.line() == (
+        "Separated 0 file(s), 0.0 s of audio in 0.4 s (real-time factor n/a); 1 file(s) FAILED."
+    )
+    summary = Summary(done=2, audio_seconds=95.0, separation_seconds=19.0, wall_seconds=21.0)
+    assert "1 min 35 s of audio in 21.0 s (real-time factor 0.200)" in summary.line()
+    assert [format_duration(s) for s in (0.04, 59.9, 60, 3599.4, 4500)] == [
+        "0.0 s",
+        "59.9 s",
+        "1 min 00 s",
+        "59 min 59 s",
+        "1 h 15 min",
+    ]
+
+
+def test_progress_shows_speed_in_x_real_time():
+    from asteroid_tdanet.inference.batch import AUDIO_BAR, _audio_bar_class
+
+    with open(os.devnull, "w") as devnull:
+        bar = _audio_bar_class()(total=10.0, bar_format=AUDIO_BAR, file=devnull, smoothing=0)
+        for wall, speed in ((8.0, "0.25x"), (0.5, "4.00x")):  # slower, faster than real time
+            bar.n = 2.0
+            bar._time = lambda: bar.start_t + wall  # the bar's clock
+            text = str(bar)
+            assert "2.0/10.0 s" in text and f"{speed} real time" in text and "s/s" not in text
+        bar.close()

@@ -1,0 +1,128 @@
+"""Loading errors say what is wrong in full: the refused object of a malicious pickle (and
+no advice to disable the safe load), the missing model argument, the keys that do not fit."""
+
+import os
+
+import pytest
+import torch
+from _inference_helpers import save_tiny_model
+
+from asteroid_tdanet import load_model
+from asteroid_tdanet.checkpoints import CheckpointMismatchError
+from asteroid_tdanet.cli import main
+
+
+class _RunsAShellCommand:
+    """Unpickling this with a plain ``torch.load(weights_only=False)`` runs ``touch flag``."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.flag}",))
+
+
+def _cli_error(capsys, model_path) -> str:
+    assert main(["info", "--model", str(model_path), "--counter", "none"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err
+
+
+def test_malicious_checkpoint_names_the_blocked_global(tmp_path, capsys):
+    flag = tmp_path / "code_ran"
+    package = save_tiny_model(tmp_path / "ok.pth").serialize()
+    package["infos"]["payload"] = _RunsAShellCommand(flag)
+    torch.save(package, tmp_path / "evil.pth")
+    err = _cli_error(capsys, tmp_path / "evil.pth")
+    assert f"{os.system.__module__}.system" in err and "evil.pth" in err  # posix.system
+    assert "weights_only" not in err and "safe_globals" not in err  # no advice to disable
+    assert not flag.exists()
+
+
+def test_look2hear_dict_without_the_encoder_window(tmp_path, capsys):
+    package = dict(
+        model_name="TDANetBest",
+        model_args=dict(num_sources=2, sample_rate=8000),  # no enc_kernel_size
+        state_dict={"sm.unet.globalatt.attn.attn.in_proj_weight": torch.zeros(3, 3)},
+    )
+    torch.save(package, tmp_path / "l2h.bin")
+    err = _cli_error(capsys, tmp_path / "l2h.bin")
+    assert "l2h.bin" in err and "model_args lack 'enc_kernel_size'" in err
+    assert "num_sources" in err  # what the file does have
+
+
+def test_unknown_look2hear_keys_are_all_counted(tmp_path):
+    keys = ["sm.unet.globalatt.attn.attn.in_proj_weight", "foo.a", "foo.b", "bar"]
+    package = dict(
+        model_name="TDANetBest",
+        model_args=dict(enc_kernel_size=4, num_sources=2, sample_rate=8000),
+        state_dict={k: torch.zeros(1) for k in keys},
+    )
+    with pytest.raises(CheckpointMismatchError, match="3 unexpected keys .*: foo.a, foo.b, bar"):
+        load_model(package)
+
+
+def test_state_dict_mismatch_lists_missing_and_unexpected_keys(tmp_path, capsys):
+    package = save_tiny_model(tmp_path / "ok.pth").serialize()
+    state = package["state_dict"]
+    removed = list(state)[:6]  # in the model's order, as the message lists them
+    for key in removed:
+        del state[key]
+    state["extra.weight"] = state["extra.bias"] = torch.zeros(2)
+    torch.save(package, tmp_path / "cut.pth")
+    err = _cli_error(capsys, tmp_path / "cut.pth")
+    assert "cut.pth" in err
+    assert f"6 missing keys ({', '.join(removed[:4])} and 2 more)" in err
+    assert "2 unexpected keys (extra.weight, extra.bias)" in err
+
+
+def test_shape_mismatch_names_both_shapes(tmp_path):
+    package = save_tiny_model(tmp_path / "ok.pth").serialize()
+    package["state_dict"]["masker.bottleneck.bias"] = torch.zeros(3)
+    with pytest.raises(CheckpointMismatchError) as info:
+        load_model(package)
+    expected = "1 shape mismatch (masker.bottleneck.bias: (3,) in the file, (16,) in the model)"
+    assert expected in str(info.value)
+
+
+@pytest.fixture
+def no_hub(monkeypatch):
+    """Fail the test if anything asks the hub for a file."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"hub look-up for {args}")
+
+    monkeypatch.setattr("huggingface_hub.hf_hub_download", refuse)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["exp/best_model.pth", "./model", "/no/such/dir/model", "~/no_such_dir_xyz/model", "exp/last"],
+)
+def test_path_like_models_that_do_not_exist_fail_at_once(tmp_path, monkeypatch, no_hub, name):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exp").mkdir()  # "exp/last": its first component is an existing folder
+    with pytest.raises(FileNotFoundError, match=f"no such file: '{os.path.expanduser(name)}'"):
+        load_model(name)
+
+
+def test_hub_lookups_fail_fast_offline_naming_the_cache(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError) as info:
+        load_model("someone/absent", cache_dir=str(tmp_path / "hub"))
+    assert time.perf_counter() - start < 5
+    message = str(info.value)
+    assert "someone/absent" in message and str(tmp_path / "hub") in message
+    assert "HF_HUB_OFFLINE" in message
+    # A hub that does not answer: one short try, then the cache only.
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setattr("huggingface_hub.constants.ENDPOINT", "http://127.0.0.1:9")
+    start = time.perf_counter()
+    with pytest.raises(FileNotFoundError, match="did not answer") as info:
+        load_model("someone/absent", cache_dir=str(tmp_path / "hub"))
+    assert time.perf_counter() - start < 10 and str(tmp_path / "hub") in str(info.value)

@@ -1,0 +1,168 @@
+"""Stopping a training run: run.sh passes SIGTERM on to the trainer, and a checkpoint written
+every few minutes within the epoch lets the next run resume from there."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+from _recipe_helpers import PYTHON, REPO, TINY_MODEL, env, make_tiny_corpus
+
+from asteroid_tdanet.recipes.checkpointing import checkpoint_progress
+from corpus.corpora import MINI
+from corpus.metadata import write_metadata
+
+N_TRAIN = 150  # mixtures, batch size 1: 150 steps (a few seconds) in the epoch
+
+
+def _copy_recipes(work):
+    """A copy of egs/ (run.sh writes data/ and exp/ next to itself)."""
+    ignore = shutil.ignore_patterns("exp", "data", "storage")
+    shutil.copytree(os.path.join(REPO, "egs"), work / "egs", ignore=ignore)
+    return work / "egs" / "libri2mix"
+
+
+def _trainers(marker: str):
+    """PIDs of trainer processes whose command line mentions ``marker``."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd and "asteroid_tdanet.recipes.train" in cmd:
+            pids.append(int(pid))
+    return pids
+
+
+def _kill_if_alive(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_sigterm_in_the_first_epoch_then_resume(tmp_path):
+    shutil.copytree(
+        REPO / "egs" if hasattr(REPO, "joinpath") else os.path.join(REPO, "egs"),
+        tmp_path / "egs",
+        ignore=shutil.ignore_patterns("exp", "data", "storage"),
+    )
+    recipe = tmp_path / "egs" / "libri2mix"
+    make_tiny_corpus(str(tmp_path / "storage"), n_mix=(N_TRAIN, 2, 2))
+    write_metadata(MINI, str(tmp_path / "storage"), 8000, str(recipe / "data/mini/wav8k/min"))
+    exp = recipe / "exp" / "tdanet_mini_sep_clean_8k"
+    train_args = " ".join(TINY_MODEL + ["--batch_size", "1"])
+    cmd = [
+        str(recipe / "run.sh"),
+        "--python",
+        PYTHON,
+        "--dataset",
+        "mini",
+        "--stage",
+        "2",
+        "--stop_stage",
+        "2",
+        "--gpus",
+        "0",
+        "--epochs",
+        "1",
+        "--max_minutes",
+        "none",
+        "--segment",
+        "1.0",
+        "--train_args",
+        train_args,
+        "--storage_dir",
+        str(tmp_path / "storage"),
+    ]
+    # A checkpoint every 0.6 s; SIGTERM to run.sh once the first one exists.
+    proc = subprocess.Popen(
+        cmd + ["--checkpoint_minutes", "0.01"],
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (exp / "checkpoints" / "last.ckpt").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 143, out + err
+        assert _trainers(str(tmp_path)) == []  # run.sh waited for the trainer to stop
+    finally:
+        for pid in _trainers(str(tmp_path)):  # an orphan (the defect this test guards)
+            _kill_if_alive(pid)
+    assert not (exp / "train_done.json").exists()
+    assert sorted(p.name for p in (exp / "checkpoints").iterdir()) == ["last.ckpt"]  # no .tmp
+    saved = checkpoint_progress(str(exp / "checkpoints" / "last.ckpt"))
+    assert saved["epoch"] == 0 and 0 < saved["global_step"] < N_TRAIN
+
+    out = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert f"(epoch 0, step {saved['global_step']})" in out.stdout
+    # The epoch went on from the checkpoint's step: its steps were not done again.
+    done = json.loads((exp / "train_done.json").read_text())
+    assert done["global_step"] == N_TRAIN and done["epochs"] == 1
+
+
+FAKE_PYTHON = """#!/bin/sh
+# Stands for the stage's python: records its pid, then waits until a signal ends it (the
+# recipes' requirements check before the stages passes at once).
+case "$*" in *recipes.requirements*) exit 0 ;; esac
+echo $$ > "$MARKER_DIR/child.pid"
+trap 'echo TERM > "$MARKER_DIR/child.signal"; kill $!; exit 0' TERM
+trap 'echo INT > "$MARKER_DIR/child.signal"; kill $!; exit 0' INT
+sleep 60 &
+echo $! > "$MARKER_DIR/sleep.pid"
+wait
+"""
+
+
+def test_sigint_to_run_sh_stops_the_running_stage(tmp_path):
+    recipe = _copy_recipes(tmp_path)
+    fake = tmp_path / "fake_python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    cmd = [
+        str(recipe / "run.sh"),
+        "--python",
+        str(fake),
+        "--dataset",
+        "mini",
+        "--stage",
+        "0",
+        "--stop_stage",
+        "0",
+        "--storage_dir",
+        str(tmp_path / "storage"),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        env=dict(env(), MARKER_DIR=str(tmp_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "child.pid").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)
+    child = int((tmp_path / "child.pid").read_text())
+    os.kill(proc.pid, signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:  # the defect: the stage was left running
+            proc.kill()
+            for name in ("child.pid", "sleep.pid"):
+                _kill_if_alive(int((tmp_path / name).read_text()))
+    assert proc.returncode == 130, out + err
+    assert (tmp_path / "child.signal").read_text().strip() == "TERM"
+    assert not os.path.exists(f"/proc/{child}")
