@@ -3,6 +3,8 @@
 import os
 import sys
 
+from pathlib import Path
+
 import numpy as np
 import yaml
 
@@ -88,6 +90,16 @@ def make_tiny_data(tmp_path):
     with open(conf_path, "w") as f:
         yaml.safe_dump(conf, f)
     return str(conf_path), data_dir
+
+
+def copy_recipes(work):
+    """A copy of egs/ under ``work`` without a user's own runs (run.sh writes data/, exp/ and
+    compare/ next to itself); returns the copy's ``libri2mix`` recipe folder."""
+    import shutil
+
+    ignore = shutil.ignore_patterns("exp", "data", "storage", "compare")
+    shutil.copytree(os.path.join(REPO, "egs"), os.path.join(work, "egs"), ignore=ignore)
+    return Path(work) / "egs" / "libri2mix"
 
 
 def env():

@@ -2,29 +2,37 @@
 table and one figure drawn from it."""
 
 import json
-import os
-import shutil
 import subprocess
 
+import matplotlib.colors
 import matplotlib.image
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import ndimage
 
-from _recipe_helpers import PYTHON, REPO, env
+from _recipe_helpers import PYTHON, copy_recipes, env
 from test_recipe_pipeline import MINI_ARGS
 
 MODELS = "tdanet:tdanet-mini convtasnet:convtasnet-mini"
 
 
+def count_points(image, color, alpha=0.75, tol=0.04):
+    """Blobs of ``color`` drawn with ``alpha`` over the white axes (connected components of
+    the pixels within ``tol`` of that blend; antialiased rims and tiny specks are ignored)."""
+    blend = alpha * np.array(matplotlib.colors.to_rgb(color)) + (1 - alpha)
+    close = (np.abs(image[..., :3] - blend) < tol).all(axis=-1)
+    # Closing first: a label's text or another point's rim drawn across a point splits it.
+    close = ndimage.binary_closing(close, structure=np.ones((7, 7)))
+    labels, n = ndimage.label(close)
+    sizes = np.bincount(labels.ravel())[1:]
+    return int((sizes >= 20).sum())
+
+
 @pytest.fixture(scope="module")
 def compared(tmp_path_factory):
     work = tmp_path_factory.mktemp("cmp")
-    shutil.copytree(
-        os.path.join(REPO, "egs"),
-        work / "egs",
-        ignore=shutil.ignore_patterns("exp", "data", "storage", "compare"),
-    )
-    recipe = work / "egs" / "libri2mix"
+    recipe = copy_recipes(work)
     cmd = [
         str(recipe / "compare.sh"),
         "--python",
@@ -74,4 +82,7 @@ def test_table_json_and_figure_agree(compared):
     assert [r["label"] for r in rows] == list(table.label)
     image = matplotlib.image.imread(recipe / "compare" / "tiny" / "results.png")
     assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 500
+    # One point per row of the csv, in the row's colour, and none in the next colour.
+    points = [count_points(image, f"C{k}") for k in range(len(table) + 1)]
+    assert points == [1] * len(table) + [0]
     assert "tdanet-mini" in out.stdout and "results.png" in out.stdout

@@ -3,25 +3,17 @@ every few minutes within the epoch lets the next run resume from there."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 
-from _recipe_helpers import PYTHON, REPO, TINY_MODEL, env, make_tiny_corpus
+from _recipe_helpers import PYTHON, TINY_MODEL, copy_recipes, env, make_tiny_corpus
 
 from asteroid_tdanet.recipes.checkpointing import checkpoint_progress
 from corpus.corpora import MINI
 from corpus.metadata import write_metadata
 
 N_TRAIN = 150  # mixtures, batch size 1: 150 steps (a few seconds) in the epoch
-
-
-def _copy_recipes(work):
-    """A copy of egs/ (run.sh writes data/ and exp/ next to itself)."""
-    ignore = shutil.ignore_patterns("exp", "data", "storage")
-    shutil.copytree(os.path.join(REPO, "egs"), work / "egs", ignore=ignore)
-    return work / "egs" / "libri2mix"
 
 
 def _trainers(marker: str):
@@ -46,12 +38,7 @@ def _kill_if_alive(pid: int) -> None:
 
 
 def test_sigterm_in_the_first_epoch_then_resume(tmp_path):
-    shutil.copytree(
-        REPO / "egs" if hasattr(REPO, "joinpath") else os.path.join(REPO, "egs"),
-        tmp_path / "egs",
-        ignore=shutil.ignore_patterns("exp", "data", "storage"),
-    )
-    recipe = tmp_path / "egs" / "libri2mix"
+    recipe = copy_recipes(tmp_path)
     make_tiny_corpus(str(tmp_path / "storage"), n_mix=(N_TRAIN, 2, 2))
     write_metadata(MINI, str(tmp_path / "storage"), 8000, str(recipe / "data/mini/wav8k/min"))
     exp = recipe / "exp" / "tdanet_mini_sep_clean_8k"
@@ -126,7 +113,7 @@ wait
 
 
 def test_sigint_to_run_sh_stops_the_running_stage(tmp_path):
-    recipe = _copy_recipes(tmp_path)
+    recipe = copy_recipes(tmp_path)
     fake = tmp_path / "fake_python"
     fake.write_text(FAKE_PYTHON)
     fake.chmod(0o755)

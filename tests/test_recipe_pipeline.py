@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from _recipe_helpers import PYTHON, REPO, TINY_MODEL, env
+from _recipe_helpers import PYTHON, TINY_MODEL, copy_recipes, env
 
 from asteroid_tdanet import S4M, load_model
 
@@ -67,14 +67,8 @@ def run(workdir, *args, stage=0, stop_stage=4, check=True):
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory):
     """A copy of egs/ (run.sh cds to its own folder), run once through stages 0-4."""
-    import shutil
-
     work = tmp_path_factory.mktemp("egs")
-    shutil.copytree(
-        os.path.join(REPO, "egs"),
-        work / "egs",
-        ignore=shutil.ignore_patterns("exp", "data", "storage"),  # a user's own runs
-    )
+    copy_recipes(work)
     out = run(str(work))
     return work, work / "egs" / "libri2mix" / "exp" / "tdanet_mini_sep_clean_8k", out
 

@@ -99,6 +99,25 @@ def collect(exp_dir: str, seconds: float, device: str) -> dict:
     )
 
 
+def _has_neighbour_above(rows: List[dict], k: int, near: float = 0.08) -> bool:
+    """Whether another point lies close to point ``k`` (within ``near`` of the data range on
+    both axes) and higher: its label then goes below the point, so the two labels do not
+    overprint each other."""
+
+    def span(key):
+        values = [r[key] for r in rows]
+        return (max(values) - min(values)) or 1.0
+
+    sx, sy = span("seconds_per_second"), span("si_snr_i")
+    me = rows[k]
+    for j, r in enumerate(rows):
+        dy = (r["si_snr_i"] - me["si_snr_i"]) / sy
+        higher = 0 < dy < near or (dy == 0 and j > k)  # a tie: the later point is "above"
+        if higher and abs(r["seconds_per_second"] - me["seconds_per_second"]) / sx < near:
+            return True
+    return False
+
+
 def plot(rows: List[dict], path: str, title: str = "") -> None:
     """SI-SNRi (and, when measured, on real speech) against compute per second of audio."""
     import matplotlib
@@ -114,7 +133,8 @@ def plot(rows: List[dict], path: str, title: str = "") -> None:
         x = row["seconds_per_second"]
         ax.scatter(x, row["si_snr_i"], s=size, color=color, alpha=0.75, edgecolors="k")
         text = f"{row['label']} ({row['params'] / 1e3:.0f}k)"
-        ax.annotate(text, (x, row["si_snr_i"]), xytext=(6, 6), textcoords="offset points")
+        offset = (8, -16) if _has_neighbour_above(rows, k) else (8, 8)
+        ax.annotate(text, (x, row["si_snr_i"]), xytext=offset, textcoords="offset points")
         if row.get("si_snr_i_real_speech") is not None:
             y = row["si_snr_i_real_speech"]
             ax.scatter(x, y, s=size, facecolors="none", edgecolors=color, linewidths=1.5)
@@ -125,6 +145,8 @@ def plot(rows: List[dict], path: str, title: str = "") -> None:
         title += "\nfilled: own test set, hollow: real read speech (unseen speakers)"
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.margins(0.15)  # room for the labels of the outermost points
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
