@@ -2,7 +2,7 @@
 # Equal-budget comparison: train a list of models on the same data, for the same wall-clock
 # budget, on the same device; evaluate them on the same test set (and, with
 # --real_speech_dir, on real read speech of unseen speakers); write compare/<tag>/results.{csv,json,png}.
-#   ./compare.sh                                   the mini defaults (about 35 min on 2 CPU cores)
+#   ./compare.sh                                   the mini defaults (31 min on 2 CPU cores, measured)
 #   ./compare.sh --models "tdanet:tdanet-mini convtasnet:convtasnet-mini" --minutes 3
 #   ./compare.sh --dataset libri2mix --storage_dir /data --gpus 1 --minutes 600 --tag l2m
 #   ./compare.sh --stage 2                         only re-collect the table and the figure
