@@ -1,8 +1,8 @@
 """Tiny synthetic corpora for the recipe tests (no eSpeak, no download: milliseconds)."""
 
 import os
+import shutil
 import sys
-
 from pathlib import Path
 
 import numpy as np
@@ -95,8 +95,6 @@ def make_tiny_data(tmp_path):
 def copy_recipes(work):
     """A copy of egs/ under ``work`` without a user's own runs (run.sh writes data/, exp/ and
     compare/ next to itself); returns the copy's ``libri2mix`` recipe folder."""
-    import shutil
-
     ignore = shutil.ignore_patterns("exp", "data", "storage", "compare")
     shutil.copytree(os.path.join(REPO, "egs"), os.path.join(work, "egs"), ignore=ignore)
     return Path(work) / "egs" / "libri2mix"

@@ -68,9 +68,9 @@ def run(workdir, *args, stage=0, stop_stage=4, check=True):
 def recipe(tmp_path_factory):
     """A copy of egs/ (run.sh cds to its own folder), run once through stages 0-4."""
     work = tmp_path_factory.mktemp("egs")
-    copy_recipes(work)
+    recipe = copy_recipes(work)
     out = run(str(work))
-    return work, work / "egs" / "libri2mix" / "exp" / "tdanet_mini_sep_clean_8k", out
+    return work, recipe / "exp" / "tdanet_mini_sep_clean_8k", out
 
 
 def test_stage0_dataset_is_split_by_speaker(recipe):
