@@ -134,6 +134,29 @@ def test_an_output_created_meanwhile_is_kept(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x_s1.wav", "x_s2.wav"]
 
 
+@pytest.mark.parametrize("after", [1, 2])
+def test_a_signal_while_the_temporaries_are_opened_leaves_none(tmp_path, monkeypatch, after):
+    """The race the subprocess test above can hit: the signal lands inside ``__enter__``."""
+    from asteroid_tdanet.inference import outputs
+    from asteroid_tdanet.inference.interrupt import Interrupted, signals_raise
+
+    made = []
+
+    def make_then_signal(path):
+        made.append(outputs_make(path))
+        if len(made) == after:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return made[-1]
+
+    outputs_make = outputs._make_temporary
+    monkeypatch.setattr(outputs, "_make_temporary", make_then_signal)
+    paths = [tmp_path / "x_s1.wav", tmp_path / "x_s2.wav"]
+    with pytest.raises(Interrupted, match="SIGTERM"), signals_raise():
+        with OutputFiles(paths, 8000, "FLOAT"):
+            pytest.fail("the block must not run once the signal arrived")
+    assert len(made) == 2 and list(tmp_path.iterdir()) == []
+
+
 @pytest.fixture
 def tiny_ckpt(tmp_path):
     torch.manual_seed(0)

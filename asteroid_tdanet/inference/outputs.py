@@ -121,8 +121,10 @@ class OutputFiles:
         self.files: List[sf.SoundFile] = []
 
     def __enter__(self) -> "OutputFiles":
-        with signals_deferred():  # an interruption here must not leave an unlisted temporary
-            try:
+        # A signal that arrives while the temporaries are opened is raised when the deferred
+        # block ends, which is still inside __enter__: __exit__ will not run, so discard here.
+        try:
+            with signals_deferred():  # never a temporary created but not yet listed
                 for path in self.paths:
                     self.tmp_paths.append(_make_temporary(path))
                     fmt = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
@@ -131,9 +133,10 @@ class OutputFiles:
                             self.tmp_paths[-1], "w", self.sample_rate, 1, self.subtype, format=fmt
                         )
                     )
-            except BaseException:
+        except BaseException:
+            with signals_deferred():
                 self.discard()
-                raise
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
