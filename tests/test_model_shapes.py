@@ -62,6 +62,34 @@ def test_presets_build_at_any_rate():
         TDANet.from_preset("nope")
 
 
+@pytest.mark.parametrize("length", [1, 37, 800, 1601])
+def test_stft_front_end_is_a_fixed_fourier_transform(tiny_args, length):
+    model = TDANet(**{**tiny_args, "kernel_size": 64, "stride": 16}, fb_name="stft").eval()
+    assert model.masker.in_chan == 64 + 2  # real and imaginary parts of 33 bins
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    assert not any(p.requires_grad for p in model.decoder.parameters())
+    with torch.no_grad():
+        assert model(torch.randn(2, length)).shape == (2, 2, length)
+        # a tone at bin 5 of the 64-point DFT: its energy is in bin 5 of both halves
+        t = torch.arange(4000, dtype=torch.float32)
+        feats = model.forward_encoder(torch.cos(2 * torch.pi * 5 * t / 64)[None, None])
+    energy = feats[0, :33].pow(2).sum(-1) + feats[0, 33:].pow(2).sum(-1)
+    assert energy.argmax() == 5 and energy[4:7].sum() > 0.99 * energy.sum()  # window main lobe
+
+
+def test_stft_front_end_options(tiny_args):
+    mini = TDANet.from_preset("tdanet-mini", sample_rate=16000)
+    fb = mini.encoder.filterbank
+    assert (mini.fb_name, fb.kernel_size, fb.stride, fb.n_filters) == ("stft", 512, 128, 512)
+    assert TDANet.from_pretrained(mini.serialize()).get_model_args()["fb_name"] == "stft"
+    with pytest.raises(ValueError, match="official_compat excludes fb_name='stft'"):
+        TDANet(**tiny_args, fb_name="stft", official_compat=True)
+    with pytest.raises(
+        ValueError, match=r"Unknown fb_name 'mel'; choose one of \['free', 'stft'\]"
+    ):
+        TDANet(**tiny_args, fb_name="mel")
+
+
 @pytest.mark.slow
 def test_full_size_parameter_count_and_forward():
     model = TDANet().eval()  # the paper's configuration

@@ -14,6 +14,7 @@ import soundfile as sf
 
 from asteroid_tdanet.recipes.dataset import CsvMixDataset, DynamicMixDataset
 from corpus.generate import write_split
+from corpus.mini.kde_bank import index_voices, kde_utterances, talk
 from corpus.mini.real_bank import index_speakers, real_utterances
 from corpus.real_speech import build_real_speech_set
 from _recipe_helpers import harmonic_speaker_utterances
@@ -83,6 +84,71 @@ def tiny_train_csv(tmp_path):
     return tmp_path / "data" / "train"
 
 
+def _kde_package(root, package, game_root, voices, n_words=12, sr=22050):
+    """A fake KDE games package: ``voices`` language folders of ``n_words`` tone words."""
+    for lang, hz in voices.items():
+        folder = root / package / game_root / lang / "alpha"
+        folder.mkdir(parents=True)
+        for k in range(n_words):
+            word = np.zeros(int(0.6 * sr), np.float32)
+            word[int(0.1 * sr) : int(0.5 * sr)] = tone(hz + k, 0.4, sr)  # 0.4 s voiced
+            sf.write(folder / f"w{k}.ogg", word, sr)
+    return str(root / package)
+
+
+def test_kde_voices_are_language_folders_of_enough_words(tmp_path):
+    tuberling = _kde_package(
+        tmp_path, "ktuberling-data", "usr/share/ktuberling/sounds", {"en": 300, "sr@latin": 400}
+    )
+    lettres = _kde_package(
+        tmp_path, "klettres-data", "usr/share/klettres", {"en": 500, "en_GB": 600, "fr": 700}
+    )
+    (tmp_path / "klettres-data/usr/share/klettres/fr/alpha/w0.ogg").unlink()  # 11 words
+    voices = index_voices([tuberling, lettres], min_words=12)
+    # one voice per game and language; script variants and voices of few words left out
+    assert sorted(voices) == ["klettres-en", "klettres-en_GB", "ktuberling-en"]
+    assert len(voices["klettres-en"]["files"]) == 12
+
+
+def test_kde_talk_joins_one_voices_words_with_short_pauses(tmp_path):
+    pkg = _kde_package(tmp_path, "ktuberling-data", "usr/share/ktuberling/sounds", {"en": 300})
+    files = index_voices([pkg])["ktuberling-en"]["files"]
+    audio = talk(files, 3.0, np.random.default_rng(0), SR)
+    assert 3.0 <= len(audio) / SR < 3.0 + 0.4 + 0.25
+    envelope = np.convolve(audio**2, np.ones(40) / 40, mode="same")  # 5 ms power
+    active = envelope > 0.1
+    first, last = np.argmax(active), len(active) - np.argmax(active[::-1])
+    # silence trimmed from each 0.4 s word (up to a few ms of codec pre-echo); pauses of
+    # 30-250 ms between words, none at the ends
+    assert first < SR // 100 and len(audio) - last < SR // 100
+    active = active[first:last]
+    edges = np.flatnonzero(np.diff(active.astype(int))) + 1
+    runs = np.split(np.arange(len(active)), edges)
+    voiced = [len(r) / SR for r in runs if active[r[0]]]
+    pauses = [len(r) / SR for r in runs if not active[r[0]]]
+    assert len(voiced) == len(pauses) + 1 >= 5
+    assert all(abs(v - 0.4) < 0.03 for v in voiced[1:-1])
+    assert all(0.03 - 0.01 <= p <= 0.25 + 0.02 for p in pauses)
+    assert abs(np.sqrt(np.mean(audio[first:last][active] ** 2)) - 1.0) < 0.05  # words at unit RMS
+    assert abs(dominant_hz(audio[: int(0.4 * SR)]) - 300) < 15  # resampled to 8 kHz, same pitch
+
+
+def test_kde_utterances_are_reproducible_and_speed_factors_add_voices(tmp_path):
+    pkg = _kde_package(tmp_path, "klettres-data", "usr/share/klettres", {"en": 300, "fr": 500})
+    voices = index_voices([pkg])
+    utts = kde_utterances(
+        voices, ["klettres-fr"], 3, np.random.default_rng(0), speed_factors=(1.2,)
+    )
+    assert [u.speaker for u in utts] == ["kde_klettres-fr"] * 3 + ["kde_klettres-fr@1.2"] * 3
+    assert len({u.utt_id for u in utts}) == 6
+    first, sr = utts[0].load()
+    again, _ = utts[0].load()
+    np.testing.assert_array_equal(first, again)
+    assert sr == SR and 3.0 <= len(first) / SR <= 6.5
+    fast, _ = utts[3].load()
+    assert abs(dominant_hz(fast[: int(0.3 * SR)]) - 500 * 1.2) < 20
+
+
 def test_dynamic_mixing_draws_new_sum_consistent_mixtures(tiny_train_csv):
     np.random.seed(0)
     ds = DynamicMixDataset(str(tiny_train_csv), "sep_clean", SR, segment=0.5, gain_db=10.0)
@@ -108,6 +174,47 @@ def test_dynamic_mixing_draws_new_sum_consistent_mixtures(tiny_train_csv):
         DynamicMixDataset(str(tiny_train_csv), "sep_noisy", SR, segment=0.5)
     with pytest.raises(ValueError, match="segment"):
         DynamicMixDataset(str(tiny_train_csv), "sep_clean", SR, segment=None)
+
+
+def _tone_csv(folder, lengths, hz=400.0):
+    """A sep_clean csv whose every source is a ``hz`` tone (rows of ``lengths`` seconds)."""
+    folder.mkdir(parents=True)
+    rows = []
+    for k, seconds in enumerate(lengths):
+        paths = []
+        for i in (1, 2):
+            paths.append(str(folder / f"r{k}_s{i}.wav"))
+            sf.write(paths[-1], tone(hz, seconds), SR, subtype="FLOAT")
+        mix = str(folder / f"r{k}_mix.wav")
+        sf.write(mix, 2 * tone(hz, seconds), SR, subtype="FLOAT")
+        rows.append([f"r{k}", mix, *paths, int(seconds * SR)])
+    columns = ["mixture_ID", "mixture_path", "source_1_path", "source_2_path", "length"]
+    pd.DataFrame(rows, columns=columns).to_csv(folder / "mixture_train_mix_clean.csv", index=False)
+    return str(folder)
+
+
+def test_speed_perturbation_scales_each_sources_pitch_within_the_range(tmp_path):
+    csv = _tone_csv(tmp_path / "long", [2.0] * 4)
+    np.random.seed(0)
+    ds = DynamicMixDataset(csv, "sep_clean", SR, segment=0.5, speed_range=0.15)
+    speeds = []
+    for _ in range(40):
+        mix, src = ds[0]
+        assert src.shape == (2, 4000) and abs(float(src[:, -1].abs().max())) > 0  # no padding
+        np.testing.assert_allclose(mix.numpy(), src.sum(0).numpy(), atol=1e-6)
+        speeds += [dominant_hz(s.numpy()) / 400.0 for s in src]
+    # pitch scales with speed: 0.85-1.15 in steps of 1/40 (2 Hz frequency bins at 0.5 s)
+    assert 0.85 - 0.01 <= min(speeds) < 0.92 and 1.08 < max(speeds) <= 1.15 + 0.01
+    assert ds.get_infos()["speed_range"] == 0.15
+    plain = DynamicMixDataset(csv, "sep_clean", SR, segment=0.5)
+    assert all(abs(dominant_hz(s.numpy()) - 400) <= 2 for _ in range(5) for s in plain[0][1])
+    # Sources no longer than the segment can only be slowed down (no padding needed).
+    short = DynamicMixDataset(
+        _tone_csv(tmp_path / "short", [0.5] * 3), "sep_clean", SR, segment=0.5, speed_range=0.15
+    )
+    assert max(dominant_hz(s.numpy()) for _ in range(20) for s in short[0][1]) <= 400 + 2
+    with pytest.raises(ValueError, match="speed_range"):
+        DynamicMixDataset(csv, "sep_clean", SR, segment=0.5, speed_range=0.6)
 
 
 def _is_scaled_crop(segment, original):

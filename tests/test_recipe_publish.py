@@ -117,3 +117,25 @@ def test_publish_requires_evaluation(exp_dir):
     exp, _ = exp_dir
     os.remove(exp / xp.EVAL_DIR / xp.FINAL_METRICS)
     assert publish.main(["--exp_dir", str(exp)]) == 2
+
+
+def test_model_card_counts_every_real_group_and_lists_their_licences():
+    from asteroid_tdanet.recipes.model_card import mini_data_section
+
+    split = lambda real, kde, espeak: dict(real=real, kde=kde, espeak=espeak)  # noqa: E731
+    info = dict(
+        sources_used=["espeak", "kde", "real"],
+        n_speakers=dict(train=split(4, 26, 36), dev=split(1, 6, 9), test=split(2, 10, 15)),
+        mixtures=dict(train=1000, dev=100, test=100),
+        notes=["kde: 42 voices from Debian KDE game word recordings"],
+        licences=dict(
+            real={"asterisk-core-sounds-en-wav": "CC-BY-SA-3.0 (Allison Smith)"},
+            kde={"klettres-data": "GPL-2+ (KLettres sounds)"},
+            espeak="eSpeak NG: GPL-3.0-or-later",
+        ),
+    )
+    card = mini_data_section(info)
+    assert "| train | 30 | 36 | 1000 |" in card and "| test | 12 | 15 | 100 |" in card
+    assert "- asterisk-core-sounds-en-wav: CC-BY-SA-3.0" in card
+    assert "- klettres-data: GPL-2+" in card and "- eSpeak NG: GPL-3.0" in card
+    assert "KDE game sound packages" in card

@@ -20,10 +20,13 @@ PRESETS: Dict[str, dict] = {
     # Paper appendix D: causal convolutions/pooling/attention, frame-wise norm, no look-ahead
     # beyond one encoder window.
     "tdanet-causal": dict(model="TDANet", kernel_ms=4.0, causal=True, norm_type="cLN"),
-    # Small model for CPU demos and the embedded mini recipe.
+    # Small model for CPU demos and the embedded mini recipe: on a fixed STFT (32 ms window,
+    # 8 ms hop), which learns several times faster on a CPU than the 4 ms free encoder.
     "tdanet-mini": dict(
         model="TDANet",
-        kernel_ms=4.0,
+        fb_name="stft",
+        kernel_ms=32.0,
+        mask_act="sigmoid",
         bn_chan=64,
         hid_chan=128,
         n_blocks=4,

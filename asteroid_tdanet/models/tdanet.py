@@ -38,6 +38,9 @@ class TDANet(UBlockModel):
             the released waveform padding. Default ``False``: the paper's model (attention
             over time, batch-independent, per-source shared decoder).
         encoder_activation (str, optional): activation after the encoder (none, as released).
+        fb_name (str): ``free`` (learned encoder/decoder, as released) or ``stft`` (a fixed
+            STFT of window ``kernel_size``, FFT size ``n_filters``; then ``mask_act="sigmoid"``
+            suits; see :class:`~asteroid_tdanet.models.free_filterbank.FreeFilterbankModel`).
 
     Shape: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` ->
     ``(n_src, time)`` for 1D input, else ``(batch, n_src, time)``; output length = input length.
@@ -76,6 +79,7 @@ class TDANet(UBlockModel):
         official_compat: bool = False,
         mask_act: str = "relu",
         encoder_activation: Optional[str] = None,
+        fb_name: str = "free",
     ):
         args = constructor_args(locals())
         if causal and official_compat:

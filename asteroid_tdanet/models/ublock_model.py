@@ -6,7 +6,7 @@ from typing import Optional
 from torch import nn
 
 from ..masknn.tdanet_masker import TDANetMasker
-from .free_filterbank import FreeFilterbankModel, encoder_geometry
+from .free_filterbank import FreeFilterbankModel, encoder_geometry, make_filterbank
 
 # Constructor arguments handled by FreeFilterbankModel (the others are the model's own).
 ENCODER_ARGS = (
@@ -17,6 +17,7 @@ ENCODER_ARGS = (
     "n_filters",
     "official_compat",
     "encoder_activation",
+    "fb_name",
 )
 MASKER_ARGS = (
     "bn_chan",
@@ -53,9 +54,11 @@ class UBlockModel(FreeFilterbankModel):
             args["stride"],
             args["n_filters"],
             self.default_kernel_ms,
+            args["fb_name"],
         )
+        fb = make_filterbank(args["fb_name"], n_filters, kernel_size, stride, args["sample_rate"])
         masker = TDANetMasker(
-            n_filters,
+            fb.n_feats_out,
             args["n_src"],
             global_module=global_module,
             top_down_input="released" if args["official_compat"] else "coarsest",
@@ -70,6 +73,7 @@ class UBlockModel(FreeFilterbankModel):
             n_filters=n_filters,
             official_compat=args["official_compat"],
             encoder_activation=args["encoder_activation"],
+            fb_name=args["fb_name"],
         )
         self._config = {k: v for k, v in args.items() if k not in ENCODER_ARGS}
 

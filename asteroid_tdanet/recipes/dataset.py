@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
+from scipy.signal import resample_poly
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
@@ -187,13 +188,20 @@ class DynamicMixDataset(CsvMixDataset):
     sources of *different* csv rows, a random ``segment`` of each, sets each to unit RMS
     times a random gain of ``±gain_db / 2`` dB, and sums them; the mixture is then scaled to
     a random peak in ``peak_range``. So every epoch shows new pairs, offsets and level
-    ratios, which is what makes a small corpus generalise. The mixture file of a row is
-    never read; the epoch length stays the number of rows. Only ``sep_clean``.
+    ratios, which is what makes a small corpus generalise. With ``speed_range`` ``s`` each
+    source is also played at a random speed in ``[1 - s, 1 + s]`` (a crop of ``segment *
+    speed`` samples resampled to ``segment``: tempo, pitch and formants scale together, so a
+    few recorded voices become many; SpeechBrain's speed perturbation does the same). The
+    mixture file of a row is never read; the epoch length stays the number of rows. Only
+    ``sep_clean``.
 
-    Same arguments as :class:`CsvMixDataset` (``segment`` required) plus ``gain_db`` and
-    ``peak_range``. Items: ``mixture (time,)``, ``sources (n_src, time)``; the sources sum
-    to the mixture exactly.
+    Same arguments as :class:`CsvMixDataset` (``segment`` required) plus ``gain_db``,
+    ``peak_range`` and ``speed_range``. Items: ``mixture (time,)``, ``sources (n_src,
+    time)``; the sources sum to the mixture exactly.
     """
+
+    # Speeds are multiples of 1 / SPEED_STEPS (exact rational resampling ratios).
+    SPEED_STEPS = 40
 
     def __init__(
         self,
@@ -202,6 +210,7 @@ class DynamicMixDataset(CsvMixDataset):
         *args,
         gain_db: float = 10.0,
         peak_range=(0.3, 0.9),
+        speed_range: float = 0.0,
         **kwargs,
     ):
         if task != "sep_clean":
@@ -212,15 +221,33 @@ class DynamicMixDataset(CsvMixDataset):
         if len(self.df) < self.n_src:
             raise ValueError(f"{self.csv_path}: dynamic mixing needs {self.n_src} rows or more.")
         self.gain_db, self.peak_range = float(gain_db), tuple(peak_range)
+        if not 0.0 <= speed_range < 0.5:
+            raise ValueError(f"speed_range must be in [0, 0.5), got {speed_range}.")
+        self.speed_range = float(speed_range)
+
+    def _speed_steps(self, length: int, rng: np.random.Generator) -> int:
+        """A random speed (in 1 / SPEED_STEPS) within ``speed_range``, for which a source of
+        ``length`` samples still holds a whole resampled segment."""
+        lo = int(np.ceil((1 - self.speed_range) * self.SPEED_STEPS))
+        hi = int(np.floor((1 + self.speed_range) * self.SPEED_STEPS))
+        hi = min(hi, length * self.SPEED_STEPS // self.seg_len)  # >= SPEED_STEPS (rows >= seg)
+        return int(rng.integers(lo, max(hi, lo) + 1))
 
     def _crop(self, row: int, col: str, rng: np.random.Generator) -> np.ndarray:
-        """A random non-silent ``segment`` of one source (a few tries, then the last)."""
+        """A random non-silent ``segment`` of one source (a few tries, then the last), at a
+        random speed when ``speed_range`` is set."""
         length, path = int(self.df.at[row, "length"]), self.df.at[row, col]
+        steps = self._speed_steps(length, rng) if self.speed_range else self.SPEED_STEPS
+        need = min(length, -(-self.seg_len * steps // self.SPEED_STEPS))  # ceil
         for _ in range(5):
-            start = int(rng.integers(0, length - self.seg_len + 1))
-            audio = read_audio(path, start, start + self.seg_len)
+            start = int(rng.integers(0, length - need + 1))
+            audio = read_audio(path, start, start + need)
             if np.sqrt(np.mean(audio**2)) > 1e-4:
                 break
+        if steps != self.SPEED_STEPS:
+            # need samples played steps / SPEED_STEPS times faster: seg_len samples.
+            audio = resample_poly(audio, self.SPEED_STEPS, steps)[: self.seg_len]
+            audio = np.pad(audio, (0, self.seg_len - len(audio))).astype(np.float32)
         return audio
 
     def __getitem__(self, idx: int):
@@ -241,4 +268,9 @@ class DynamicMixDataset(CsvMixDataset):
         return (*out, f"dm{idx}") if self.return_id else out
 
     def get_infos(self) -> dict:
-        return {**super().get_infos(), "dataset": "DynamicMixDataset", "gain_db": self.gain_db}
+        return {
+            **super().get_infos(),
+            "dataset": "DynamicMixDataset",
+            "gain_db": self.gain_db,
+            "speed_range": self.speed_range,
+        }

@@ -148,20 +148,27 @@ Configuration in `conf.yml` (model `{model_name}`, preset `{conf['model'].get('p
 
 SOURCE_WORDS = {
     "real": "real human recordings (Debian's Asterisk voice-prompt packages)",
+    "kde": "real human word recordings joined into talk (Debian's KDE game sound packages)",
     "espeak": "synthetic speech from eSpeak NG (PyPI espeakng-loader)",
 }
+# dataset.json groups counted as real recorded speakers in the card's table.
+REAL_GROUPS = ("real", "kde")
 
 
 def mini_data_section(info: dict) -> str:
     """Plain statement of what the mini dataset was made of (from its dataset.json)."""
     sources = " and ".join(SOURCE_WORDS.get(s, s) for s in info["sources_used"])
+    counts = {split: info["n_speakers"][split] for split in ("train", "dev", "test")}
     rows = "\n".join(
-        f"| {split} | "
-        + " | ".join(str(info["n_speakers"][split].get(g, 0)) for g in ("real", "espeak"))
-        + f" | {info['mixtures'][split]} |"
-        for split in ("train", "dev", "test")
+        f"| {split} | {sum(n.get(g, 0) for g in REAL_GROUPS)} | {n.get('espeak', 0)} "
+        f"| {info['mixtures'][split]} |"
+        for split, n in counts.items()
     )
-    licences = [f"- {pkg}: {lic}" for pkg, lic in info["licences"].get("real", {}).items()]
+    licences = [
+        f"- {pkg}: {lic}"
+        for group in REAL_GROUPS
+        for pkg, lic in info["licences"].get(group, {}).items()
+    ]
     if info["licences"].get("espeak"):
         licences.append(f"- {info['licences']['espeak']}")
     notes = "".join(f"\n- {n}" for n in info["notes"])

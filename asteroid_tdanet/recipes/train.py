@@ -49,7 +49,8 @@ def make_loaders(conf: dict):
     )
     # Dynamic mixing draws new training mixtures from the split's sources at every item.
     train_cls = DynamicMixDataset if data.get("dynamic_mixing") else CsvMixDataset
-    train_set = train_cls(data["train_dir"], **common)
+    extra = {"speed_range": data.get("speed_perturb") or 0.0} if data.get("dynamic_mixing") else {}
+    train_set = train_cls(data["train_dir"], **common, **extra)
     val_set = CsvMixDataset(data["valid_dir"], **common)
     workers = training["num_workers"]
     loader_args = dict(
@@ -87,6 +88,10 @@ def build_trainer(conf: dict, exp_dir: str):
         enable_version_counter=False,  # last.ckpt is shared with the timed checkpoint
     )
     callbacks = [checkpoint, LearningRateMonitor(logging_interval="epoch")]
+    if conf["scheduler"].get("cosine_to_budget"):
+        from .budget_schedule import CosineToBudget
+
+        callbacks.append(CosineToBudget(conf["scheduler"].get("warmup_steps", 100)))
     # last.ckpt also every few minutes within epochs: a stopped run loses at most that.
     minutes = training.get("checkpoint_minutes", DEFAULT_CHECKPOINT_MINUTES)
     timed = timed_checkpoint(os.path.join(exp_dir, xp.CHECKPOINTS), minutes)
@@ -231,6 +236,19 @@ def main(argv=None) -> int:
         weight_decay=optim["weight_decay"],
     )
     scheduler = None
+    if conf["scheduler"]["half_lr"] and conf["scheduler"].get("cosine_to_budget"):
+        print(
+            "Conf error: scheduler.half_lr and scheduler.cosine_to_budget both set the learning "
+            "rate; choose one (--half_lr false or --cosine_to_budget false).",
+            file=sys.stderr,
+        )
+        return 2
+    if conf["scheduler"].get("cosine_to_budget") and not conf["training"].get("max_minutes"):
+        print(
+            "Conf error: scheduler.cosine_to_budget needs a time budget (training.max_minutes).",
+            file=sys.stderr,
+        )
+        return 2
     if conf["scheduler"]["half_lr"]:
         scheduler = ReduceLROnPlateau(
             optimizer,

@@ -83,24 +83,26 @@ def main(argv=None) -> int:
     mini.add_argument(
         "--mini_source",
         default=DEFAULTS["source"],
-        help="auto (real recordings + eSpeak NG), real, or espeak",
+        help="auto (real recordings + eSpeak NG), real (Asterisk prompts + KDE words), or espeak",
     )
     for key in (
         "n_espeak_speakers",
         "utts_per_speaker",
         "real_utts_per_speaker",
+        "kde_utts_per_voice",
         "n_train",
         "n_dev",
         "n_test",
         "seed",
     ):
         mini.add_argument(f"--mini_{key}", type=int, default=DEFAULTS[key])
-    mini.add_argument(
-        "--mini_real_speed_factors",
-        type=lambda v: tuple(float(f) for f in v.split(",") if f),
-        default=DEFAULTS["real_speed_factors"],
-        help="comma-separated speed factors, each a virtual speaker per real one ('' none)",
-    )
+    for key in ("real_speed_factors", "kde_speed_factors"):
+        mini.add_argument(
+            f"--mini_{key}",
+            type=lambda v: tuple(float(f) for f in v.split(",") if f),
+            default=DEFAULTS[key],
+            help="comma-separated speed factors, each a virtual speaker per real one ('' none)",
+        )
     mini.add_argument("--mini_noise", type=str2bool, default=DEFAULTS["noise"])
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

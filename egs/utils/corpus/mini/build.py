@@ -1,8 +1,9 @@
 """Build the mini dataset (``--dataset mini``): two-speaker 8 kHz mixtures, LibriMix layout.
 
-Speakers come from real recordings (Debian Asterisk prompt packages, see
-:mod:`.real_bank`) and/or synthetic eSpeak NG voices (:mod:`.espeak_bank`); each source
-group is split BY SPEAKER into train/dev/test, so no test speaker is heard in training.
+Speakers come from real recordings (Debian's Asterisk prompt packages, :mod:`.real_bank`;
+KDE's educational games' word recordings, :mod:`.kde_bank`) and/or synthetic eSpeak NG
+voices (:mod:`.espeak_bank`); each source group is split BY SPEAKER into train/dev/test, so
+no test speaker is heard in training.
 ``dataset.json`` records the sources actually used, the speakers of each split and licences.
 """
 
@@ -14,7 +15,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..generate import write_split
-from . import espeak_bank, real_bank
+from . import espeak_bank, kde_bank, real_bank
 from .espeak import EspeakUnavailable
 
 logger = logging.getLogger(__name__)
@@ -25,8 +26,11 @@ DEFAULTS = dict(
     source="auto",
     n_espeak_speakers=60,
     utts_per_speaker=12,  # per eSpeak NG voice
-    real_utts_per_speaker=0,  # per real speaker; 0: every prompt of at least 1.5 s
+    real_utts_per_speaker=60,  # per Asterisk speaker (0: every prompt of at least 1.5 s);
+    # 60 x 3 speeds keeps the 7 studio voices from outnumbering the others' utterances
     real_speed_factors=(0.9, 1.1),  # virtual speakers per real one (see real_utterances)
+    kde_utts_per_voice=24,  # utterances of talk per KDE voice (kde_bank; 0: no KDE voices)
+    kde_speed_factors=(),  # virtual speakers per KDE voice, as real_speed_factors
     n_train=1000,
     n_dev=100,
     n_test=100,
@@ -104,6 +108,32 @@ def build_mini(root: str, **options) -> dict:
                 raise
             logger.warning("Real recordings unavailable (%s); using eSpeak NG only.", err)
             notes.append(f"real recordings unavailable: {err}")
+    if opts["source"] in ("auto", "real") and opts["kde_utts_per_voice"] > 0:
+        try:
+            dirs = real_bank.fetch_packages(
+                os.path.join(root, "real_speech"), packages=tuple(kde_bank.PACKAGES)
+            )
+            voices = kde_bank.index_voices(dirs)
+            if len(voices) < 3:
+                raise real_bank.RealSpeechUnavailable(
+                    f"only {len(voices)} KDE voices found, 3 needed for a split"
+                )
+        except real_bank.RealSpeechUnavailable as err:
+            logger.warning("KDE word recordings unavailable (%s); left out.", err)
+            notes.append(f"KDE word recordings unavailable: {err}")
+        else:
+            groups["kde"] = (
+                sorted(voices),
+                lambda names, r: kde_bank.kde_utterances(
+                    voices,
+                    names,
+                    opts["kde_utts_per_voice"],
+                    r,
+                    sample_rate=opts["sample_rate"],
+                    speed_factors=tuple(opts["kde_speed_factors"]),
+                ),
+            )
+            notes.append(f"kde: {len(voices)} voices from Debian KDE game word recordings")
     if opts["source"] in ("auto", "espeak") and opts["n_espeak_speakers"] > 0:
         try:
             settings = espeak_bank.espeak_speakers(opts["n_espeak_speakers"], rng)
@@ -160,6 +190,7 @@ def build_mini(root: str, **options) -> dict:
         not_written={s: {k: v for k, v in counts[s].items() if k != "written"} for s in SPLITS},
         licences=dict(
             real={p: real_bank.PACKAGES[p] for p in real_bank.PACKAGES} if "real" in groups else {},
+            kde=dict(kde_bank.PACKAGES) if "kde" in groups else {},
             espeak=(
                 "eSpeak NG: GPL-3.0-or-later (synthetic speech output is not restricted)"
                 if "espeak" in groups

@@ -85,7 +85,7 @@ def fetch_packages(dest: str, packages=tuple(PACKAGES)) -> List[str]:
         unpacked.append(target)
     if not unpacked:
         raise RealSpeechUnavailable(
-            "None of the Asterisk prompt packages could be downloaded with apt-get "
+            f"None of the packages {', '.join(packages)} could be downloaded with apt-get "
             "(run `apt-get update` once, as root, if the package lists are missing)."
         )
     return unpacked
@@ -168,16 +168,18 @@ def real_utterances(
                     Utterance(
                         f"{speaker.replace('_', '-')}-{stem}",
                         speaker,
-                        lambda p=path, f=factor: _load_trimmed(p, f),
+                        lambda p=path, f=factor: load_trimmed(p, f),
                     )
                 )
     return utterances
 
 
-def _load_trimmed(path: str, speed: float = 1.0):
-    """Prompt samples without leading/trailing silence (prompts have long pauses), played
-    ``speed`` times faster."""
+def load_trimmed(path: str, speed: float = 1.0):
+    """Prompt samples (mono: stereo files are averaged) without leading/trailing silence
+    (prompts have long pauses), played ``speed`` times faster."""
     audio, sr = read_prompt(path)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)
     active = np.flatnonzero(np.abs(audio) > 0.01 * max(np.abs(audio).max(), 1e-6))
     if len(active):
         audio = audio[active[0] : active[-1] + 1]
