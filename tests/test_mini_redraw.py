@@ -2,6 +2,7 @@
 source is replaced by another draw, not dropped."""
 
 import numpy as np
+import pytest
 
 from corpus.generate import Utterance
 from corpus.mini import build, espeak_bank
@@ -48,3 +49,68 @@ def test_silent_sources_are_redrawn(tmp_path, monkeypatch):
     assert info["not_written"]["test"]["silent"] > 0  # silent pairs were drawn, and replaced
     for split in ("train", "dev"):
         assert info["mixtures"][split] == 4
+
+
+def _tone_utterances(prefix, names, per_name=2):
+    return [
+        Utterance(
+            f"{prefix}-{n}-{k}",
+            f"{prefix}_{n}",
+            lambda f=120 + 10 * i: ((0.1 * np.sin(2 * np.pi * f * np.arange(12000) / SR)), SR),
+        )
+        for i, n in enumerate(names)
+        for k in range(per_name)
+    ]
+
+
+def _patch_sources(monkeypatch, asterisk=True, kde=True):
+    """Fake Asterisk (7 speakers), KDE (12 voices) and eSpeak NG (12 voices) groups;
+    ``asterisk`` / ``kde`` False: that download fails."""
+    from corpus.mini import kde_bank, real_bank
+
+    def fetch(dest, packages=tuple(real_bank.PACKAGES)):
+        is_kde = set(packages) <= set(kde_bank.PACKAGES)
+        if not (kde if is_kde else asterisk):
+            raise real_bank.RealSpeechUnavailable(f"no network for {packages[0]}")
+        return ["kde"] if is_kde else ["asterisk"]
+
+    monkeypatch.setattr(real_bank, "fetch_packages", fetch)
+    monkeypatch.setattr(real_bank, "index_speakers", lambda d: {f"a{i}": {} for i in range(7)})
+    monkeypatch.setattr(
+        real_bank, "real_utterances", lambda s, n, *a, **k: _tone_utterances("r", n)
+    )
+    monkeypatch.setattr(kde_bank, "index_voices", lambda d: {f"k{i}": {} for i in range(12)})
+    monkeypatch.setattr(kde_bank, "kde_utterances", lambda v, n, *a, **k: _tone_utterances("k", n))
+    monkeypatch.setattr(espeak_bank, "espeak_speakers", _fake_speakers)
+    monkeypatch.setattr(espeak_bank, "espeak_utterances", _fake_utterances)
+
+
+@pytest.mark.parametrize(
+    "source, asterisk, kde, used",
+    [
+        ("auto", True, True, ["kde", "real"]),  # real recordings only when they can be had
+        ("auto", False, True, ["kde"]),
+        ("auto", False, False, ["espeak"]),  # the fallback
+        ("all", True, True, ["espeak", "kde", "real"]),
+        ("real", True, False, ["real"]),
+        ("espeak", True, True, ["espeak"]),
+    ],
+)
+def test_sources_used_by_each_mini_source_choice(
+    tmp_path, monkeypatch, source, asterisk, kde, used
+):
+    _patch_sources(monkeypatch, asterisk, kde)
+    sizes = dict(n_espeak_speakers=12, utts_per_speaker=3, n_train=4, n_dev=2, n_test=2)
+    info = build.build_mini(str(tmp_path), source=source, noise=False, **sizes)
+    assert info["sources_used"] == used
+    assert sorted(info["n_speakers"]["train"]) == used
+    if not asterisk:
+        assert any("real recordings unavailable: no network" in n for n in info["notes"])
+
+
+def test_real_only_without_any_real_recording_says_why(tmp_path, monkeypatch):
+    from corpus.mini.real_bank import RealSpeechUnavailable
+
+    _patch_sources(monkeypatch, asterisk=False, kde=False)
+    with pytest.raises(RealSpeechUnavailable, match="no network for asterisk-core-sounds-en-wav"):
+        build.build_mini(str(tmp_path), source="real")

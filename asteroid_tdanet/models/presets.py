@@ -41,7 +41,14 @@ PRESETS: Dict[str, dict] = {
     "s4m-tiny": dict(model="S4M", sample_rate=8000, kernel_ms=4.0),
     # Small S4M for CPU demos and the embedded mini recipe.
     "s4m-mini": dict(
-        model="S4M", sample_rate=8000, kernel_ms=4.0, bn_chan=64, hid_chan=128, n_blocks=4
+        model="S4M",
+        sample_rate=8000,
+        fb_name="stft",  # the front end of tdanet-mini: the two differ in the global module only
+        kernel_ms=32.0,
+        mask_act="sigmoid",
+        bn_chan=64,
+        hid_chan=128,
+        n_blocks=4,
     ),
     # Asteroid's models: their own defaults (the papers' configurations) and a mini size.
     # Conv-TasNet (Luo & Mesgarani 2019): N=512, L=16, B=128, H=512, P=3, X=8, R=3.
