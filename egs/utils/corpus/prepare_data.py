@@ -83,8 +83,7 @@ def main(argv=None) -> int:
     mini.add_argument(
         "--mini_source",
         default=DEFAULTS["source"],
-        help="auto (real recordings: Asterisk prompts + KDE words; eSpeak NG where none can be "
-        "had), all (real + eSpeak NG), real, or espeak",
+        help="auto (real recordings + eSpeak NG), real (Asterisk prompts + KDE words), or espeak",
     )
     for key in (
         "n_espeak_speakers",
