@@ -86,7 +86,6 @@ def make_tiny_data(tmp_path):
         segment=1.0,
     )
     conf["training"].update(max_minutes=None, epochs=1, batch_size=2, accelerator="cpu", devices=1)
-    conf["scheduler"]["cosine_to_budget"] = False  # it follows a time budget; these count epochs
     conf_path = tmp_path / "conf.yml"
     with open(conf_path, "w") as f:
         yaml.safe_dump(conf, f)

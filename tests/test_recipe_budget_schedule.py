@@ -68,8 +68,41 @@ def test_a_resumed_run_continues_from_the_initial_rate_not_the_decayed_one():
     assert resumed.param_groups[0]["lr"] == pytest.approx(expected(2e-3, 30, 0.75, 1))
 
 
-def test_without_a_time_budget_it_says_what_is_missing():
+def test_without_a_time_budget_it_follows_the_step_budget():
     optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
-    trainer = SimpleNamespace(callbacks=[], optimizers=[optimizer], global_step=0)
-    with pytest.raises(ValueError, match="needs training.max_minutes"):
+    trainer = SimpleNamespace(
+        callbacks=[], optimizers=[optimizer], global_step=0, estimated_stepping_batches=200
+    )
+    schedule = CosineToBudget(warmup_steps=10)
+    schedule.on_train_start(trainer, None)
+    for step in (0, 50, 100, 199):
+        trainer.global_step = step
+        schedule.on_train_batch_start(trainer, None, None, step)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(
+            expected(1e-3, step, step / 200, 10)
+        )
+
+
+def test_with_both_budgets_the_one_that_ends_first_sets_the_pace():
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    timer = FakeTimer(100.0)
+    trainer = SimpleNamespace(
+        callbacks=[timer], optimizers=[optimizer], global_step=0, estimated_stepping_batches=1000
+    )
+    schedule = CosineToBudget(warmup_steps=1)
+    schedule.on_train_start(trainer, None)
+    trainer.global_step, timer.done = 100, 50.0  # half the time, a tenth of the steps
+    schedule.on_train_batch_start(trainer, None, None, 0)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(expected(1e-3, 100, 0.5, 1))
+    trainer.global_step, timer.done = 900, 60.0  # now the steps run out first
+    schedule.on_train_batch_start(trainer, None, None, 0)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(expected(1e-3, 900, 0.9, 1))
+
+
+def test_without_any_budget_it_says_what_is_missing():
+    optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    trainer = SimpleNamespace(
+        callbacks=[], optimizers=[optimizer], global_step=0, estimated_stepping_batches=math.inf
+    )
+    with pytest.raises(ValueError, match="needs a budget: training.max_minutes, max_steps"):
         CosineToBudget().on_train_start(trainer, None)

@@ -86,3 +86,16 @@ def test_table_json_and_figure_agree(compared):
     points = [count_points(image, f"C{k}") for k in range(len(table) + 1)]
     assert points == [1] * len(table) + [0]
     assert "tdanet-mini" in out.stdout and "results.png" in out.stdout
+
+
+def test_a_label_goes_below_its_point_when_a_close_neighbour_is_higher():
+    from asteroid_tdanet.recipes.compare import _has_neighbour_above
+
+    def row(x, own, real):
+        return dict(seconds_per_second=x, si_snr_i=own, si_snr_i_real_speech=real)
+
+    # Close on the figure's axes: 0.03 dB apart on a plotted range of 1.54 dB (own and real).
+    rows = [row(0.0148, 2.06, 0.89), row(0.0156, 2.09, 1.41), row(0.0045, 2.15, 0.72)]
+    assert [_has_neighbour_above(rows, k) for k in range(3)] == [True, False, False]
+    far = [row(0.0045, 2.06, 0.89), row(0.0157, 2.09, 1.41)]  # far apart in compute
+    assert not any(_has_neighbour_above(far, k) for k in range(2))

@@ -49,9 +49,17 @@ def encoder_geometry(
 
 
 def make_filterbank(fb_name: str, n_filters: int, kernel_size: int, stride: int, sample_rate):
-    """The ``fb_name`` filterbank; its ``n_feats_out`` is the masker's input channels
-    (``n_filters`` for ``free``, ``n_filters + 2`` for the STFT's real and imaginary parts)."""
+    """The ``fb_name`` filterbank (``n_feats_out`` channels: see :func:`n_features`)."""
     return FILTERBANKS[fb_name](n_filters, kernel_size, stride, sample_rate=sample_rate)
+
+
+def n_features(fb_name: str, n_filters: int, kernel_size: int, stride: int, sample_rate) -> int:
+    """Channels the encoder gives the masker: ``n_filters`` for ``free``, ``n_filters + 2``
+    for the STFT's real and imaginary parts. Without building a free filterbank, whose random
+    init would shift the random stream the model's weights are drawn from."""
+    if fb_name == "free":
+        return n_filters
+    return make_filterbank(fb_name, n_filters, kernel_size, stride, sample_rate).n_feats_out
 
 
 def centred_padding(n_samples: int, kernel: int, stride: int) -> Tuple[int, int]:

@@ -6,7 +6,7 @@ from typing import Optional
 from torch import nn
 
 from ..masknn.tdanet_masker import TDANetMasker
-from .free_filterbank import FreeFilterbankModel, encoder_geometry, make_filterbank
+from .free_filterbank import FreeFilterbankModel, encoder_geometry, n_features
 
 # Constructor arguments handled by FreeFilterbankModel (the others are the model's own).
 ENCODER_ARGS = (
@@ -56,9 +56,8 @@ class UBlockModel(FreeFilterbankModel):
             self.default_kernel_ms,
             args["fb_name"],
         )
-        fb = make_filterbank(args["fb_name"], n_filters, kernel_size, stride, args["sample_rate"])
         masker = TDANetMasker(
-            fb.n_feats_out,
+            n_features(args["fb_name"], n_filters, kernel_size, stride, args["sample_rate"]),
             args["n_src"],
             global_module=global_module,
             top_down_input="released" if args["official_compat"] else "coarsest",

@@ -99,16 +99,23 @@ def collect(exp_dir: str, seconds: float, device: str) -> dict:
     )
 
 
+def _span(values: List[float]) -> float:
+    return (max(values) - min(values)) or 1.0
+
+
+def _plotted_y(rows: List[dict]) -> List[float]:
+    """Every y the figure shows (own test set and, when measured, real speech)."""
+    return [r["si_snr_i"] for r in rows] + [
+        r["si_snr_i_real_speech"] for r in rows if r.get("si_snr_i_real_speech") is not None
+    ]
+
+
 def _has_neighbour_above(rows: List[dict], k: int, near: float = 0.08) -> bool:
-    """Whether another point lies close to point ``k`` (within ``near`` of the data range on
-    both axes) and higher: its label then goes below the point, so the two labels do not
+    """Whether another point lies close to point ``k`` (within ``near`` of the plotted range
+    on both axes) and higher: its label then goes below the point, so the two labels do not
     overprint each other."""
-
-    def span(key):
-        values = [r[key] for r in rows]
-        return (max(values) - min(values)) or 1.0
-
-    sx, sy = span("seconds_per_second"), span("si_snr_i")
+    sx = _span([r["seconds_per_second"] for r in rows])
+    sy = _span(_plotted_y(rows))
     me = rows[k]
     for j, r in enumerate(rows):
         dy = (r["si_snr_i"] - me["si_snr_i"]) / sy
@@ -127,14 +134,24 @@ def plot(rows: List[dict], path: str, title: str = "") -> None:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     biggest = max(r["params"] for r in rows)
+    xs = [r["seconds_per_second"] for r in rows]
+    middle = (max(xs) + min(xs)) / 2
     for k, row in enumerate(rows):
         color = f"C{k}"
         size = 60 + 600 * row["params"] / biggest
         x = row["seconds_per_second"]
         ax.scatter(x, row["si_snr_i"], s=size, color=color, alpha=0.75, edgecolors="k")
         text = f"{row['label']} ({row['params'] / 1e3:.0f}k)"
-        offset = (8, -16) if _has_neighbour_above(rows, k) else (8, 8)
-        ax.annotate(text, (x, row["si_snr_i"]), xytext=offset, textcoords="offset points")
+        # Labels of the right half go to the left of their point: none runs off the figure.
+        right = len(rows) > 1 and x > middle
+        offset = (-8 if right else 8, -16 if _has_neighbour_above(rows, k) else 8)
+        ax.annotate(
+            text,
+            (x, row["si_snr_i"]),
+            xytext=offset,
+            textcoords="offset points",
+            ha="right" if right else "left",
+        )
         if row.get("si_snr_i_real_speech") is not None:
             y = row["si_snr_i_real_speech"]
             ax.scatter(x, y, s=size, facecolors="none", edgecolors=color, linewidths=1.5)

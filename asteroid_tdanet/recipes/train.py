@@ -243,12 +243,6 @@ def main(argv=None) -> int:
             file=sys.stderr,
         )
         return 2
-    if conf["scheduler"].get("cosine_to_budget") and not conf["training"].get("max_minutes"):
-        print(
-            "Conf error: scheduler.cosine_to_budget needs a time budget (training.max_minutes).",
-            file=sys.stderr,
-        )
-        return 2
     if conf["scheduler"]["half_lr"]:
         scheduler = ReduceLROnPlateau(
             optimizer,
