@@ -60,6 +60,8 @@ trap 'forward 143' TERM
 run_stage() {
   "$@" &
   child=$!
+  # A signal that came between the fork and the line above found no child to forward to.
+  [ -n "$interrupted" ] && kill -TERM "$child" 2>/dev/null
   local status=0
   wait "$child" || status=$?
   while kill -0 "$child" 2>/dev/null; do  # wait was cut short by a signal: the child cleans up
