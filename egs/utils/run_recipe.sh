@@ -61,7 +61,7 @@ run_stage() {
   "$@" &
   child=$!
   # A signal that came between the fork and the line above found no child to forward to.
-  [ -n "$interrupted" ] && kill -TERM "$child" 2>/dev/null
+  if [ -n "$interrupted" ]; then kill -TERM "$child" 2>/dev/null || true; fi
   local status=0
   wait "$child" || status=$?
   while kill -0 "$child" 2>/dev/null; do  # wait was cut short by a signal: the child cleans up
