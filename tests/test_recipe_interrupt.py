@@ -103,11 +103,13 @@ FAKE_PYTHON = """#!/bin/sh
 # Stands for the stage's python: records its pid, then waits until a signal ends it (the
 # recipes' requirements check before the stages passes at once).
 case "$*" in *recipes.requirements*) exit 0 ;; esac
-echo $$ > "$MARKER_DIR/child.pid"
 trap 'echo TERM > "$MARKER_DIR/child.signal"; kill $!; exit 0' TERM
 trap 'echo INT > "$MARKER_DIR/child.signal"; kill $!; exit 0' INT
 sleep 60 &
 echo $! > "$MARKER_DIR/sleep.pid"
+# Announced only once its traps and its sleep are in place: a signal that came earlier
+# would kill this shell and orphan the sleep, which keeps run.sh's output pipes open.
+echo $$ > "$MARKER_DIR/child.pid"
 wait
 """
 
