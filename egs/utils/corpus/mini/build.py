@@ -76,6 +76,22 @@ def colored_noise(n_samples: int, sample_rate: int, rng: np.random.Generator) ->
     return (noise / (np.abs(noise).max() + 1e-9)).astype(np.float32)
 
 
+def _fetch_voices(root: str, packages, index, what: str) -> dict:
+    """Download ``packages`` into ``<root>/real_speech`` and ``index`` their voices.
+
+    Raises:
+        real_bank.RealSpeechUnavailable: the packages could not be had, or they hold fewer
+            than the 3 voices a speaker-disjoint split needs.
+    """
+    dirs = real_bank.fetch_packages(os.path.join(root, "real_speech"), packages=tuple(packages))
+    voices = index(dirs)
+    if len(voices) < 3:
+        raise real_bank.RealSpeechUnavailable(
+            f"only {len(voices)} {what} found, 3 needed for a split"
+        )
+    return voices
+
+
 def build_mini(root: str, **options) -> dict:
     """Generate the mini dataset under ``root`` and return its description (dataset.json)."""
     opts = {**DEFAULTS, **options}
@@ -86,12 +102,9 @@ def build_mini(root: str, **options) -> dict:
     notes = []
     if opts["source"] in ("auto", "real"):
         try:
-            dirs = real_bank.fetch_packages(os.path.join(root, "real_speech"))
-            speakers = real_bank.index_speakers(dirs)
-            if len(speakers) < 3:
-                raise real_bank.RealSpeechUnavailable(
-                    f"only {len(speakers)} real speakers found, 3 needed for a split"
-                )
+            speakers = _fetch_voices(
+                root, real_bank.PACKAGES, real_bank.index_speakers, "real speakers"
+            )
             groups["real"] = (
                 sorted(speakers),
                 lambda names, r: real_bank.real_utterances(
@@ -106,18 +119,11 @@ def build_mini(root: str, **options) -> dict:
         except real_bank.RealSpeechUnavailable as err:
             if opts["source"] == "real":
                 raise
-            logger.warning("Real recordings unavailable (%s); using eSpeak NG only.", err)
+            logger.warning("Asterisk prompt recordings unavailable (%s); left out.", err)
             notes.append(f"real recordings unavailable: {err}")
     if opts["source"] in ("auto", "real") and opts["kde_utts_per_voice"] > 0:
         try:
-            dirs = real_bank.fetch_packages(
-                os.path.join(root, "real_speech"), packages=tuple(kde_bank.PACKAGES)
-            )
-            voices = kde_bank.index_voices(dirs)
-            if len(voices) < 3:
-                raise real_bank.RealSpeechUnavailable(
-                    f"only {len(voices)} KDE voices found, 3 needed for a split"
-                )
+            voices = _fetch_voices(root, kde_bank.PACKAGES, kde_bank.index_voices, "KDE voices")
         except real_bank.RealSpeechUnavailable as err:
             logger.warning("KDE word recordings unavailable (%s); left out.", err)
             notes.append(f"KDE word recordings unavailable: {err}")
