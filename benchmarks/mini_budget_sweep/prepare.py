@@ -1,0 +1,117 @@
+"""Pack the mini recipe's voices and a real-speech dev set for the budget sweep.
+
+Reads a mini dataset built by ``./run.sh --dataset mini`` (its ``storage`` root: the unpacked
+Asterisk / KDE packages under ``real_speech/``, ``dataset.json`` for the speaker split, and the
+train csv for the eSpeak NG sources) and writes, under ``--out``:
+
+- ``bank/<group>__<voice>.ogg``: every recording of a voice, trimmed, peak-normalised and
+  concatenated (Vorbis keeps the whole bank near 40 MB, small enough to travel to a GPU box);
+- ``index.json``: per voice its group (``ast``, ``kde``, ``esp``), clip lengths and whether the
+  recipe's split puts it in ``train``;
+- ``realdev/NNN.flac``: the two sources of each real-speech dev mixture (the recipe's real-speech
+  set builder, seed 1, 6 s crops: not the seed-0 set the recipe reports on).
+
+Usage::
+
+    python prepare.py --mini_root egs/libri2mix/storage/MiniLibri2Mix \
+        --train_csv egs/libri2mix/data/mini/wav8k/min/train/mixture_train_mix_clean.csv \
+        --real_speech_dir ../shared/data/librispeech_excerpts/train-clean-100 --out sweep_data
+"""
+
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+import tempfile
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from scipy.signal import resample_poly
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "egs", "utils"))
+from corpus.mini import kde_bank, real_bank  # noqa: E402
+from corpus.real_speech import build_real_speech_set  # noqa: E402
+
+SR = 8000
+
+
+def write_ogg(path, audio):
+    # libsndfile's Vorbis encoder crashes on one large write: feed it in blocks.
+    with sf.SoundFile(path, "w", SR, 1, format="OGG", subtype="VORBIS") as f:
+        for k in range(0, len(audio), 4096):
+            f.write(audio[k : k + 4096])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--mini_root", required=True)
+    p.add_argument("--train_csv", required=True)
+    p.add_argument("--real_speech_dir", required=True)
+    p.add_argument("--out", required=True)
+    a = p.parse_args()
+    os.makedirs(os.path.join(a.out, "bank"), exist_ok=True)
+    with open(os.path.join(a.mini_root, "dataset.json")) as f:
+        train = json.load(f)["speakers"]["train"]
+    index = {}
+
+    def put(group, name, clips, in_train):
+        clips = [c.astype(np.float32) for c in clips if len(c) > 0.3 * SR]
+        clips = [c / (np.abs(c).max() + 1e-6) * 0.9 for c in clips]
+        fn = f"{group}__{re.sub('[^A-Za-z0-9@.+-]', '_', name)}.ogg"
+        write_ogg(os.path.join(a.out, "bank", fn), np.concatenate(clips))
+        lens = [len(c) for c in clips]
+        split = "train" if in_train else "heldout"
+        index[fn] = dict(group=group, name=name, lens=lens, split=split, seconds=sum(lens) / SR)
+
+    packages = sorted(
+        d for d in glob.glob(os.path.join(a.mini_root, "real_speech", "*")) if os.path.isdir(d)
+    )
+    for name, entry in real_bank.index_speakers(packages).items():
+        clips = [real_bank.load_trimmed(f)[0] for f in entry["files"]]
+        put("ast", name, clips, name in train.get("real", []))
+    for name, entry in kde_bank.index_voices(packages).items():
+        clips = []
+        for f in entry["files"]:
+            try:
+                audio, sr = kde_bank.load_trimmed(f)
+            except RuntimeError:
+                continue
+            g = np.gcd(sr, SR)
+            clips.append(resample_poly(audio, SR // g, sr // g))
+        put("kde", name, clips, name in train.get("kde", []))
+    espeak = {}
+    for _, row in pd.read_csv(a.train_csv).iterrows():
+        ids = re.findall(r"(espeak_[^_]+|kde-[^_]+|real-[^_]+)", row.mixture_ID)[:2]
+        for utt, col in zip(ids, ["source_1_path", "source_2_path"]):
+            if utt.startswith("espeak"):
+                audio = sf.read(row[col], dtype="float32")[0]
+                espeak.setdefault(utt.rsplit("-", 1)[0], []).append(audio)
+    for name, clips in espeak.items():
+        put("esp", name, clips, True)
+    with open(os.path.join(a.out, "index.json"), "w") as f:
+        json.dump(index, f, indent=1)
+
+    os.makedirs(os.path.join(a.out, "realdev"), exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        info = build_real_speech_set(a.real_speech_dir, tmp, 100, SR, seed=1, max_seconds=6.0)
+        dev = pd.read_csv(info["csv"][0])
+        for i, row in dev.iterrows():
+            s1 = sf.read(row.source_1_path, dtype="float32")[0]
+            s2 = sf.read(row.source_2_path, dtype="float32")[0]
+            sf.write(os.path.join(a.out, "realdev", f"{i:03d}.flac"), np.stack([s1, s2], 1), SR)
+    for g in ("ast", "kde", "esp"):
+        v = [e for e in index.values() if e["group"] == g]
+        n_train = sum(e["split"] == "train" for e in v)
+        print(
+            f"{g}: {len(v)} voices ({n_train} in the recipe's train split), "
+            f"{sum(e['seconds'] for e in v):.0f} s"
+        )
+    print(f"real dev: {len(dev)} mixtures")
+
+
+if __name__ == "__main__":
+    main()
