@@ -7,6 +7,12 @@ from .hub import hub_download, is_hub_id, looks_like_path
 from .legacy import is_legacy_tdanet_package, upgrade_tdanet_package
 from .mismatch import CheckpointMismatchError
 from .look2hear import is_look2hear_package, look2hear_to_package
+from .modelscope import (
+    is_bare_modelscope_state_dict,
+    is_modelscope_dir,
+    modelscope_dir_to_package,
+    refuse_bare_state_dict,
+)
 from .s4m_reference import is_reference_package, reference_to_package
 from .safe_load import NotACheckpointError, safe_torch_load
 
@@ -18,6 +24,7 @@ CONVERTERS: List[Tuple[Callable[[dict], bool], Callable[[dict], dict]]] = [
     (is_look2hear_package, look2hear_to_package),
     (is_reference_package, reference_to_package),
     (is_legacy_tdanet_package, upgrade_tdanet_package),
+    (is_bare_modelscope_state_dict, refuse_bare_state_dict),
 ]
 
 
@@ -33,7 +40,8 @@ def load_package(pretrained, **hub_kwargs) -> dict:
 
     Args:
         pretrained: a package dict, a checkpoint dict in a layout of :data:`CONVERTERS`, a
-            path to either, or a hub id ``user/repo[@revision]``.
+            path to either, a ModelScope model directory (FLASepformer releases: see
+            :mod:`.modelscope`), or a hub id ``user/repo[@revision]``.
         **hub_kwargs: ``revision``, ``cache_dir``, ``local_files_only``, ``filename`` for hub ids.
 
     The input dict is not modified.
@@ -51,7 +59,15 @@ def load_package(pretrained, **hub_kwargs) -> dict:
             # A path-like name (extension, ./ ~ /, existing first folder) is never a hub id.
             hint = "" if looks_like_path(path) else " (nor a hub id 'user/repo[@revision]')"
             raise FileNotFoundError(f"no such file: {path!r}{hint}")
-        package = safe_torch_load(path)
+        if os.path.isdir(path):
+            if not is_modelscope_dir(path):
+                raise NotACheckpointError(
+                    f"{source} is a folder, not a checkpoint file (a ModelScope model "
+                    "directory would hold configuration.json and pytorch_model.bin)."
+                )
+            package = modelscope_dir_to_package(path)
+        else:
+            package = safe_torch_load(path)
     if not isinstance(package, dict):
         raise NotACheckpointError(f"{source} does not hold a model package (a dict).")
     for detects, converts in CONVERTERS:

@@ -2,7 +2,7 @@
 
 import functools
 
-from asteroid.models.base_models import BaseEncoderMaskerDecoder
+from asteroid.models.base_models import BaseEncoderMaskerDecoder, BaseModel
 
 from ..utils.modes import inference_context
 from ..version import __version__
@@ -41,26 +41,18 @@ def _for_inference(method):
     return wrapper
 
 
-class SeparationModel(BaseEncoderMaskerDecoder):
-    """Base of the package's Asteroid models (TDANet, S4M).
-
-    Subclasses define ``__init__`` and :meth:`get_model_args` (constructor arguments that
-    re-create the model); this class gives them:
+class PackagedModel:
+    """What every model of the package gets, whatever its Asteroid base class:
 
     * :meth:`serialize`: Asteroid's package dict, loadable with ``torch.load(weights_only=True)``;
     * :meth:`from_pretrained`: our packages, released/reference checkpoints (converted by
-      :mod:`asteroid_tdanet.checkpoints`), hub ids; on ``SeparationModel`` itself it returns
-      whatever model the file holds;
-    * :meth:`from_preset`: the named configurations of :data:`~.presets.PRESETS`;
-    * Asteroid's ``separate`` / ``torch_separate`` / ``numpy_separate`` / ``file_separate``
-      always in eval mode and ``torch.inference_mode()`` (the training flags are restored
-      afterwards): separation is deterministic whatever mode the model is in.
-    """
+      :mod:`asteroid_tdanet.checkpoints`), hub ids; on :class:`SeparationModel` itself it
+      returns whatever model the file holds;
+    * :meth:`from_preset`: the named configurations of :data:`~.presets.PRESETS`.
 
-    separate = _for_inference(BaseEncoderMaskerDecoder.separate)
-    torch_separate = _for_inference(BaseEncoderMaskerDecoder.torch_separate)
-    numpy_separate = _for_inference(BaseEncoderMaskerDecoder.numpy_separate)
-    file_separate = _for_inference(BaseEncoderMaskerDecoder.file_separate)
+    Subclasses define ``__init__`` and ``get_model_args`` (constructor arguments that
+    re-create the model).
+    """
 
     def serialize(self) -> dict:
         """Asteroid's package dict with plain-string versions (see :func:`package_model`)."""
@@ -97,7 +89,7 @@ class SeparationModel(BaseEncoderMaskerDecoder):
         package = load_package(pretrained, **hub_kwargs)
         model_cls = get_model_class(package["model_name"])
         source = source_name(pretrained)
-        if cls is not SeparationModel and not issubclass(model_cls, cls):
+        if cls not in GENERIC_LOADERS and not issubclass(model_cls, cls):
             raise ValueError(
                 f"{source} holds a {package['model_name']} model, not a {cls.__name__}: load "
                 f"it with {package['model_name']}.from_pretrained or asteroid_tdanet.load_model."
@@ -117,8 +109,50 @@ class SeparationModel(BaseEncoderMaskerDecoder):
         from .registry import get_model_class
 
         model_cls = get_model_class(preset_model(name))
-        if cls is not SeparationModel and not issubclass(model_cls, cls):
+        if cls not in GENERIC_LOADERS and not issubclass(model_cls, cls):
             raise ValueError(
                 f"Preset {name!r} builds a {model_cls.__name__}, not a {cls.__name__}."
             )
         return model_cls(**preset_args(name, **overrides))
+
+
+class SeparationModel(PackagedModel, BaseEncoderMaskerDecoder):
+    """Base of the package's Asteroid models (TDANet, S4M).
+
+    Subclasses define ``__init__`` and :meth:`get_model_args` (constructor arguments that
+    re-create the model); this class gives them:
+
+    * :meth:`serialize`: Asteroid's package dict, loadable with ``torch.load(weights_only=True)``;
+    * :meth:`from_pretrained`: our packages, released/reference checkpoints (converted by
+      :mod:`asteroid_tdanet.checkpoints`), hub ids; on ``SeparationModel`` itself it returns
+      whatever model the file holds;
+    * :meth:`from_preset`: the named configurations of :data:`~.presets.PRESETS`;
+    * Asteroid's ``separate`` / ``torch_separate`` / ``numpy_separate`` / ``file_separate``
+      always in eval mode and ``torch.inference_mode()`` (the training flags are restored
+      afterwards): separation is deterministic whatever mode the model is in.
+    """
+
+    separate = _for_inference(BaseEncoderMaskerDecoder.separate)
+    torch_separate = _for_inference(BaseEncoderMaskerDecoder.torch_separate)
+    numpy_separate = _for_inference(BaseEncoderMaskerDecoder.numpy_separate)
+    file_separate = _for_inference(BaseEncoderMaskerDecoder.file_separate)
+
+
+class SeparationBaseModel(PackagedModel, BaseModel):
+    """Base of the package's models that are not encoder-masker-decoder (FLA-TFLocoformer's
+    STFT mapping, FLA-SepReformer's multi-stage decoder): Asteroid's ``BaseModel`` with the
+    same packaging, loading and presets as :class:`SeparationModel`, and Asteroid's
+    ``separate`` methods always in eval mode and ``torch.inference_mode()``.
+
+    Subclasses define ``forward(wav)`` (``(batch, time)`` -> ``(batch, n_src, time)``),
+    ``get_model_args()`` and set ``sample_rate`` through ``BaseModel.__init__``.
+    """
+
+    separate = _for_inference(BaseModel.separate)
+    torch_separate = _for_inference(BaseModel.torch_separate)
+    numpy_separate = _for_inference(BaseModel.numpy_separate)
+    file_separate = _for_inference(BaseModel.file_separate)
+
+
+# ``from_pretrained`` / ``from_preset`` on these return whatever model the file or preset holds.
+GENERIC_LOADERS = (SeparationModel, SeparationBaseModel)

@@ -143,6 +143,15 @@ Configuration in `conf.yml` (model `{model_name}`, preset `{conf['model'].get('p
 
 {license_id}. Attribution: {paper['authors']}; Asteroid toolkit.
 """
+    init_from = conf["model"].get("init_from")
+    if init_from:
+        from .model_factory import initial_weights_licence
+
+        licence = initial_weights_licence(conf["model"]) or "not recorded in that checkpoint"
+        text += f"""
+Fine-tuned from `{init_from}`, whose weights are under: **{licence}**. The published weights
+derive from them: their licence terms apply to this model too.
+"""
     return text
 
 

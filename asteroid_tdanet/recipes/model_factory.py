@@ -6,7 +6,7 @@ from ..models import get_model_class
 from ..models.presets import PRESETS, preset_args, preset_model
 
 # Keys of the model section that are not constructor arguments.
-_NON_MODEL_KEYS = ("model_name", "preset", "model_args")
+_NON_MODEL_KEYS = ("model_name", "preset", "model_args", "init_from")
 DEFAULT_MODEL = "tdanet"
 
 
@@ -34,6 +34,11 @@ def build_model(model_conf: dict, sample_rate: float, n_src: int):
 
     ``sample_rate`` and ``n_src`` come from the data section, so they cannot disagree. A
     non-null key the model does not take is an error naming it.
+
+    ``init_from`` (fine-tuning): the model is loaded from that checkpoint, ModelScope
+    directory or hub id (any form :func:`asteroid_tdanet.load_model` reads) with its own
+    architecture (the preset is not used; the other keys override its stored arguments, e.g.
+    ``dropout``); its sample rate and number of sources must match the data's.
     """
     name = model_conf.get("model_name") or DEFAULT_MODEL
     cls = get_model_class(name)
@@ -42,9 +47,41 @@ def build_model(model_conf: dict, sample_rate: float, n_src: int):
         raise ValueError(f"model_args must be a mapping like '{{n_repeats: 2}}', got {extra!r}.")
     overrides = {k: v for k, v in model_conf.items() if k not in _NON_MODEL_KEYS and v is not None}
     overrides.update(extra)
+    if model_conf.get("init_from"):
+        return _initial_model(model_conf["init_from"], cls, overrides, sample_rate, n_src)
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = sorted(set(overrides) - accepted)
     if unknown:
         raise ValueError(f"{cls.__name__} does not take {unknown} (model section of the conf).")
     preset = resolve_preset(model_conf.get("preset"), cls.__name__)
     return cls(n_src=n_src, **preset_args(preset, sample_rate=sample_rate, **overrides))
+
+
+def _initial_model(init_from: str, cls, overrides: dict, sample_rate: float, n_src: int):
+    from ..models import load_model, n_src_of
+
+    model = load_model(init_from, **overrides)
+    if not isinstance(model, cls):
+        raise ValueError(
+            f"init_from {init_from!r} holds a {type(model).__name__}, not a {cls.__name__} "
+            f"(run.sh --model)."
+        )
+    if n_src_of(model) != n_src or float(model.sample_rate) != float(sample_rate):
+        raise ValueError(
+            f"init_from {init_from!r} separates {n_src_of(model)} sources at "
+            f"{model.sample_rate:g} Hz; the data has {n_src} at {sample_rate:g} Hz."
+        )
+    return model.train()
+
+
+def initial_weights_licence(model_conf: dict) -> str:
+    """Licence recorded with the ``init_from`` weights ("" without ``init_from`` or when the
+    package records none): the card of a fine-tuned model states it."""
+    if not model_conf.get("init_from"):
+        return ""
+    from ..checkpoints import load_package
+
+    try:
+        return str(load_package(model_conf["init_from"]).get("infos", {}).get("licence", ""))
+    except Exception:  # the card is still written when the initial weights are gone
+        return ""

@@ -13,6 +13,7 @@ force=false         # true: redo stages whose results exist (old trainings are m
 # Training (empty = value from the conf).
 preset=""           # the model's presets (asteroid-tdanet presets): tdanet, tdanet-large,
                     # tdanet-mini, s4m-tiny, convtasnet-mini, ... (empty: the model's own)
+init_from=""        # fine-tune: start from a checkpoint, ModelScope directory or hub id
 batch_size=""
 lr=""
 epochs=""

@@ -32,7 +32,7 @@ fi
 
 # Optional conf overrides: only the ones given on the command line are passed on.
 train_opts=(--model_name "$model")
-for name in preset batch_size lr epochs max_minutes checkpoint_minutes num_workers loss segment; do
+for name in preset init_from batch_size lr epochs max_minutes checkpoint_minutes num_workers loss segment; do
   [ -n "${!name}" ] && train_opts+=("--$name" "${!name}")
 done
 if [ -n "$gpus" ]; then
