@@ -1,7 +1,8 @@
-"""TDANet (ICLR 2023), S4M and efficient sequence mixers for speech separation, for Asteroid."""
+"""TDANet (ICLR 2023), S4M, FLASepformer and efficient sequence mixers for speech separation,
+for Asteroid."""
 
 from .masknn import TDANetMasker
-from .models import MODELS, PRESETS, S4M, TDANet, load_model
+from .models import MODELS, PRESETS, S4M, FLATFLocoformer, TDANet, load_model
 from .registration import register_asteroid_models
 from .version import __version__
 
@@ -10,6 +11,7 @@ register_asteroid_models()
 __all__ = [
     "TDANet",
     "S4M",
+    "FLATFLocoformer",
     "TDANetMasker",
     "MODELS",
     "PRESETS",

@@ -30,6 +30,18 @@ CASES = {
         dict(bn_chan=16, hid_chan=32, n_blocks=2, upsampling_depth=3, ga_mixer_args={"n_heads": 2}),
     ),
     "S4M": ("s4m-mini", dict(bn_chan=16, hid_chan=32, n_blocks=2, upsampling_depth=3)),
+    "FLATFLocoformer": (
+        "fla-tflocoformer-mini",
+        dict(
+            n_layers=1,
+            emb_dim=8,
+            attention_dim=8,
+            n_heads=2,
+            num_groups=2,
+            ffn_hidden_dim=8,
+            fla_norm_type="RMSGroupNorm_2",
+        ),
+    ),
     "ConvTasNet": (
         "convtasnet-mini",
         dict(n_filters=32, bn_chan=16, hid_chan=32, skip_chan=16, n_blocks=2, n_repeats=1),
@@ -130,4 +142,5 @@ def test_recipe_trains_evaluates_and_publishes(name, tiny_data, tmp_path):
     assert "GMACs per second of audio" in card
     arxiv = {"TDANet": "2209.15200", "S4M": "2305.16932", "ConvTasNet": "1809.07454"}
     arxiv.update(SuDORMRFNet="2007.06833", DPRNNTasNet="1910.06379")
+    arxiv.update(FLATFLocoformer="2508.19528", FLASepReformer="2508.19528")
     assert f"arxiv.org/abs/{arxiv[name]}" in card

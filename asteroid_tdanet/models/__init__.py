@@ -1,4 +1,5 @@
-from .base import SeparationModel, package_model
+from .base import SeparationBaseModel, SeparationModel, package_model
+from .flatflocoformer import FLATFLocoformer
 from .presets import PRESETS, preset_args
 from .registry import MODELS, get_model_class, n_src_of
 from .s4m import S4M
@@ -8,6 +9,8 @@ load_model = SeparationModel.from_pretrained
 
 __all__ = [
     "SeparationModel",
+    "SeparationBaseModel",
+    "FLATFLocoformer",
     "TDANet",
     "S4M",
     "MODELS",

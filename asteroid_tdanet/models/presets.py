@@ -50,6 +50,21 @@ PRESETS: Dict[str, dict] = {
         hid_chan=128,
         n_blocks=4,
     ),
+    # FLA-TFLocoformer (FLASepformer, Interspeech 2025): TF-Locoformer-M / -L with the time
+    # path's attention replaced by gated focused linear attention (attention="softmax": the
+    # original TF-Locoformer of the same size). 15,080,468 / 22,617,044 parameters.
+    "fla-tflocoformer-m": dict(model="FLATFLocoformer", sample_rate=8000, n_layers=6),
+    "fla-tflocoformer-l": dict(model="FLATFLocoformer", sample_rate=8000, n_layers=9),
+    # Small FLA-TFLocoformer for CPU demos and the mini recipe.
+    "fla-tflocoformer-mini": dict(
+        model="FLATFLocoformer",
+        sample_rate=8000,
+        n_layers=2,
+        emb_dim=32,
+        attention_dim=32,
+        n_heads=2,
+        ffn_hidden_dim=64,
+    ),
     # Asteroid's models: their own defaults (the papers' configurations) and a mini size.
     # Conv-TasNet (Luo & Mesgarani 2019): N=512, L=16, B=128, H=512, P=3, X=8, R=3.
     "convtasnet": dict(model="ConvTasNet"),

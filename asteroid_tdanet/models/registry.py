@@ -4,10 +4,15 @@ from typing import Dict, Type
 
 from torch import nn
 
+from .flatflocoformer import FLATFLocoformer
 from .s4m import S4M
 from .tdanet import TDANet
 
-MODELS: Dict[str, Type[nn.Module]] = {"TDANet": TDANet, "S4M": S4M}
+MODELS: Dict[str, Type[nn.Module]] = {
+    "TDANet": TDANet,
+    "S4M": S4M,
+    "FLATFLocoformer": FLATFLocoformer,
+}
 
 
 def get_model_class(name: str) -> Type[nn.Module]:

@@ -11,12 +11,15 @@ DEFAULT_MODEL = "tdanet"
 
 
 def resolve_preset(preset, model_name: str) -> str:
-    """Preset name for ``model_name``: ``None`` is the model's own (``tdanet``, ``s4m``), and a
-    name may omit the model prefix (``mini`` -> ``s4m-mini`` for S4M)."""
+    """Preset name for ``model_name``: ``None`` is the model's own (``tdanet``, ``s4m``, or
+    the class's ``default_preset``), and a name may omit the model prefix (``mini`` ->
+    ``s4m-mini`` for S4M; ``b`` -> ``fla-sepreformer-b``: the class's ``preset_prefix``)."""
+    cls = get_model_class(model_name)
+    prefix = getattr(cls, "preset_prefix", model_name.lower())
     if not preset:
-        preset = model_name.lower()
-    if preset not in PRESETS and f"{model_name.lower()}-{preset}" in PRESETS:
-        preset = f"{model_name.lower()}-{preset}"
+        preset = getattr(cls, "default_preset", model_name.lower())
+    if preset not in PRESETS and f"{prefix}-{preset}" in PRESETS:
+        preset = f"{prefix}-{preset}"
     if preset not in PRESETS:
         raise ValueError(f"Unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
     if preset_model(preset).lower() != model_name.lower():

@@ -63,6 +63,12 @@ def _mixer_macs(module, inputs, output) -> int:
     return int(batch * module.macs(frames))
 
 
+def _sequence_attention_macs(module, inputs, output) -> int:
+    # Attentions over (batch, L, C) sequences that count themselves (e.g. the Locoformer's).
+    batch, length = inputs[0].shape[:2]
+    return int(batch * module.macs(length))
+
+
 def _custom_counters(counter: str):
     from asteroid_filterbanks import Decoder, Encoder
 
@@ -75,6 +81,10 @@ def _custom_counters(counter: str):
         Encoder: _encoder_macs,
         Decoder: _decoder_macs,
     }
+    from ..masknn.locoformer import RotarySelfAttention
+
+    if counter != "thop":  # thop's convention: self-attention is not counted
+        counters[RotarySelfAttention] = _sequence_attention_macs
     for cls in MIXERS.values():
         # thop does not count nn.MultiheadAttention; its figures for attention models (such
         # as the 3.64 G quoted for the released TDANet) follow that convention, kept here.
