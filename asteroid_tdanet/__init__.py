@@ -2,7 +2,7 @@
 for Asteroid."""
 
 from .masknn import TDANetMasker
-from .models import MODELS, PRESETS, S4M, FLATFLocoformer, TDANet, load_model
+from .models import MODELS, PRESETS, S4M, FLASepReformer, FLATFLocoformer, TDANet, load_model
 from .registration import register_asteroid_models
 from .version import __version__
 
@@ -11,6 +11,7 @@ register_asteroid_models()
 __all__ = [
     "TDANet",
     "S4M",
+    "FLASepReformer",
     "FLATFLocoformer",
     "TDANetMasker",
     "MODELS",

@@ -30,6 +30,10 @@ CASES = {
         dict(bn_chan=16, hid_chan=32, n_blocks=2, upsampling_depth=3, ga_mixer_args={"n_heads": 2}),
     ),
     "S4M": ("s4m-mini", dict(bn_chan=16, hid_chan=32, n_blocks=2, upsampling_depth=3)),
+    "FLASepReformer": (
+        "fla-sepreformer-mini",
+        dict(enc_channels=32, feature_dim=16, n_stages=2, n_heads=4, cla_kernel=9),
+    ),
     "FLATFLocoformer": (
         "fla-tflocoformer-mini",
         dict(

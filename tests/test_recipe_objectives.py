@@ -98,3 +98,25 @@ def test_system_step_runs_the_objective_with_the_epoch():
     batch = (torch.zeros(2, 100), torch.zeros(2, 2, 100))
     assert system.common_step(batch, 0, train=True) == 1.5
     assert seen == [(model, (2, 100), (2, 2, 100), 0)]
+
+
+def test_flasepreformer_trains_with_the_multi_stage_loss_unless_told_otherwise():
+    from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
+
+    from asteroid_tdanet import FLASepReformer
+    from asteroid_tdanet.masknn.sepreformer_loss import multi_stage_loss
+
+    torch.manual_seed(0)
+    model = FLASepReformer(
+        enc_channels=16, feature_dim=8, n_stages=2, n_heads=2, cla_kernel=5, dropout=0.0
+    ).eval()
+    mixture, sources = torch.randn(2, 800), torch.randn(2, 2, 800)
+    default = build_objective({"loss": None}, model)
+    est, aux = model.forward_with_aux(mixture)
+    assert len(aux) == 2
+    for epoch in (0, 150):  # the auxiliary weight decays after epoch 100
+        expected = multi_stage_loss(est, aux, sources, epoch)
+        torch.testing.assert_close(default(model, mixture, sources, epoch=epoch), expected)
+    plain = build_objective({"loss": "sisdr"}, model)
+    pit = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
+    torch.testing.assert_close(plain(model, mixture, sources), pit(model(mixture), sources))

@@ -1,4 +1,5 @@
 from .base import SeparationBaseModel, SeparationModel, package_model
+from .flasepreformer import FLASepReformer
 from .flatflocoformer import FLATFLocoformer
 from .presets import PRESETS, preset_args
 from .registry import MODELS, get_model_class, n_src_of
@@ -10,6 +11,7 @@ load_model = SeparationModel.from_pretrained
 __all__ = [
     "SeparationModel",
     "SeparationBaseModel",
+    "FLASepReformer",
     "FLATFLocoformer",
     "TDANet",
     "S4M",

@@ -50,6 +50,23 @@ PRESETS: Dict[str, dict] = {
         hid_chan=128,
         n_blocks=4,
     ),
+    # FLA-SepReformer (FLASepformer, Interspeech 2025): SepReformer-T / -B / -L (F = 64, 128,
+    # 256) with every global block's attention replaced by gated focused linear attention at
+    # full stage resolution (attention="softmax": the original SepReformer). -B: 14,629,696
+    # parameters with the auxiliary heads (the reference's 14,693,696 less its unused
+    # relative-position table, kept only with official_compat), 14,085,952 without.
+    "fla-sepreformer-t": dict(model="FLASepReformer", sample_rate=8000, feature_dim=64),
+    "fla-sepreformer-b": dict(model="FLASepReformer", sample_rate=8000, feature_dim=128),
+    "fla-sepreformer-l": dict(model="FLASepReformer", sample_rate=8000, feature_dim=256),
+    # Small FLA-SepReformer for CPU demos and the mini recipe (the fixture's sizes).
+    "fla-sepreformer-mini": dict(
+        model="FLASepReformer",
+        sample_rate=8000,
+        enc_channels=64,
+        feature_dim=32,
+        n_stages=2,
+        n_heads=4,
+    ),
     # FLA-TFLocoformer (FLASepformer, Interspeech 2025): TF-Locoformer-M / -L with the time
     # path's attention replaced by gated focused linear attention (attention="softmax": the
     # original TF-Locoformer of the same size). 15,080,468 / 22,617,044 parameters.

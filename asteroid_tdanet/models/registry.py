@@ -4,6 +4,7 @@ from typing import Dict, Type
 
 from torch import nn
 
+from .flasepreformer import FLASepReformer
 from .flatflocoformer import FLATFLocoformer
 from .s4m import S4M
 from .tdanet import TDANet
@@ -11,6 +12,7 @@ from .tdanet import TDANet
 MODELS: Dict[str, Type[nn.Module]] = {
     "TDANet": TDANet,
     "S4M": S4M,
+    "FLASepReformer": FLASepReformer,
     "FLATFLocoformer": FLATFLocoformer,
 }
 
