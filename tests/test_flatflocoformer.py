@@ -144,3 +144,25 @@ def test_reference_config_errors_name_the_key(reference):
         reference_config_to_args(conf)
     with pytest.raises(ValueError, match="attention"):
         FLATFLocoformer(**{**TINY, "attention": "linear"})
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_export_is_refused_with_the_reason(tmp_path, fmt, capsys):
+    from asteroid_tdanet.cli import main as cli_main
+    from asteroid_tdanet.models import package_model
+
+    model = FLATFLocoformer(
+        n_layers=1,
+        emb_dim=8,
+        attention_dim=8,
+        n_heads=2,
+        num_groups=2,
+        ffn_hidden_dim=8,
+        fla_norm_type="RMSGroupNorm_2",
+    )
+    torch.save(package_model(model), tmp_path / "m.pth")
+    out = tmp_path / f"m.{fmt}"
+    args = ["export", "--model", str(tmp_path / "m.pth"), "--format", fmt, "-o", str(out)]
+    assert cli_main(args) != 0
+    assert "STFT is complex-valued" in capsys.readouterr().err
+    assert not out.exists()

@@ -89,10 +89,14 @@ def mixer_frames(model: nn.Module, n_samples: int) -> Dict[SequenceMixer, int]:
 def exportable_copy(model: nn.Module, fmt: str, max_seconds: float = 60.0) -> nn.Module:
     """Deep copy of ``model`` (eval mode, CPU, float32) ready to be traced for ``fmt``.
 
-    Raises :class:`ExportNotSupported` if a mixer of the model cannot be exported to ``fmt``
-    (the message names the mixer and why). Mixers that need it (e.g. ``s4``, whose kernel
+    Raises :class:`ExportNotSupported` if the model (its ``export_formats`` /
+    ``export_refusal`` class attributes) or a mixer of it cannot be exported to ``fmt`` (the
+    message names the model or mixer and why). Mixers that need it (e.g. ``s4``, whose kernel
     is precomputed) are prepared for inputs of up to ``max_seconds``.
     """
+    formats = getattr(model, "export_formats", None)
+    if formats is not None and fmt not in formats:
+        raise ExportNotSupported(f"the model cannot be exported to {fmt}: {model.export_refusal}")
     model = copy.deepcopy(model).cpu().float().eval()
     mixers = [m for m in model.modules() if isinstance(m, SequenceMixer)]
     for mixer in mixers:

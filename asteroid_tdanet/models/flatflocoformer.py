@@ -238,6 +238,13 @@ class FLATFLocoformer(SeparationBaseModel):
         """Constructor arguments (round-trip through :meth:`serialize` / ``from_pretrained``)."""
         return dict(self._args)
 
+    # Checked by ``asteroid-tdanet export`` before tracing.
+    export_formats = ()
+    export_refusal = (
+        "its STFT is complex-valued (torch's ONNX exporter has no complex tensors) and a "
+        "trace fixes its frame count; separate in PyTorch (asteroid-tdanet separate)."
+    )
+
     # Presets are named ``fla-tflocoformer-<size>``; the recipes' default is -M.
     preset_prefix = "fla-tflocoformer"
     default_preset = "fla-tflocoformer-m"
