@@ -132,6 +132,12 @@ class MultiHeadAttention(nn.Module):
         out = (attn @ v).transpose(1, 2).reshape(b, n, self.h * self.d_k)
         return self.Layer_scale(self.dropout(self.linear_out(out)))
 
+    def macs(self, length: int) -> int:
+        """Multiply-accumulates of one sequence of ``length``: the four projections, ``Q K^T``,
+        the relative-position term ``Q P^T`` and ``A V`` (counted as if ``pos_k`` is given)."""
+        channels = self.h * self.d_k
+        return int(4 * length * channels * channels + 3 * length * length * channels)
+
 
 class RelativePositionalEncoding(nn.Module):
     """Relative-position keys of SepReformer's EGA: ``pe_k`` = Embedding(2 maxlen, d) of

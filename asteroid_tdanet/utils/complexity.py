@@ -82,9 +82,11 @@ def _custom_counters(counter: str):
         Decoder: _decoder_macs,
     }
     from ..masknn.locoformer import RotarySelfAttention
+    from ..masknn.sepreformer_blocks import MultiHeadAttention as SepReformerAttention
 
     if counter != "thop":  # thop's convention: self-attention is not counted
         counters[RotarySelfAttention] = _sequence_attention_macs
+        counters[SepReformerAttention] = _sequence_attention_macs
     for cls in MIXERS.values():
         # thop does not count nn.MultiheadAttention; its figures for attention models (such
         # as the 3.64 G quoted for the released TDANet) follow that convention, kept here.

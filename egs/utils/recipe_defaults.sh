@@ -21,6 +21,7 @@ max_minutes=""      # wall-clock budget of the training in minutes
 checkpoint_minutes="" # also write last.ckpt (resumed from) every this many minutes (conf: 5)
 num_workers=""
 loss=""             # sisdr, snr (neg-SNR, 30 dB threshold: the released loss), or a model's own
+                    # (multistage: FLASepReformer's default, SepReformer's auxiliary-stage loss)
 segment=""
 gpus=""             # "" auto; 0 CPU; N use N GPUs (DDP when N > 1); 0,1 device ids
 num_nodes=1         # nodes for multi-node DDP (launch one run.sh per node, Lightning env)
