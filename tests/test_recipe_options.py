@@ -48,6 +48,20 @@ def test_run_sh_help_and_unknown_option():
     assert out.returncode != 0 and "invalid option --bogus" in out.stderr
 
 
+def test_run_sh_refuses_a_free_form_option_it_cannot_split(tmp_path):
+    """--train_args is split like a shell command line (quotes group words); an unbalanced
+    quote stops before any stage, naming the option."""
+    run_sh = os.path.join(REPO, "egs", "libri2mix", "run.sh")
+    out = subprocess.run(
+        [run_sh, "--dataset", "mini", "--train_args", "--model_args '{n_repeats: 2}"],
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(run_sh),
+    )
+    assert out.returncode == 2 and "--train_args: cannot split" in out.stderr
+    assert "Stage 0" not in out.stdout
+
+
 def write(tmp_path, conf):
     path = tmp_path / "conf.yml"
     path.write_text(yaml.safe_dump(conf))

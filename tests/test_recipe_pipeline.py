@@ -203,3 +203,33 @@ def test_s4m_trains_evaluates_and_publishes(recipe):
     assert front["tags"] == ["asteroid", "audio", "S4M", "audio-to-audio"]
     assert front["arxiv"] == "2305.16932" and "parameters" in card
     assert isinstance(load_model(str(exp / "publish_dir" / "pytorch_model.bin")), S4M)
+
+
+FLASEP_TINY = (
+    "--model_args '{enc_channels: 16, feature_dim: 8, n_stages: 2, n_heads: 2, cla_kernel: 5}'"
+    " --batch_size 2"
+)
+
+
+def test_flasepreformer_runs_through_run_sh_with_its_multi_stage_loss(recipe):
+    """``--model FLASepReformer --preset mini``: the model's own objective, its own experiment."""
+    work, tdanet_exp, _ = recipe
+    run(
+        str(work),
+        "--model",
+        "FLASepReformer",
+        "--preset",
+        "mini",
+        "--train_args",
+        FLASEP_TINY,
+        stage=2,
+    )
+    exp = tdanet_exp.parent / "flasepreformer_mini_sep_clean_8k"
+    package = torch.load(exp / "best_model.pth", weights_only=True)
+    assert package["model_name"] == "FLASepReformer"
+    assert package["model_args"]["feature_dim"] == 8 and package["model_args"]["aux_heads"]
+    card = (exp / "publish_dir" / "README.md").read_text()
+    assert "multistage" in card and "2508.19528" in card
+    assert type(load_model(str(exp / "publish_dir" / "pytorch_model.bin"))).__name__ == (
+        "FLASepReformer"
+    )

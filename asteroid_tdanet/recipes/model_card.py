@@ -133,7 +133,7 @@ imported.
 ## Training
 
 Configuration in `conf.yml` (model `{model_name}`, preset `{conf['model'].get('preset')}`, loss
-`{conf['training']['loss']}`, Adam lr {conf['optim']['lr']}, batch size
+`{_loss_of(conf, model_name)}`, Adam lr {conf['optim']['lr']}, batch size
 {conf['training']['batch_size']}, segment {data['segment']} s).
 """
     if dataset_info is not None:
@@ -153,6 +153,18 @@ Fine-tuned from `{init_from}`, whose weights are under: **{licence}**. The publi
 derive from them: their licence terms apply to this model too.
 """
     return text
+
+
+def _loss_of(conf: dict, model_name: str) -> str:
+    """The objective the training used (the conf's ``loss`` or the model's default)."""
+    from ..models import get_model_class
+    from .objectives import loss_name
+
+    try:
+        model_cls = get_model_class(model_name)
+    except ValueError:
+        model_cls = None
+    return loss_name(conf["training"], model_cls)
 
 
 SOURCE_WORDS = {

@@ -66,11 +66,17 @@ def model_objectives(model) -> Dict[str, Callable[[dict], nn.Module]]:
     return {**OBJECTIVES, **(own() if callable(own) else {})}
 
 
+def loss_name(training_conf: dict, model) -> str:
+    """The objective ``training_conf`` selects for ``model`` (a model or its class): the conf's
+    ``loss``, else the model's ``default_recipe_loss``, else :data:`DEFAULT_LOSS`."""
+    return training_conf.get("loss") or getattr(model, "default_recipe_loss", DEFAULT_LOSS)
+
+
 def build_objective(training_conf: dict, model) -> nn.Module:
     """The objective named ``training_conf['loss']`` (empty: the model's default) for
     ``model``; an unknown name is an error listing the model's choices."""
     choices = model_objectives(model)
-    name = training_conf.get("loss") or getattr(model, "default_recipe_loss", DEFAULT_LOSS)
+    name = loss_name(training_conf, model)
     if name not in choices:
         raise ValueError(
             f"Unknown loss {name!r} for {type(model).__name__}: choose one of {sorted(choices)}."

@@ -30,6 +30,16 @@ if [ ! -e "$exp_dir" ] && [ -e "exp/train_${model}_${tag}" ]; then
   exp_dir=exp/train_${model}_${tag}  # an experiment of release 0.2 (exp/train_<model>_<tag>)
 fi
 
+# Free-form option strings are split as a shell splits words, so quotes group them:
+# --train_args "--model_args '{n_repeats: 2}'" passes one YAML value. A string that does not
+# parse (an unbalanced quote) stops here, naming the option.
+for name in train_args eval_args mini_args; do
+  if ! eval "${name}_words=(${!name})" 2>/dev/null; then
+    echo "--$name: cannot split '${!name}' into words (unbalanced quote?)" >&2
+    exit 2
+  fi
+done
+
 # Optional conf overrides: only the ones given on the command line are passed on.
 train_opts=(--model_name "$model")
 for name in preset init_from batch_size lr epochs max_minutes checkpoint_minutes num_workers loss segment; do
@@ -86,7 +96,7 @@ if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   echo "Stage 0: data preparation ($dataset in $storage_dir)"
   # shellcheck disable=SC2086
   run_stage local/prepare_data.sh "$python" "$dataset" "$storage_dir" "$sample_rate" \
-    --force "$force" --mini_source "$mini_source" $mini_args
+    --force "$force" --mini_source "$mini_source" "${mini_args_words[@]}"
 fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
@@ -102,14 +112,14 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
     --train_dir "$data_dir/$train_split" --valid_dir "$data_dir/$valid_split" \
     --test_dir "$data_dir/$test_split" --dataset "$dataset" --task "$task" \
     --sample_rate "$sample_rate" --num_nodes "$num_nodes" --force "$force" \
-    "${train_opts[@]}" $train_args
+    "${train_opts[@]}" "${train_args_words[@]}"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   echo "Stage 3: evaluation of $exp_dir/best_model.pth"
   # shellcheck disable=SC2086
   run_stage $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" \
-    --n_save_ex "$n_save_ex" --force "$force" $eval_args
+    --n_save_ex "$n_save_ex" --force "$force" "${eval_args_words[@]}"
   if [ -n "$real_speech_dir" ]; then
     real_data=data/real_speech/wav${sr_k}k_n${real_speech_n}
     echo "Stage 3: real read speech from $real_speech_dir ($real_data)"
@@ -118,7 +128,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     # shellcheck disable=SC2086
     run_stage $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" --test_dir \
       "$real_data/csv/test" --out_name eval_real_speech --n_save_ex "$n_save_ex" \
-      --force "$force" $eval_args
+      --force "$force" "${eval_args_words[@]}"
   fi
 fi
 
