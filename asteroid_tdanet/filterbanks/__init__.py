@@ -1,3 +1,4 @@
+from .complex_stft import ComplexSTFT
 from .joint_free_fb import JointFreeFB
 
-__all__ = ["JointFreeFB"]
+__all__ = ["ComplexSTFT", "JointFreeFB"]

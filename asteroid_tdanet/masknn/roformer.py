@@ -1,76 +1,21 @@
 """Building blocks of the (Mel-)Band RoFormer (lucidrains' BS-RoFormer, as vendored by the
-windowed-roformer reference of Benetatos, Zang & Leistikow, 2025): gated rotary attention,
-feed-forward, the depth-1 transformer that receives its attention module, the band-split
+windowed-roformer reference of Benetatos, Zang & Leistikow, 2025): feed-forward, the depth-1 transformer that receives its attention module, the band-split
 embedding and the per-band MLP mask estimator.
 
 Module and parameter names are the reference's, so that its state_dicts load as they are:
 a transformer is ``layers.<i>.0`` (attention), ``layers.<i>.1.net`` (feed-forward) and
-``norm`` (output RMSNorm); the attention (full softmax here, windowed sink attention in
+``norm`` (output RMSNorm); the attention (:class:`~asteroid_tdanet.masknn.attention.
+GatedRotaryAttention` or its windowed sink variant
 :class:`~asteroid_tdanet.masknn.attention.WindowedSinkAttention`) is ``rotary_embed``,
 ``norm``, ``to_qkv``, ``to_gates``, ``to_out.0``.
 """
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .rotary import RotaryEmbedding
 from .token_norms import RMSNorm
-
-
-class GatedRotaryAttention(nn.Module):
-    """Full softmax self-attention with RoPE and a per-head sigmoid gate (BS-RoFormer's
-    ``Attention`` with ``Attend(flash=True)``):
-    ``to_out(sigmoid(to_gates(x_n)) * softmax(RoPE(q) RoPE(k)^T / sqrt(d)) v)``,
-    ``x_n = RMSNorm(x)``, ``q, k, v = to_qkv(x_n)`` (no bias; split as ``(qkv, heads, d)``).
-    No residual (the :class:`RoformerTransformer` adds it). RoPE positions are ``0..n-1`` over
-    the whole sequence (sink tokens included, first).
-
-    The keys are those of :class:`~asteroid_tdanet.masknn.attention.WindowedSinkAttention`
-    (``rotary_embed.freqs``, ``norm.gamma``, ``to_qkv.weight``, ``to_gates.{weight,bias}``,
-    ``to_out.0.weight``): a full-attention teacher and a windowed student share checkpoints.
-
-    Args:
-        dim (int): model width.
-        heads (int): attention heads.
-        dim_head (int): head width.
-        dropout (float): dropout on the attention weights (training only) and on the output.
-        rotary (RotaryEmbedding, optional): shared RoPE module (one is made if omitted).
-
-    Shape: ``(batch, n, dim)`` -> ``(batch, n, dim)``.
-    """
-
-    def __init__(
-        self,
-        dim: int,
-        *,
-        heads: int = 8,
-        dim_head: int = 64,
-        dropout: float = 0.0,
-        rotary: Optional[RotaryEmbedding] = None,
-    ):
-        super().__init__()
-        self.heads, self.dim_head, self.dropout = heads, dim_head, dropout
-        inner = heads * dim_head
-        self.rotary_embed = rotary if rotary is not None else RotaryEmbedding(dim_head)
-        self.norm = RMSNorm(dim)
-        self.to_qkv = nn.Linear(dim, 3 * inner, bias=False)
-        self.to_gates = nn.Linear(dim, heads)
-        self.to_out = nn.Sequential(nn.Linear(inner, dim, bias=False), nn.Dropout(dropout))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch = x.shape[0]
-        x_n = self.norm(x)
-        qkv = self.to_qkv(x_n).reshape(batch, -1, 3, self.heads, self.dim_head)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 'b n (qkv h d) -> qkv b h n d'
-        q, k = self.rotary_embed(q), self.rotary_embed(k)
-        out = F.scaled_dot_product_attention(
-            q, k, v, dropout_p=self.dropout if self.training else 0.0
-        )
-        out = out * torch.sigmoid(self.to_gates(x_n)).transpose(1, 2).unsqueeze(-1)
-        return self.to_out(out.transpose(1, 2).flatten(2))
 
 
 class FeedForward(nn.Module):

@@ -30,6 +30,23 @@ def _plain_versions(package: dict) -> dict:
     return package
 
 
+def constructor_args(frame_locals: dict) -> dict:
+    """A constructor's arguments from its ``locals()`` taken on entry (what
+    ``get_model_args`` returns, so that ``serialize`` / ``from_pretrained`` round-trip)."""
+    return {k: v for k, v in frame_locals.items() if k not in ("self", "__class__")}
+
+
+def build_loaded(model_cls, state_dict: dict, source: str, *args, **model_args):
+    """``model_cls(*args, **model_args)`` with ``state_dict`` loaded strictly (checked first:
+    a mismatch is an error naming ``source``), in eval mode."""
+    from ..checkpoints import check_state_dict
+
+    model = model_cls(*args, **model_args)
+    check_state_dict(model, state_dict, source)
+    model.load_state_dict(state_dict)
+    return model.eval()
+
+
 def _for_inference(method):
     """``method`` run through :func:`~asteroid_tdanet.utils.modes.inference_context`."""
 
@@ -82,7 +99,7 @@ class PackagedModel:
         ``SeparationModel.from_pretrained`` (or :func:`asteroid_tdanet.load_model`) loads
         any model registered with ``asteroid.models``.
         """
-        from ..checkpoints import check_state_dict, load_package, source_name
+        from ..checkpoints import load_package, source_name
         from .registry import get_model_class
 
         hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
@@ -94,10 +111,9 @@ class PackagedModel:
                 f"{source} holds a {package['model_name']} model, not a {cls.__name__}: load "
                 f"it with {package['model_name']}.from_pretrained or asteroid_tdanet.load_model."
             )
-        model = model_cls(*args, **{**package["model_args"], **kwargs})
-        check_state_dict(model, package["state_dict"], source)
-        model.load_state_dict(package["state_dict"])
-        return model.eval()
+        return build_loaded(
+            model_cls, package["state_dict"], source, *args, **{**package["model_args"], **kwargs}
+        )
 
     @classmethod
     def from_preset(cls, name: str, **overrides):
@@ -144,14 +160,20 @@ class SeparationBaseModel(PackagedModel, BaseModel):
     same packaging, loading and presets as :class:`SeparationModel`, and Asteroid's
     ``separate`` methods always in eval mode and ``torch.inference_mode()``.
 
-    Subclasses define ``forward(wav)`` (``(batch, time)`` -> ``(batch, n_src, time)``),
-    ``get_model_args()`` and set ``sample_rate`` through ``BaseModel.__init__``.
+    Subclasses define ``forward(wav)`` (``(batch, time)`` -> ``(batch, n_src, time)``), set
+    ``sample_rate`` through ``BaseModel.__init__`` and keep ``self._args =
+    constructor_args(locals())``.
     """
 
     separate = _for_inference(BaseModel.separate)
     torch_separate = _for_inference(BaseModel.torch_separate)
     numpy_separate = _for_inference(BaseModel.numpy_separate)
     file_separate = _for_inference(BaseModel.file_separate)
+
+    def get_model_args(self) -> dict:
+        """Constructor arguments (``self._args``, taken with :func:`constructor_args`; they
+        round-trip through :meth:`serialize` / ``from_pretrained``)."""
+        return dict(self._args)
 
 
 # ``from_pretrained`` / ``from_preset`` on these return whatever model the file or preset holds.

@@ -12,8 +12,7 @@ from ..masknn.mixers import build_mixer
 from ..masknn.sepreformer import SepReformerSeparator
 from ..masknn.sepreformer_blocks import OutputLayer, SoftmaxEGA
 from ..masknn.sepreformer_loss import aux_loss_weight, multi_stage_loss
-from .base import SeparationBaseModel
-from .ublock_model import constructor_args
+from .base import SeparationBaseModel, build_loaded, constructor_args
 
 ATTENTIONS = ("fla", "softmax")
 
@@ -233,10 +232,6 @@ class FLASepReformer(SeparationBaseModel):
         the estimates' shape. Feed both to :func:`multi_stage_loss`."""
         return self._separate(wav, with_aux=True)
 
-    def get_model_args(self) -> dict:
-        """Constructor arguments that re-create the model."""
-        return dict(self._args)
-
     # Presets are named ``fla-sepreformer-<size>``; the recipes' default is -B.
     preset_prefix = "fla-sepreformer"
     default_preset = "fla-sepreformer-b"
@@ -269,13 +264,9 @@ class FLASepReformer(SeparationBaseModel):
         ...}``, see :func:`reference_config_to_args`), with ``official_compat=True``, and load
         every weight strictly (aux heads and the unused ``pos_emb`` included). Returned in eval
         mode, like ``from_pretrained``."""
-        from ..checkpoints import check_state_dict
-
-        model = cls(**reference_config_to_args(config, sample_rate=sample_rate))
-        state = reference_state_dict(state_dict)
-        check_state_dict(model, state, "the reference FLA-SepReformer state_dict")
-        model.load_state_dict(state)
-        return model.eval()
+        args = reference_config_to_args(config, sample_rate=sample_rate)
+        source = "the reference FLA-SepReformer state_dict"
+        return build_loaded(cls, reference_state_dict(state_dict), source, **args)
 
 
 class MultiStageObjective(nn.Module):

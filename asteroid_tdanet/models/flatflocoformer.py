@@ -17,7 +17,8 @@ from ..masknn.locoformer import (
 from ..masknn.mixers import build_mixer
 from ..masknn.rotary import RotaryEmbedding
 from ..masknn.token_norms import RMSGroupNorm
-from .base import SeparationBaseModel
+from ..filterbanks import ComplexSTFT
+from .base import SeparationBaseModel, build_loaded, constructor_args
 
 ATTENTIONS = ("fla", "softmax")
 # Smallest std the input is divided by when ``official_compat=False`` (silent inputs).
@@ -119,14 +120,15 @@ class FLATFLocoformer(SeparationBaseModel):
         official_compat: bool = False,
     ):
         super().__init__(sample_rate=sample_rate)
-        self._args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self._args = constructor_args(locals())
         if attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {ATTENTIONS}, not {attention!r}.")
         if attention_dim % n_heads:
             raise ValueError(
                 f"attention_dim ({attention_dim}) must be divisible by n_heads ({n_heads})."
             )
-        self.n_src, self.n_fft, self.hop_length = n_src, n_fft, hop_length
+        self.n_src = n_src
+        self.spectrum = ComplexSTFT(n_fft, hop_length)
         self.normalize_variance, self.official_compat = normalize_variance, official_compat
         head_dim = attention_dim // n_heads
 
@@ -192,58 +194,21 @@ class FLATFLocoformer(SeparationBaseModel):
             if not self.official_compat:
                 std = std.clamp_min(STD_FLOOR)
             wav = wav / std
-        spec = self.stft(wav)  # (batch, F, frames)
+        spec = self.spectrum.stft(wav)  # (batch, F, frames)
         x = torch.stack((spec.real, spec.imag), dim=1).transpose(2, 3)  # (batch, 2, frames, F)
         x = self.conv(x).permute(0, 2, 3, 1)  # (batch, frames, F, D)
         for layer in self.blocks:
             x = layer(x)
         x = self.deconv(x.permute(0, 3, 1, 2)).unflatten(1, (self.n_src, 2))
         spec = torch.complex(x[:, :, 0], x[:, :, 1]).transpose(-1, -2)  # (batch, n_src, F, frames)
-        out = self.istft(spec.flatten(0, 1), length).unflatten(0, (batch, self.n_src))
+        out = self.spectrum.istft(spec.flatten(0, 1), length).unflatten(0, (batch, self.n_src))
         if self.normalize_variance:
             out = out * std[:, :, None]
         return out[0] if ndim == 1 else out
 
-    def _window(self, like: torch.Tensor) -> torch.Tensor:
-        return torch.hann_window(self.n_fft, device=like.device, dtype=like.dtype)
-
-    def stft(self, wav: torch.Tensor) -> torch.Tensor:
-        """``(batch, time)`` -> complex ``(batch, n_fft / 2 + 1, 1 + time // hop_length)``."""
-        return torch.stft(
-            wav,
-            self.n_fft,
-            self.hop_length,
-            window=self._window(wav),
-            center=True,
-            pad_mode="reflect",
-            normalized=False,
-            onesided=True,
-            return_complex=True,
-        )
-
-    def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
-        """Inverse of :meth:`stft`: complex ``(batch, F, frames)`` -> ``(batch, length)``."""
-        return torch.istft(
-            spec,
-            self.n_fft,
-            self.hop_length,
-            window=self._window(spec.real),
-            center=True,
-            normalized=False,
-            onesided=True,
-            length=length,
-        )
-
-    def get_model_args(self) -> dict:
-        """Constructor arguments (round-trip through :meth:`serialize` / ``from_pretrained``)."""
-        return dict(self._args)
-
     # Checked by ``asteroid-tdanet export`` before tracing.
     export_formats = ()
-    export_refusal = (
-        "its STFT is complex-valued (torch's ONNX exporter has no complex tensors) and a "
-        "trace fixes its frame count; separate in PyTorch (asteroid-tdanet separate)."
-    )
+    export_refusal = ComplexSTFT.export_refusal
 
     # Presets are named ``fla-tflocoformer-<size>``; the recipes' default is -M.
     preset_prefix = "fla-tflocoformer"
@@ -268,13 +233,9 @@ class FLATFLocoformer(SeparationBaseModel):
         outputs are reproduced. The keys are renamed by :func:`reference_state_dict_to_ours`
         and loaded strictly. Returned in eval mode, like ``from_pretrained``.
         """
-        from ..checkpoints import check_state_dict
-
-        model = cls(**reference_config_to_args(config))
         ours = reference_state_dict_to_ours(state_dict)
-        check_state_dict(model, ours, "the reference FLA-TFLocoformer state_dict")
-        model.load_state_dict(ours)
-        return model.eval()
+        source = "the reference FLA-TFLocoformer state_dict"
+        return build_loaded(cls, ours, source, **reference_config_to_args(config))
 
 
 # Reference separator defaults (ModelScope ``FLATFLocoformerSeparator``).

@@ -16,9 +16,11 @@ from ..masknn.mel_bands import (
     freqs_per_band,
     mel_band_membership,
 )
-from ..masknn.roformer import BandSplit, GatedRotaryAttention, MaskEstimator, RoformerTransformer
+from ..masknn.attention import GatedRotaryAttention
+from ..masknn.roformer import BandSplit, MaskEstimator, RoformerTransformer
 from ..masknn.rotary import RotaryEmbedding
-from .base import SeparationBaseModel
+from ..filterbanks import ComplexSTFT
+from .base import SeparationBaseModel, build_loaded, constructor_args
 
 TIME_ATTENTIONS = ("wsa", "full")
 
@@ -126,7 +128,7 @@ class MelBandRoformer(SeparationBaseModel):
         official_compat: bool = False,
     ):
         super().__init__(sample_rate=sample_rate, in_channels=2 if stereo else 1)
-        self._args = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        self._args = constructor_args(locals())
         self.audio_channels = 2 if stereo else 1
         if n_src != 1:
             raise ValueError(f"MelBandRoformer separates one stem (n_src=1), got n_src={n_src}.")
@@ -137,13 +139,12 @@ class MelBandRoformer(SeparationBaseModel):
         if sinks < 0 or wsa_window < 0:
             raise ValueError(f"sinks and wsa_window must be >= 0, got {sinks}, {wsa_window}.")
         self.n_src, self.sinks, self.official_compat = 1, sinks, official_compat
-        self.n_fft, self.hop_length = stft_n_fft, stft_hop_length
-        self.win_length = stft_win_length or stft_n_fft
-        if self.win_length > stft_n_fft:
+        win_length = stft_win_length or stft_n_fft
+        if win_length > stft_n_fft:
             raise ValueError(
-                f"stft_win_length ({self.win_length}) must not exceed stft_n_fft ({stft_n_fft})."
+                f"stft_win_length ({win_length}) must not exceed stft_n_fft ({stft_n_fft})."
             )
-        self.normalized = stft_normalized
+        self.spectrum = ComplexSTFT(stft_n_fft, stft_hop_length, win_length, stft_normalized)
 
         member = mel_band_membership(sample_rate, stft_n_fft, num_bands)
         self.band_ranges = band_ranges(member)
@@ -201,7 +202,7 @@ class MelBandRoformer(SeparationBaseModel):
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         wav, unbatched = self._batched(wav)
         batch, channels, length = wav.shape
-        spec = self.stft(wav.reshape(batch * channels, length))  # (b s, F, T') complex
+        spec = self.spectrum.stft(wav.reshape(batch * channels, length))  # (b s, F, T') complex
         frames = spec.shape[-1]
         spec = spec.reshape(batch, channels, self.n_freqs, frames).transpose(1, 2)
         spec = spec.reshape(batch, self.n_freqs * channels, frames)  # 'b s f t -> b (f s) t'
@@ -227,7 +228,7 @@ class MelBandRoformer(SeparationBaseModel):
         spec = (spec * mask).reshape(batch, self.n_freqs, channels, frames)
         spec = spec.transpose(1, 2).reshape(batch * channels, self.n_freqs, frames)
         spec = spec.index_fill(1, torch.tensor(0, device=spec.device), 0.0)  # DC bin
-        out = self.istft(spec, None if self.official_compat else length)
+        out = self.spectrum.istft(spec, None if self.official_compat else length)
         out = out.reshape(batch, channels, -1)
         return out[0] if unbatched else out
 
@@ -250,48 +251,9 @@ class MelBandRoformer(SeparationBaseModel):
             f"This {kind} MelBandRoformer expects {expected}, got shape {tuple(wav.shape)}."
         )
 
-    def _window(self, like: torch.Tensor) -> torch.Tensor:
-        return torch.hann_window(self.win_length, device=like.device, dtype=like.dtype)
-
-    def stft(self, wav: torch.Tensor) -> torch.Tensor:
-        """``(batch, time)`` -> complex ``(batch, n_fft / 2 + 1, 1 + time // hop)``."""
-        return torch.stft(
-            wav,
-            self.n_fft,
-            self.hop_length,
-            self.win_length,
-            window=self._window(wav),
-            center=True,
-            pad_mode="reflect",
-            normalized=self.normalized,
-            onesided=True,
-            return_complex=True,
-        )
-
-    def istft(self, spec: torch.Tensor, length: Optional[int]) -> torch.Tensor:
-        """Inverse of :meth:`stft` (``length=None``: ``hop * (frames - 1)`` samples)."""
-        return torch.istft(
-            spec,
-            self.n_fft,
-            self.hop_length,
-            self.win_length,
-            window=self._window(spec.real),
-            center=True,
-            normalized=self.normalized,
-            onesided=True,
-            length=length,
-        )
-
-    def get_model_args(self) -> dict:
-        """Constructor arguments (round-trip through :meth:`serialize` / ``from_pretrained``)."""
-        return dict(self._args)
-
     # Checked by ``asteroid-tdanet export`` before tracing.
     export_formats = ()
-    export_refusal = (
-        "its STFT is complex-valued (torch's ONNX exporter has no complex tensors) and a "
-        "trace fixes its frame count; separate in PyTorch (asteroid-tdanet separate)."
-    )
+    export_refusal = ComplexSTFT.export_refusal
 
     preset_prefix = "mel-band-roformer"
     default_preset = "mel-band-roformer-wsa"
@@ -314,13 +276,9 @@ class MelBandRoformer(SeparationBaseModel):
         constructor keyword arguments ``config`` (``None``: the defaults, i.e. the released
         ``mbr-win10-sink8``), with ``official_compat=True``; the keys are checked and loaded
         strictly. Returned in eval mode, like ``from_pretrained``."""
-        from ..checkpoints import check_state_dict
-
-        model = cls(**reference_config_to_args(config or {}))
         ours = reference_state_dict_to_ours(state_dict)
-        check_state_dict(model, ours, "the reference MelBandRoformerWSA state_dict")
-        model.load_state_dict(ours)
-        return model.eval()
+        source = "the reference MelBandRoformerWSA state_dict"
+        return build_loaded(cls, ours, source, **reference_config_to_args(config or {}))
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -5,7 +5,8 @@ from typing import Optional
 from ..masknn.feed_forward import TransformerFeedForward
 from ..masknn.global_attention import GlobalAttention
 from ..masknn.mixers import build_mixer
-from .ublock_model import UBlockModel, constructor_args
+from .base import build_loaded, constructor_args
+from .ublock_model import UBlockModel
 
 
 class S4M(UBlockModel):
@@ -92,11 +93,8 @@ class S4M(UBlockModel):
         Sets ``official_compat=True`` and keeps the S4 state (``C~`` and ``L``), so the
         reference's outputs are reproduced. Returned in eval mode, like ``from_pretrained``.
         """
-        from ..checkpoints import check_state_dict
         from ..checkpoints.s4m_reference import reference_to_package
 
         package = reference_to_package(dict(state_dict=state_dict, model_args=config))
-        model = cls(**package["model_args"])
-        check_state_dict(model, package["state_dict"], "the reference S4M state_dict")
-        model.load_state_dict(package["state_dict"])
-        return model.eval()
+        source = "the reference S4M state_dict"
+        return build_loaded(cls, package["state_dict"], source, **package["model_args"])

@@ -6,7 +6,8 @@ from ..checkpoints.legacy import upgrade_key
 from ..masknn.feed_forward import FeedForward
 from ..masknn.global_attention import GlobalAttention
 from ..masknn.mixers import build_mixer
-from .ublock_model import UBlockModel, constructor_args
+from .base import constructor_args
+from .ublock_model import UBlockModel
 
 
 class TDANet(UBlockModel):

@@ -79,8 +79,3 @@ class UBlockModel(FreeFilterbankModel):
     def get_model_args(self) -> dict:
         """Constructor arguments (round-trip through :meth:`serialize` / ``from_pretrained``)."""
         return {**self.encoder_args(), **copy.deepcopy(self._config)}
-
-
-def constructor_args(frame_locals: dict) -> dict:
-    """A constructor's arguments from its ``locals()`` taken on entry."""
-    return {k: v for k, v in frame_locals.items() if k not in ("self", "__class__")}

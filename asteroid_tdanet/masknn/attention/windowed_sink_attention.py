@@ -3,14 +3,13 @@
 from typing import Optional
 
 import torch
-from torch import nn
 
 from ..rotary import RotaryEmbedding
-from ..token_norms import RMSNorm
+from .gated_rotary_attention import GatedRotaryAttention
 from .windowed_sink_attend import window_bounds, windowed_sink_attend
 
 
-class WindowedSinkAttention(nn.Module):
+class WindowedSinkAttention(GatedRotaryAttention):
     """``to_out(sigmoid(to_gates(x_n)) * WSA(RoPE(q), RoPE(k), v))`` with ``x_n = RMSNorm(x)``.
 
     The input sequence starts with ``n_sinks`` sink tokens (RoPE positions ``0..S-1``, frames
@@ -51,27 +50,13 @@ class WindowedSinkAttention(nn.Module):
         block_size: int = 32,
         backend: str = "auto",
     ):
-        super().__init__()
-        self.heads, self.dim_head, self.window, self.n_sinks = heads, dim_head, window, n_sinks
-        self.causal, self.dropout, self.block_size, self.backend = (
-            causal,
-            dropout,
-            block_size,
-            backend,
-        )
-        inner = heads * dim_head
-        self.rotary_embed = rotary if rotary is not None else RotaryEmbedding(dim_head)
-        self.norm = RMSNorm(dim)
-        self.to_qkv = nn.Linear(dim, 3 * inner, bias=False)
-        self.to_gates = nn.Linear(dim, heads)
-        self.to_out = nn.Sequential(nn.Linear(inner, dim, bias=False), nn.Dropout(dropout))
+        super().__init__(dim, heads=heads, dim_head=dim_head, dropout=dropout, rotary=rotary)
+        self.window, self.n_sinks, self.causal = window, n_sinks, causal
+        self.block_size, self.backend = block_size, backend
 
     def forward(self, x: torch.Tensor, frames_only: bool = False) -> torch.Tensor:
-        batch = x.shape[0]
         x_n = self.norm(x)
-        qkv = self.to_qkv(x_n).reshape(batch, -1, 3, self.heads, self.dim_head)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4)  # 'b n (qkv h d) -> qkv b h n d'
-        q, k = self.rotary_embed(q), self.rotary_embed(k)
+        q, k, v = self.rotated_qkv(x_n)
         out = windowed_sink_attend(
             q,
             k,
@@ -84,9 +69,7 @@ class WindowedSinkAttention(nn.Module):
             dropout=self.dropout if self.training else 0.0,
             backend=self.backend,
         )
-        gate_in = x_n[:, self.n_sinks :] if frames_only else x_n
-        out = out * torch.sigmoid(self.to_gates(gate_in)).transpose(1, 2).unsqueeze(-1)
-        return self.to_out(out.transpose(1, 2).flatten(2))
+        return self.gated_output(out, x_n[:, self.n_sinks :] if frames_only else x_n)
 
     def macs(self, frames: int, frames_only: bool = False) -> int:
         """Multiply-accumulates for ``frames`` frames plus the sinks (batch 1)."""
