@@ -1,11 +1,10 @@
 """FLA-SepReformer: the reference's outputs, sizes, aux heads and loss, round trips, softmax twin."""
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
 import torch
+from _reference_fixtures import reference_fixture
 
 from asteroid_tdanet.models.flasepreformer import (
     FLASepReformer,
@@ -14,7 +13,7 @@ from asteroid_tdanet.models.flasepreformer import (
     reference_config_to_args,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "reference_fla"
+GROUP = "reference_fla"
 NAME = "flasepreformer_small_8k"
 TINY = dict(
     sample_rate=8000,
@@ -35,12 +34,7 @@ def n_params(**kwargs) -> int:
 
 @pytest.fixture(scope="module")
 def reference():
-    if not (FIXTURES / f"{NAME}.state_dict.pt").is_file():
-        pytest.skip(f"shared fixtures not found at {FIXTURES}")
-    state = torch.load(FIXTURES / f"{NAME}.state_dict.pt", weights_only=True)
-    config = json.loads((FIXTURES / f"{NAME}.config.json").read_text())
-    io = torch.load(FIXTURES / f"{NAME}.io.pt", weights_only=True)
-    return state, config, io
+    return reference_fixture(GROUP, NAME)
 
 
 @pytest.fixture(scope="module")

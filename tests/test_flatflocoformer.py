@@ -1,11 +1,9 @@
 """FLA-TFLocoformer: exact against the reference port's fixture, paper sizes, invariances,
 packaging, and the softmax twin (the original TF-Locoformer)."""
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
+from _reference_fixtures import reference_fixture
 
 from asteroid_tdanet.models import registry
 from asteroid_tdanet.models.base import SeparationBaseModel
@@ -15,7 +13,7 @@ from asteroid_tdanet.models.flatflocoformer import (
     reference_state_dict_to_ours,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "reference_fla"
+GROUP = "reference_fla"
 NAME = "flatflocoformer_small_8k"
 TINY = dict(
     n_src=2,
@@ -32,12 +30,7 @@ TINY = dict(
 
 @pytest.fixture(scope="module")
 def reference():
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared fixtures not found at {FIXTURES}")
-    state_dict = torch.load(FIXTURES / f"{NAME}.state_dict.pt", weights_only=True)
-    config = json.loads((FIXTURES / f"{NAME}.config.json").read_text())
-    io = torch.load(FIXTURES / f"{NAME}.io.pt", weights_only=True)
-    return state_dict, config, io
+    return reference_fixture(GROUP, NAME)
 
 
 def tiny(**overrides):
@@ -151,16 +144,7 @@ def test_export_is_refused_with_the_reason(tmp_path, fmt, capsys):
     from asteroid_tdanet.cli import main as cli_main
     from asteroid_tdanet.models import package_model
 
-    model = FLATFLocoformer(
-        n_layers=1,
-        emb_dim=8,
-        attention_dim=8,
-        n_heads=2,
-        num_groups=2,
-        ffn_hidden_dim=8,
-        fla_norm_type="RMSGroupNorm_2",
-    )
-    torch.save(package_model(model), tmp_path / "m.pth")
+    torch.save(package_model(tiny()), tmp_path / "m.pth")
     out = tmp_path / f"m.{fmt}"
     args = ["export", "--model", str(tmp_path / "m.pth"), "--format", fmt, "-o", str(out)]
     assert cli_main(args) != 0

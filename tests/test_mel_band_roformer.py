@@ -2,11 +2,9 @@
 reference fixture, band layout, release size, invariances, packaging, the full-attention
 teacher."""
 
-import json
-from pathlib import Path
-
 import pytest
 import torch
+from _reference_fixtures import reference_fixture
 
 from asteroid_tdanet.checkpoints import check_state_dict
 from asteroid_tdanet.masknn.mel_bands import band_ranges, mel_band_membership
@@ -21,7 +19,7 @@ from asteroid_tdanet.models.mel_band_roformer import (
     release_to_package,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "reference_wsa"
+GROUP = "reference_wsa"
 NAME = "mbr_wsa_small"
 TINY = dict(
     sample_rate=16000,
@@ -50,12 +48,7 @@ RELEASE_RANGES = (
 
 @pytest.fixture(scope="module")
 def reference():
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared fixtures not found at {FIXTURES}")
-    state_dict = torch.load(FIXTURES / f"{NAME}.state_dict.pt", weights_only=True)
-    config = json.loads((FIXTURES / f"{NAME}.config.json").read_text())
-    io = torch.load(FIXTURES / f"{NAME}.io.pt", weights_only=True)
-    return state_dict, config, io
+    return reference_fixture(GROUP, NAME)
 
 
 def tiny(**overrides):

@@ -5,15 +5,15 @@ arguments are placed in directories of the release layout instead.
 """
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from _reference_fixtures import reference_fixture
 
 from asteroid_tdanet.checkpoints import NotACheckpointError, load_package
 from asteroid_tdanet.models import load_model
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "reference_fla"
+GROUP = "reference_fla"
 MODELS = {
     "flasepreformer_small_8k": "FLASepReformer",
     "flatflocoformer_small_8k": "FLATFLocoformer",
@@ -21,27 +21,25 @@ MODELS = {
 
 
 def release_dir(tmp_path, fixture, nesting):
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared fixtures not found at {FIXTURES}")
-    config = json.loads((FIXTURES / f"{fixture}.config.json").read_text())
+    """A directory of the release layout holding the fixture's weights and kwargs, and the
+    fixture's io tensors."""
+    sd, config, io = reference_fixture(GROUP, fixture)
     if nesting == "model":  # ModelScope's usual file: the model's arguments under "model"
         config = {"framework": "pytorch", "task": "speech-separation", "model": config}
     folder = tmp_path / fixture
     folder.mkdir()
     (folder / "configuration.json").write_text(json.dumps(config))
-    sd = torch.load(FIXTURES / f"{fixture}.state_dict.pt", weights_only=True)
     torch.save(sd, folder / "pytorch_model.bin")
-    return folder
+    return folder, io
 
 
 @pytest.mark.parametrize("nesting", ["top", "model"])
 @pytest.mark.parametrize("fixture", sorted(MODELS))
 def test_release_directory_loads_exactly(tmp_path, fixture, nesting):
-    folder = release_dir(tmp_path, fixture, nesting)
+    folder, io = release_dir(tmp_path, fixture, nesting)
     model = load_model(str(folder))
     assert type(model).__name__ == MODELS[fixture]
     assert model.get_model_args()["official_compat"] is True
-    io = torch.load(FIXTURES / f"{fixture}.io.pt", weights_only=True)
     with torch.inference_mode():
         est = model(io["mixture"])
     torch.testing.assert_close(est, io["estimates"], rtol=0, atol=1e-4)
@@ -59,14 +57,14 @@ def test_folder_without_the_files_is_named(tmp_path):
 
 
 def test_configuration_without_model_arguments_says_what_is_missing(tmp_path):
-    folder = release_dir(tmp_path, "flatflocoformer_small_8k", "top")
+    folder, _ = release_dir(tmp_path, "flatflocoformer_small_8k", "top")
     (folder / "configuration.json").write_text(json.dumps({"framework": "pytorch", "model": {}}))
     with pytest.raises(NotACheckpointError, match="no 'separator_conf'.*found keys"):
         load_package(str(folder))
 
 
 def test_weights_of_another_model_are_refused(tmp_path):
-    folder = release_dir(tmp_path, "flatflocoformer_small_8k", "top")
+    folder, _ = release_dir(tmp_path, "flatflocoformer_small_8k", "top")
     torch.save({"encoder.weight": torch.zeros(2)}, folder / "pytorch_model.bin")
     with pytest.raises(NotACheckpointError, match="not a FLA-SepReformer or FLA-TFLocoformer"):
         load_package(str(folder))
@@ -74,9 +72,7 @@ def test_weights_of_another_model_are_refused(tmp_path):
 
 @pytest.mark.parametrize("fixture", sorted(MODELS))
 def test_bare_reference_state_dict_points_to_the_directory(tmp_path, fixture):
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared fixtures not found at {FIXTURES}")
-    sd = torch.load(FIXTURES / f"{fixture}.state_dict.pt", weights_only=True)
+    sd, _, _ = reference_fixture(GROUP, fixture)
     torch.save(sd, tmp_path / "pytorch_model.bin")
     with pytest.raises(NotACheckpointError, match=f"bare {MODELS[fixture]} state_dict.*from_ref"):
         load_package(str(tmp_path / "pytorch_model.bin"))
@@ -88,8 +84,7 @@ def test_cli_separates_with_a_release_directory(tmp_path):
 
     from asteroid_tdanet.cli import main as cli_main
 
-    folder = release_dir(tmp_path, "flatflocoformer_small_8k", "model")
-    io = torch.load(FIXTURES / "flatflocoformer_small_8k.io.pt", weights_only=True)
+    folder, io = release_dir(tmp_path, "flatflocoformer_small_8k", "model")
     sf.write(tmp_path / "mix.wav", io["mixture"][0].numpy(), 8000, subtype="FLOAT")
     out = tmp_path / "out"
     args = ["separate", str(tmp_path / "mix.wav"), "--model", str(folder), "-o", str(out), "-q"]
