@@ -26,18 +26,11 @@ import sys
 import time
 
 import torch
+from mixers import peak_rss_of  # benchmarks/mixers.py: the same memory measure
 
 SAMPLE_RATE = 8000
 PRESETS = ("fla-sepreformer-b", "fla-tflocoformer-m")
 ATTENTIONS = ("fla", "softmax")
-
-
-def _status(key: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1]) * 1024
-    raise KeyError(key)
 
 
 def one_case(preset: str, attention: str, seconds: float, repeats: int, device: str) -> dict:
@@ -51,18 +44,17 @@ def one_case(preset: str, attention: str, seconds: float, repeats: int, device: 
     if device != "cpu":
         return _one_case_cuda(model, wav, repeats, count_params(model))
     with torch.inference_mode():
-        before = _status("VmRSS")
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the high-water mark to the current RSS
-        start = time.perf_counter()
-        model(wav)
-        best = time.perf_counter() - start
-        peak = _status("VmHWM") - before
+        best, peak = peak_rss_of(lambda: _timed(model, wav))
         for _ in range(repeats - 1 if seconds <= 10 else 0):
-            start = time.perf_counter()
-            model(wav)
-            best = min(best, time.perf_counter() - start)
+            best = min(best, _timed(model, wav))
     return dict(seconds=best, peak_mib=peak / 2**20, params=count_params(model))
+
+
+def _timed(model, wav) -> float:
+    """Wall time of one forward pass."""
+    start = time.perf_counter()
+    model(wav)
+    return time.perf_counter() - start
 
 
 def _one_case_cuda(model, wav, repeats: int, params: int) -> dict:

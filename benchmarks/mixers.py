@@ -64,6 +64,16 @@ def _status(key: str) -> int:
     raise KeyError(key)
 
 
+def peak_rss_of(call):
+    """``(result, bytes)``: ``call()``'s result and how far the process's resident memory rose
+    above its level before the call (VmHWM reset through ``/proc/self/clear_refs``)."""
+    before = _status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the high-water mark to the current RSS
+    result = call()
+    return result, _status("VmHWM") - before
+
+
 def _clear_s4_caches(module) -> None:
     from asteroid_tdanet.masknn.ssm import NPLRKernel
 
@@ -83,11 +93,7 @@ def one_mixer(case: str, frames: int, repeats: int) -> dict:
     cached = case.endswith("(cached kernel)")
     with torch.inference_mode():
         # Memory first, while the allocator holds nothing it could reuse.
-        before = _status("VmRSS")
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the high-water mark to the current RSS
-        mixer(x)
-        peak = _status("VmHWM") - before
+        _, peak = peak_rss_of(lambda: mixer(x))
         best = float("inf")
         for _ in range(repeats):
             if not cached:
