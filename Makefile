@@ -15,6 +15,9 @@ install: $(STAMP)
 $(STAMP): requirements-pinned.txt setup.py
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -r requirements-pinned.txt
+	# The music mini set's synthesiser; --no-deps: its pyaudio requirement (live playback
+	# only) does not build without portaudio headers.
+	$(VENV)/bin/pip install --no-deps tinysoundfont==0.3.7
 	$(VENV)/bin/pip install --no-deps -e .
 	@touch $(STAMP)
 

@@ -1,8 +1,17 @@
 """TDANet (ICLR 2023), S4M, FLASepformer and efficient sequence mixers for speech separation,
-for Asteroid."""
+and Mel-Band RoFormer with windowed sink attention for vocal separation, for Asteroid."""
 
 from .masknn import TDANetMasker
-from .models import MODELS, PRESETS, S4M, FLASepReformer, FLATFLocoformer, TDANet, load_model
+from .models import (
+    MODELS,
+    PRESETS,
+    S4M,
+    FLASepReformer,
+    FLATFLocoformer,
+    MelBandRoformer,
+    TDANet,
+    load_model,
+)
 from .registration import register_asteroid_models
 from .version import __version__
 
@@ -13,6 +22,7 @@ __all__ = [
     "S4M",
     "FLASepReformer",
     "FLATFLocoformer",
+    "MelBandRoformer",
     "TDANetMasker",
     "MODELS",
     "PRESETS",

@@ -60,11 +60,14 @@ def _output_rate(text: str):
 def _separate_parser(sub) -> None:
     p = sub.add_parser(
         "separate",
-        help="separate audio files or folders into one file per speaker",
+        help="separate audio files or folders into one file per speaker or stem",
         description="Separate each input into one mono file per source: "
-        "OUT/<name>_s1.wav, OUT/<name>_s2.wav, ... Folders are searched recursively for audio "
+        "OUT/<name>_s1.wav, OUT/<name>_s2.wav, ... (speech models), or into one file per stem "
+        "with the input's channels: OUT/<name>_vocals.wav, OUT/<name>_accompaniment.wav "
+        "(music models such as MelBandRoformer: stereo in, stereo out; a mono file is given to "
+        "both channels, with a note). Folders are searched recursively for audio "
         "files and their layout is mirrored under OUT. Files of any length are processed in "
-        "overlapping chunks whose speakers are aligned, in bounded memory.",
+        "overlapping, cross-faded chunks (speakers aligned between chunks), in bounded memory.",
         epilog="Inputs: anything soundfile reads (wav, flac, ogg, aiff, mp3, ...). Existing "
         "outputs are never overwritten without --force, also not ones another run creates "
         "meanwhile. A file that fails is reported on one line and the others continue. "
@@ -90,8 +93,8 @@ def _separate_parser(sub) -> None:
         "--channel",
         type=int,
         metavar="N",
-        help="separate channel N (0 = first) of multichannel files (multichannel input is an "
-        "error unless --channel or --mix-down is given)",
+        help="separate channel N (0 = first) of multichannel files (input with more "
+        "channels than the model takes is an error unless --channel or --mix-down is given)",
     )
     channels.add_argument(
         "--mix-down", action="store_true", help="average the channels of multichannel files"
@@ -116,16 +119,16 @@ def _separate_parser(sub) -> None:
     p.add_argument(
         "--chunk-seconds",
         type=_positive_float,
-        default=DEFAULT_CHUNK_SECONDS,
-        help="length of the chunks the model processes at once; bounds memory "
-        "(default: %(default)s). Inputs up to this length are processed whole.",
+        help="length of the chunks the model processes at once; bounds memory (default: "
+        f"the model's, else {DEFAULT_CHUNK_SECONDS:g}; MelBandRoformer: 8). Inputs up to "
+        "this length are processed whole.",
     )
     p.add_argument(
         "--overlap-seconds",
         type=_positive_float,
-        default=DEFAULT_OVERLAP_SECONDS,
         help="overlap between consecutive chunks, used to keep each speaker on the same "
-        "output and to cross-fade; at most half a chunk (default: %(default)s)",
+        "output and to cross-fade; at most half a chunk (default: the model's, else "
+        f"{DEFAULT_OVERLAP_SECONDS:g}; MelBandRoformer: 1)",
     )
     _add_runtime_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -254,7 +257,6 @@ def cmd_separate(args) -> int:
     from tqdm.auto import tqdm
 
     from .inference import Separator, plan, run_jobs
-    from .models import n_src_of
 
     model = load_model(args.model)
     try:
@@ -269,7 +271,7 @@ def cmd_separate(args) -> int:
     except (ValueError, RuntimeError) as err:
         raise CliError(_first_line(err)) from err
     # A missing input becomes a job that fails with "no such file", like any bad file.
-    jobs = plan(args.inputs, args.output_dir, n_src_of(model), force=args.force)
+    jobs = plan(args.inputs, args.output_dir, separator.layout.names, force=args.force)
     if not jobs:
         raise CliError(f"no audio files found in {' '.join(args.inputs)}")
     _clean_stale_temporaries({p.parent for job in jobs for p in job.outputs})
@@ -287,6 +289,8 @@ def cmd_separate(args) -> int:
             progress=advance,
             overwrite=args.force,
         )
+        for note in result.notes:
+            tqdm.write(f"note: {note}", file=sys.stderr)
         if result.clipped:
             tqdm.write(  # below the progress bars, not through them
                 f"warning: {job.input}: {result.clipped} output samples clipped to [-1, 1] "

@@ -109,3 +109,39 @@ def env():
 
 
 PYTHON = sys.executable
+
+
+CONF_MUSIC_MINI = os.path.join(REPO, "egs", "musdb18", "local", "conf_mini.yml")
+MUSIC_STEMS = ("vocals", "drums", "bass", "other")
+
+
+def make_tiny_music_data(tmp_path, sample_rate=16000, seconds=2.0, songs=(3, 1), seed=0):
+    """A MUSDB18-HQ layout of random-tone stereo songs (``train``/``test``) and a music conf
+    pointing at it (one short epoch); returns (conf_path, root)."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    root = Path(tmp_path) / "MiniMUSDB"
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    for split, n in zip(("train", "test"), songs):
+        for k in range(n):
+            folder = root / split / f"song {split} {k}"
+            folder.mkdir(parents=True)
+            stems = {}
+            for i, stem in enumerate(MUSIC_STEMS):
+                f0 = rng.uniform(80, 800) * (i + 1)
+                tone = np.sin(2 * np.pi * f0 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * (i + 1) * t))
+                left = 0.1 * tone + 0.01 * rng.standard_normal(t.size)
+                stems[stem] = np.stack([left, 0.8 * left], axis=1).astype(np.float32)
+                sf.write(folder / f"{stem}.wav", stems[stem], sample_rate, subtype="FLOAT")
+            sf.write(folder / "mixture.wav", sum(stems.values()), sample_rate, subtype="FLOAT")
+    with open(CONF_MUSIC_MINI) as f:
+        conf = yaml.safe_load(f)
+    conf["data"].update(
+        root=str(root), sample_rate=sample_rate, segment=0.5, items_per_epoch=4, valid_songs=1
+    )
+    conf["training"].update(max_minutes=None, epochs=1, batch_size=2)
+    conf_path = Path(tmp_path) / "music_conf.yml"
+    with open(conf_path, "w") as f:
+        yaml.safe_dump(conf, f)
+    return str(conf_path), root

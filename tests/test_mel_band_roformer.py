@@ -130,34 +130,26 @@ def test_release_parameter_count_and_keys():
     keys = model.state_dict()
     assert len(keys) == 685 and tuple(keys["sink_tokens"].shape) == (8, 60, 384)
     assert set(teacher.state_dict()) == set(keys) - {"sink_tokens"}
-    assert is_release_state_dict(keys) and not is_release_state_dict(teacher.state_dict())
-    assert release_model_args(keys) == reference_config_to_args({})
+    assert is_release_state_dict(keys) and is_release_state_dict(teacher.state_dict())
+    # Loaded releases return as many samples as they are given (the reference's samples).
+    assert release_model_args(keys) == {**reference_config_to_args({}), "official_compat": False}
+    teacher_args = release_model_args(teacher.state_dict())
+    assert teacher_args["time_attention"] == "full" and teacher_args["sinks"] == 0
     package = release_to_package(keys)
     assert package["model_name"] == "MelBandRoformer"
     with torch.device("meta"):
         check_state_dict(MelBandRoformer(**package["model_args"]), package["state_dict"], "t")
 
 
-# Proposed "mel-band-roformer-mini" preset (CPU training: about 1 s per step of 2 x 3 s
-# stereo on one thread).
-MINI = dict(
-    sample_rate=44100,
-    dim=32,
-    depth=2,
-    num_bands=16,
-    heads=4,
-    dim_head=8,
-    stft_n_fft=512,
-    stft_hop_length=128,
-    sinks=4,
-    mlp_expansion_factor=1,
-)
-
-
-def test_mini_parameter_count():
-    with torch.device("meta"):
-        model = MelBandRoformer(**MINI)
-    assert sum(p.numel() for p in model.parameters()) == 267_244
+def test_presets_parameter_counts():
+    """The mini preset (CPU training) and the teacher preset: the release less its sinks."""
+    counts = {}
+    for name in ("mel-band-roformer-mini", "mel-band-roformer-full"):
+        with torch.device("meta"):
+            model = MelBandRoformer.from_preset(name)
+        counts[name] = sum(p.numel() for p in model.parameters())
+    assert counts["mel-band-roformer-mini"] == 267_244
+    assert counts["mel-band-roformer-full"] == 228_387_172 - 8 * 60 * 384
 
 
 def test_batch_invariance_and_odd_lengths():
@@ -240,3 +232,26 @@ def test_reference_config_errors():
         MelBandRoformer(**{**TINY, "time_attention": "linear"})
     with pytest.raises(ValueError, match="n_src"):
         MelBandRoformer(n_src=2, **TINY)
+
+
+@pytest.mark.parametrize("sinks", [8, 0])
+def test_release_layout_file_loads_by_every_entry_point(tmp_path, sinks):
+    """A raw reference state_dict with the release's STFT and bands (smaller widths): what
+    ``mbr-win10-sink8.ckpt`` is; without sinks, the full-attention teacher layout."""
+    from asteroid_tdanet import load_model
+
+    config = dict(dim=8, depth=1, heads=2, dim_head=4, n_wsa_sinks=sinks)
+    torch.manual_seed(0)
+    reference = MelBandRoformer(**reference_config_to_args(config)).eval()
+    path = tmp_path / "mbr-win10-sink8.ckpt"
+    torch.save(reference.state_dict(), path)  # a raw state_dict, as released
+    x = 0.1 * torch.randn(1, 2, 44100 + 100)
+    with torch.no_grad():
+        expected = reference(x)  # official_compat: hop * (T // hop) samples
+        for loader in (MelBandRoformer.from_pretrained, load_model):
+            model = loader(str(path))
+            assert type(model) is MelBandRoformer and not model.training
+            assert model.sinks == sinks and not model.official_compat
+            out = model(x)
+            assert out.shape == x.shape  # all the samples it was given
+            torch.testing.assert_close(out[..., : expected.shape[-1]], expected, rtol=0, atol=1e-6)

@@ -97,8 +97,13 @@ def test_every_backend_equals_dense_masked_softmax(causal, frames, sinks, window
 
 
 @pytest.mark.parametrize("causal", [False, True])
-def test_long_inputs_processed_in_groups_of_blocks(causal):
-    """300 frames in blocks of 2: 150 blocks, computed in several groups."""
+def test_long_inputs_processed_in_groups_of_blocks(causal, monkeypatch):
+    """300 frames in blocks of 2: 150 blocks, computed in groups of 7 blocks (the group size
+    follows a budget of gathered-key elements: 2 heads x 11 keys x 4 dims per block)."""
+    import importlib
+
+    attend = importlib.import_module("asteroid_tdanet.masknn.attention.windowed_sink_attend")
+    monkeypatch.setattr(attend, "_GROUP_ELEMENTS", 7 * 2 * 11 * 4)
     torch.manual_seed(0)
     q, k, v = (torch.randn(1, 2, 3 + 300, 4, requires_grad=True) for _ in range(3))
     out = windowed_sink_attend(

@@ -2,6 +2,8 @@
 forward shapes, a package file read back under ``weights_only`` (by Asteroid's
 ``BaseModel.from_pretrained`` and ours), the CLI, and the recipe's train -> evaluate -> publish.
 
+Speaker models (two speakers at 8 kHz, the speech recipes) and stem models (a stereo vocals
+model, the music recipe: :data:`STEM_MODELS`) go through the same steps, each with its data.
 A model added to :data:`asteroid_tdanet.MODELS` (or a preset for another Asteroid model) must
 get a tiny configuration in :data:`CASES`, which a test checks.
 """
@@ -13,11 +15,12 @@ import pytest
 import soundfile as sf
 import torch
 import yaml
-from _recipe_helpers import make_tiny_data
+from _recipe_helpers import make_tiny_data, make_tiny_music_data
 from asteroid.models import BaseModel
 
 from asteroid_tdanet import MODELS, PRESETS
 from asteroid_tdanet.cli import main as cli_main
+from asteroid_tdanet.inference.layout import output_layout
 from asteroid_tdanet.models import SeparationModel, load_model, n_src_of, package_model
 from asteroid_tdanet.models.presets import preset_model
 from asteroid_tdanet.recipes import evaluate, publish, train
@@ -58,14 +61,33 @@ CASES = {
         "dprnntasnet-mini",
         dict(n_filters=32, bn_chan=16, hid_size=16, n_repeats=1, chunk_size=20, hop_size=10),
     ),
+    "MelBandRoformer": (
+        "mel-band-roformer-mini",
+        dict(dim=16, depth=1, num_bands=8, heads=2, dim_head=8, stft_n_fft=256, stft_hop_length=64),
+    ),
 }
 NAMES = sorted(CASES)
+# Stem models: (n_src, sample_rate, audio channels) of their tiny data (speakers: 2, 8 kHz, mono).
+STEM_MODELS = {"MelBandRoformer": (1, 16000, 2)}
+SPEAKERS = (2, 8000, 1)
+
+
+def data_of(name):
+    """``(n_src, sample_rate, channels)`` a model is built and fed with here."""
+    return STEM_MODELS.get(name, SPEAKERS)
 
 
 def build(name, **overrides):
     preset, tiny = CASES[name]
+    n_src, rate, _ = data_of(name)
     torch.manual_seed(0)
-    return SeparationModel.from_preset(preset, n_src=2, sample_rate=8000, **tiny, **overrides)
+    return SeparationModel.from_preset(preset, n_src=n_src, sample_rate=rate, **tiny, **overrides)
+
+
+def example(name, batch, time=4000):
+    """A random input batch: ``(batch, time)``, or ``(batch, channels, time)`` for stem models."""
+    channels = data_of(name)[2]
+    return torch.randn(batch, time) if channels == 1 else torch.randn(batch, channels, time)
 
 
 def test_every_model_and_preset_has_a_case():
@@ -76,11 +98,14 @@ def test_every_model_and_preset_has_a_case():
 @pytest.mark.parametrize("name", NAMES)
 def test_builds_from_preset_and_separates_a_batch(name):
     model = build(name).eval()
-    assert type(model).__name__ == name and n_src_of(model) == 2
-    x = torch.randn(3, 4000)
+    n_src, _, channels = data_of(name)
+    assert type(model).__name__ == name and n_src_of(model) == n_src
+    x = example(name, 3)
     with torch.inference_mode():
         out = model(x)
-    assert out.shape == (3, 2, 4000) and torch.isfinite(out).all()
+    # Speakers: (batch, n_src, time); one stereo stem: (batch, channels, time).
+    expected = (3, n_src, 4000) if channels == 1 else (3, channels, 4000)
+    assert out.shape == expected and torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -90,7 +115,7 @@ def test_package_file_round_trip_under_weights_only(name, tmp_path):
     torch.save(package_model(model), path)
     package = torch.load(path, weights_only=True)  # nothing outside the default allow-list
     assert package["model_name"] == name
-    x = torch.randn(2, 4000)
+    x = example(name, 2)
     with torch.inference_mode():
         expected = model(x)
         for loader in (BaseModel.from_pretrained, load_model):
@@ -102,18 +127,25 @@ def test_package_file_round_trip_under_weights_only(name, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_cli_separates_a_file_with_the_model(name, tmp_path):
     model = build(name).eval()
+    _, rate, channels = data_of(name)
     torch.save(package_model(model), tmp_path / "model.pth")
-    audio = (0.1 * np.random.default_rng(0).standard_normal(4000)).astype(np.float32)
-    sf.write(tmp_path / "talk.wav", audio, 8000, subtype="FLOAT")
+    audio = example(name, 1)[0].mul(0.1).numpy()  # (time,) or (channels, time)
+    sf.write(tmp_path / "talk.wav", audio.T, rate, subtype="FLOAT")
     out = tmp_path / "out"
     args = ["separate", str(tmp_path / "talk.wav"), "--model", str(tmp_path / "model.pth")]
     assert cli_main(args + ["-o", str(out), "-q"]) == 0
     with torch.inference_mode():
-        expected = model(torch.from_numpy(audio)[None])[0]
-    for i in range(2):
-        got, rate = sf.read(out / f"talk_s{i + 1}.wav", dtype="float32")
-        assert rate == 8000
-        np.testing.assert_allclose(got, expected[i].numpy(), atol=1e-5)
+        estimate = model(torch.from_numpy(audio)[None])[0]
+    # Speakers: one mono file each; a stem model: its stem and the rest of the mixture.
+    layout = output_layout(model)
+    expected = (
+        estimate if channels == 1 else torch.stack([estimate, torch.from_numpy(audio) - estimate])
+    )
+    assert len(layout.names) == len(expected)
+    for suffix, want in zip(layout.names, expected):
+        got, got_rate = sf.read(out / f"talk_{suffix}.wav", dtype="float32")
+        assert got_rate == rate
+        np.testing.assert_allclose(got, want.numpy().T, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +153,17 @@ def tiny_data(tmp_path_factory):
     return make_tiny_data(tmp_path_factory.mktemp("data"))
 
 
+@pytest.fixture(scope="module")
+def tiny_music_data(tmp_path_factory):
+    return make_tiny_music_data(tmp_path_factory.mktemp("music"))
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_recipe_trains_evaluates_and_publishes(name, tiny_data, tmp_path):
-    conf_path, _ = tiny_data
+def test_recipe_trains_evaluates_and_publishes(name, request, tmp_path):
+    """Speaker models on the tiny speech corpus, stem models on the tiny music set."""
+    data = "tiny_music_data" if name in STEM_MODELS else "tiny_data"
+    conf_path, _ = request.getfixturevalue(data)
+    n_src = data_of(name)[0]
     preset, tiny = CASES[name]
     exp = tmp_path / f"{name.lower()}_tiny"
     common = ["--exp_dir", str(exp)]
@@ -133,10 +173,15 @@ def test_recipe_trains_evaluates_and_publishes(name, tiny_data, tmp_path):
     assert train.main(common + args) == 0
     package = torch.load(exp / xp.BEST_MODEL, weights_only=True)
     assert package["model_name"] == name
-    assert package["model_args"]["n_src"] == 2
-    assert evaluate.main(common + ["--n_save_ex", "0", "--metrics", "si_sdr"]) == 0
-    final = json.loads((exp / xp.EVAL_DIR / xp.FINAL_METRICS).read_text())
-    assert final["n_utterances"] == 2 and np.isfinite(final["si_snr_i"])
+    assert package["model_args"]["n_src"] == n_src
+    if name in STEM_MODELS:
+        assert evaluate.main(common + ["--n_save_ex", "1"]) == 0
+        final = json.loads((exp / xp.EVAL_DIR / xp.FINAL_METRICS).read_text())
+        assert final["n_tracks"] == 1 and np.isfinite(final["targets"]["vocals"]["SDR"])
+    else:
+        assert evaluate.main(common + ["--n_save_ex", "0", "--metrics", "si_sdr"]) == 0
+        final = json.loads((exp / xp.EVAL_DIR / xp.FINAL_METRICS).read_text())
+        assert final["n_utterances"] == 2 and np.isfinite(final["si_snr_i"])
     assert publish.main(common + ["--license", "cc-by-sa-4.0"]) == 0
     card = (exp / "publish_dir" / "README.md").read_text()
     reloaded = load_model(str(exp / "publish_dir" / "pytorch_model.bin"))
@@ -147,4 +192,5 @@ def test_recipe_trains_evaluates_and_publishes(name, tiny_data, tmp_path):
     arxiv = {"TDANet": "2209.15200", "S4M": "2305.16932", "ConvTasNet": "1809.07454"}
     arxiv.update(SuDORMRFNet="2007.06833", DPRNNTasNet="1910.06379")
     arxiv.update(FLATFLocoformer="2508.19528", FLASepReformer="2508.19528")
+    arxiv.update(MelBandRoformer="2510.25745")
     assert f"arxiv.org/abs/{arxiv[name]}" in card

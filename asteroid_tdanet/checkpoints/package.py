@@ -6,6 +6,7 @@ from typing import Callable, List, Tuple
 from .hub import hub_download, is_hub_id, looks_like_path
 from .legacy import is_legacy_tdanet_package, upgrade_tdanet_package
 from .mismatch import CheckpointMismatchError
+from ..models.mel_band_roformer import is_release_state_dict, release_to_package
 from .look2hear import is_look2hear_package, look2hear_to_package
 from .modelscope import (
     is_bare_modelscope_state_dict,
@@ -24,6 +25,7 @@ CONVERTERS: List[Tuple[Callable[[dict], bool], Callable[[dict], dict]]] = [
     (is_look2hear_package, look2hear_to_package),
     (is_reference_package, reference_to_package),
     (is_legacy_tdanet_package, upgrade_tdanet_package),
+    (is_release_state_dict, release_to_package),  # windowed-roformer mbr-win10-sink8.ckpt
     (is_bare_modelscope_state_dict, refuse_bare_state_dict),
 ]
 

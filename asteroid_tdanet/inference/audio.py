@@ -56,18 +56,29 @@ def open_audio(path) -> sf.SoundFile:
         raise AudioError(path, f"not a readable audio file ({_first_line(err)})") from err
 
 
-def check_channel_options(path, channels: int, channel: Optional[int], mix_down: bool) -> None:
-    """Multichannel input needs an explicit choice; a chosen channel must exist."""
+def check_channel_options(
+    path, channels: int, channel: Optional[int], mix_down: bool, model_channels: int = 1
+) -> None:
+    """Input that does not match the model's channels needs an explicit choice; a chosen
+    channel must exist. A multichannel model (``model_channels``, e.g. a stereo music model)
+    takes files with that many channels as they are, and mono files (duplicated)."""
     if channel is not None and mix_down:
         raise ValueError("Pass either a channel or mix_down, not both.")
     if channel is not None and not 0 <= channel < channels:
         raise AudioError(path, f"has {channels} channel(s), cannot select channel {channel}")
-    if channels > 1 and channel is None and not mix_down:
+    if channel is not None or mix_down or channels in (1, model_channels):
+        return
+    if model_channels == 1:
         raise AudioError(
             path,
             f"has {channels} channels; the model separates one channel: choose one with "
             "--channel N (0 = first) or average them with --mix-down",
         )
+    raise AudioError(
+        path,
+        f"has {channels} channels; the model takes {model_channels} (or 1, duplicated): "
+        "choose one with --channel N or average them with --mix-down",
+    )
 
 
 def to_mono(block: np.ndarray, channel: Optional[int], mix_down: bool) -> np.ndarray:
@@ -79,12 +90,31 @@ def to_mono(block: np.ndarray, channel: Optional[int], mix_down: bool) -> np.nda
     return block[:, 0]
 
 
+def to_model_channels(
+    block: np.ndarray, channel: Optional[int], mix_down: bool, model_channels: int
+) -> np.ndarray:
+    """``(frames, channels)`` -> what the model takes: ``(frames,)`` for a mono model,
+    ``(frames, model_channels)`` for a multichannel one (a file with as many channels as it
+    is, otherwise the chosen channel / the mean / the mono file, duplicated)."""
+    if model_channels == 1:
+        return to_mono(block, channel, mix_down)
+    if channel is None and not mix_down and block.shape[1] == model_channels:
+        return block
+    mono = to_mono(block, channel, mix_down)
+    return np.repeat(mono[:, None], model_channels, axis=1)
+
+
 def read_blocks(
-    path, block_frames: int, channel: Optional[int] = None, mix_down: bool = False
+    path,
+    block_frames: int,
+    channel: Optional[int] = None,
+    mix_down: bool = False,
+    model_channels: int = 1,
 ) -> Iterator[np.ndarray]:
-    """Yield consecutive float32 mono blocks ``(<= block_frames,)`` of the whole file."""
+    """Yield consecutive float32 blocks of the whole file: ``(<= block_frames,)`` for a mono
+    model, ``(<= block_frames, model_channels)`` otherwise (see :func:`to_model_channels`)."""
     with open_audio(path) as f:
-        check_channel_options(path, f.channels, channel, mix_down)
+        check_channel_options(path, f.channels, channel, mix_down, model_channels)
         while True:
             try:
                 block = f.read(block_frames, dtype="float32", always_2d=True)
@@ -92,27 +122,32 @@ def read_blocks(
                 raise AudioError(path, f"read error ({_first_line(err)})") from err
             if not len(block):
                 return
-            yield to_mono(block, channel, mix_down)
+            yield to_model_channels(block, channel, mix_down, model_channels)
 
 
 def inspect_audio(
-    path, channel: Optional[int] = None, mix_down: bool = False, block_frames: int = 1 << 18
+    path,
+    channel: Optional[int] = None,
+    mix_down: bool = False,
+    block_frames: int = 1 << 18,
+    model_channels: int = 1,
 ) -> AudioInfo:
     """Check that ``path`` can be separated, reading it once in blocks (bounded memory).
 
     Raises:
         AudioError: unreadable or non-audio file; no samples; only zeros; NaN or Inf samples;
-            multichannel input without ``channel``/``mix_down``.
+            input whose channels the model does not take without ``channel``/``mix_down``.
     """
     with open_audio(path) as f:
         info = AudioInfo(os.fspath(path), int(f.samplerate), int(f.frames), int(f.channels))
-    check_channel_options(path, info.channels, channel, mix_down)
+    check_channel_options(path, info.channels, channel, mix_down, model_channels)
     if info.sample_rate <= 0:
         raise AudioError(path, f"invalid sample rate {info.sample_rate}")
     frames, nonzero = 0, False
-    for block in read_blocks(path, block_frames, channel, mix_down):
-        if not np.isfinite(block).all():
-            first = frames + int(np.argmin(np.isfinite(block)))
+    for block in read_blocks(path, block_frames, channel, mix_down, model_channels):
+        finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
+        if not finite.all():
+            first = frames + int(np.argmin(finite))
             raise AudioError(
                 path, f"contains NaN or Inf samples (first at {first / info.sample_rate:.3f} s)"
             )

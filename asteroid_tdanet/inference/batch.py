@@ -1,8 +1,9 @@
 """Separating many files: input discovery, output names, overwrite protection, summary.
 
 A folder is searched recursively for audio files and its layout is mirrored under the output
-folder: ``in/a/b.flac`` -> ``out/a/b_s1.wav``, ``out/a/b_s2.wav``, ... The output folder may
-be an input folder, inside one or a parent of one: only this run's own outputs are skipped.
+folder: ``in/a/b.flac`` -> ``out/a/b_s1.wav``, ``out/a/b_s2.wav``, ... (a stem model's:
+``out/a/b_vocals.wav``, ``out/a/b_accompaniment.wav``; see :mod:`.layout`). The output folder
+may be an input folder, inside one or a parent of one: only this run's own outputs are skipped.
 """
 
 import re
@@ -10,14 +11,28 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .audio import AUDIO_EXTENSIONS, AudioError
 from .interrupt import Interrupted
 
 OUTPUT_EXT = ".wav"
-# <stem>_s<k>.wav: the name of an output of the input <stem>.*
-OUTPUT_NAME = re.compile(r"^(?P<stem>.+)_s[1-9][0-9]*" + re.escape(OUTPUT_EXT) + "$")
+OutputNames = Union[int, Sequence[str]]
+
+
+def _names(names: OutputNames) -> List[str]:
+    """Output suffixes: ``n_src`` -> ``s1 .. s<n_src>``; a sequence of names as it is."""
+    return [f"s{i}" for i in range(1, names + 1)] if isinstance(names, int) else list(names)
+
+
+def output_name_pattern(names: OutputNames) -> "re.Pattern":
+    """``<stem>_<name>.wav`` for an output name (speakers: any ``s<k>``): the name of an
+    output of the input ``<stem>.*``."""
+    if isinstance(names, int):
+        suffix = r"s[1-9][0-9]*"
+    else:
+        suffix = "|".join(re.escape(n) for n in names)
+    return re.compile(rf"^(?P<stem>.+)_(?:{suffix}){re.escape(OUTPUT_EXT)}$")
 
 
 @dataclass
@@ -75,18 +90,23 @@ class Summary:
         return text + "."
 
 
-def output_paths(stem: Path, out_dir: Path, n_src: int, ext: str = OUTPUT_EXT) -> List[Path]:
-    """``out_dir / stem_s1.wav`` ... ``stem_s{n_src}.wav`` (``stem`` may hold sub-folders)."""
-    return [out_dir / stem.parent / f"{stem.name}_s{i}{ext}" for i in range(1, n_src + 1)]
+def output_paths(
+    stem: Path, out_dir: Path, names: OutputNames, ext: str = OUTPUT_EXT
+) -> List[Path]:
+    """``out_dir / stem_<name>.wav`` per output name (``n_src``: ``stem_s1.wav`` ...
+    ``stem_s{n_src}.wav``); ``stem`` may hold sub-folders."""
+    return [out_dir / stem.parent / f"{stem.name}_{name}{ext}" for name in _names(names)]
 
 
-def discover(inputs: Sequence[str], out_dir: Path) -> Iterable[Tuple[Path, Path]]:
+def discover(
+    inputs: Sequence[str], out_dir: Path, names: OutputNames = 2
+) -> Iterable[Tuple[Path, Path]]:
     """Yield ``(input file, output stem relative to out_dir)`` for files and folders.
 
     A file given explicitly is used whatever its extension (a non-audio file then fails with
     a clear error); in folders, only files with an audio extension are taken, except hidden
-    files (temporaries among them) and this run's own outputs: ``<stem>_s<k>.wav`` lying
-    where the outputs of an input ``<stem>.*`` go. So ``out_dir`` may be an input folder, or
+    files (temporaries among them) and this run's own outputs: ``<stem>_<name>.wav`` (of
+    the output ``names``; an int: ``s<k>``) lying where the outputs of an input ``<stem>.*`` go. So ``out_dir`` may be an input folder, or
     inside or above one, without hiding inputs or separating outputs again.
     """
     found: List[Tuple[Path, Path, bool]] = []  # (file, output stem, found in a folder)
@@ -103,21 +123,23 @@ def discover(inputs: Sequence[str], out_dir: Path) -> Iterable[Tuple[Path, Path]
         else:
             found.append((item, Path(item.stem), False))
     output_stems = {(out_dir / stem).resolve() for _, stem, _ in found}
+    pattern = output_name_pattern(names)
     for path, stem, in_folder in found:
-        match = OUTPUT_NAME.match(path.name)
+        match = pattern.match(path.name)
         if in_folder and match and (path.parent / match["stem"]).resolve() in output_stems:
             continue  # an output of another input of this run
         yield path, stem
 
 
-def plan(inputs: Sequence[str], out_dir, n_src: int, force: bool = False) -> List[Job]:
-    """Jobs for ``inputs``; a job whose outputs exist (without ``force``) or collide with
+def plan(inputs: Sequence[str], out_dir, names: OutputNames, force: bool = False) -> List[Job]:
+    """Jobs for ``inputs`` with one output per name of ``names`` (an int ``n_src``:
+    ``s1 .. s<n_src>``); a job whose outputs exist (without ``force``) or collide with
     another job's gets an ``error`` and will not run."""
     out_dir = Path(out_dir)
     jobs: List[Job] = []
     claimed: Dict[Path, Path] = {}
-    for path, stem in discover(inputs, out_dir):
-        job = Job(path, output_paths(stem, out_dir, n_src))
+    for path, stem in discover(inputs, out_dir, names):
+        job = Job(path, output_paths(stem, out_dir, names))
         keys = [p.resolve() for p in job.outputs]
         other = next((claimed[k] for k in keys if k in claimed), None)
         existing = [p for p in job.outputs if p.exists()]

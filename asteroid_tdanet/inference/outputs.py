@@ -99,7 +99,7 @@ def _publish(tmp: str, path: str, overwrite: bool) -> None:
 
 
 class OutputFiles:
-    """One streaming mono writer per source, to unique temporaries until :meth:`commit`.
+    """One streaming writer per output, to unique temporaries until :meth:`commit`.
 
     Use as a context manager: leaving the block without :meth:`commit` (an error, an
     interruption) removes the temporaries.
@@ -110,10 +110,19 @@ class OutputFiles:
         subtype (str): soundfile subtype; integer subtypes clip (counted in ``clipped``).
         overwrite (bool): replace existing files; otherwise a file that exists at
             :meth:`commit` is kept and :class:`OutputExistsError` raised.
+        channels (int): audio channels of every file (1: speakers; 2: stereo stems).
     """
 
-    def __init__(self, paths: Sequence, sample_rate: int, subtype: str, overwrite: bool = True):
+    def __init__(
+        self,
+        paths: Sequence,
+        sample_rate: int,
+        subtype: str,
+        overwrite: bool = True,
+        channels: int = 1,
+    ):
         self.paths = [os.fspath(p) for p in paths]
+        self.channels = channels
         self.sample_rate, self.subtype, self.overwrite = sample_rate, subtype, overwrite
         self.clip = not subtype.upper().startswith(("FLOAT", "DOUBLE"))
         self.clipped = 0
@@ -130,7 +139,12 @@ class OutputFiles:
                     fmt = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
                     self.files.append(
                         sf.SoundFile(
-                            self.tmp_paths[-1], "w", self.sample_rate, 1, self.subtype, format=fmt
+                            self.tmp_paths[-1],
+                            "w",
+                            self.sample_rate,
+                            self.channels,
+                            self.subtype,
+                            format=fmt,
                         )
                     )
         except BaseException:
@@ -144,19 +158,21 @@ class OutputFiles:
             self.discard()
 
     def write(self, sources: torch.Tensor) -> None:
-        """Append ``(n_src, time)`` samples."""
-        if len(sources) != len(self.files):
+        """Append ``(n_files * channels, time)`` samples (the channels of each file
+        consecutive)."""
+        if len(sources) != len(self.files) * self.channels:
             raise RuntimeError(
-                f"The model gave {len(sources)} sources for {len(self.files)} files."
+                f"The model gave {len(sources)} channels of output for {len(self.files)} "
+                f"files of {self.channels} channel(s)."
             )
-        data = sources.cpu().numpy()
+        data = sources.cpu().numpy().reshape(len(self.files), self.channels, -1)
         if not np.isfinite(data).all():  # e.g. a float16 overflow: never write it silently
             raise RuntimeError("the model produced NaN/Inf samples (if using --fp16, try without)")
         if self.clip:
             self.clipped += int(np.count_nonzero(np.abs(data) > 1.0))
             data = np.clip(data, -1.0, 1.0)
         for f, source in zip(self.files, data):
-            f.write(source)
+            f.write(source.T)  # (time, channels)
 
     def commit(self) -> None:
         """Publish every output under its final name, all or none.

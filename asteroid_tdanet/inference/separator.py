@@ -2,8 +2,9 @@
 
 Pipeline for a file (every stage streams, so memory does not grow with the file's length)::
 
-    read block -> mono -> resample to the model rate -> chunked separation with overlap-add
-    and permutation alignment -> resample to the output rate -> append to one file per source
+    read block -> the model's channels (mono; stereo for stereo stem models) -> resample to
+    the model rate -> chunked separation with overlap-add (and permutation alignment for
+    speaker models) -> resample to the output rate -> append to one file per output
 
 Outputs are written to unique temporary files next to their destination and published at the
 end (:mod:`.outputs`), so an interrupted or failed run never leaves truncated outputs under
@@ -11,13 +12,14 @@ the final names, and two runs writing the same output never mix their results.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence
 
 import torch
 
 from ..utils.waveform import output_dtype, to_float_waveform
 from .audio import AudioError, AudioInfo, inspect_audio, read_blocks
+from .layout import LayoutRunner, output_layout
 from .outputs import OutputFiles
 from .overlap_add import OverlapAddStream, separate_in_chunks
 from .resample import ResampleError, StreamResampler, check_resamplable
@@ -36,19 +38,27 @@ class FileResult:
     outputs: List[str]
     seconds_spent: float
     clipped: int = 0  # output samples clipped to [-1, 1] by an integer subtype
+    notes: List[str] = field(default_factory=list)  # e.g. a mono file given to a stereo model
 
 
 class Separator:
-    """Chunked, permutation-aligned separation with a :class:`~.runner.ModelRunner`.
+    """Chunked separation with a :class:`~.runner.ModelRunner`, permutation-aligned for
+    speaker models, channel-preserving for stem models (see :mod:`.layout`).
 
     Args:
-        model: separation model (``sample_rate`` and ``n_src`` attributes,
-            ``(batch, time) -> (batch, n_src, time)``), e.g. :class:`asteroid_tdanet.TDANet`.
+        model: separation model with ``sample_rate``: a speaker model (``n_src``,
+            ``(batch, time) -> (batch, n_src, time)``, e.g. :class:`asteroid_tdanet.TDANet`)
+            or a stem model (``stems``, ``audio_channels``, ``(batch, channels, time) ->``
+            its stems, e.g. :class:`asteroid_tdanet.MelBandRoformer`).
         device, fp16, threads: see :class:`~.runner.ModelRunner`.
-        chunk_seconds (float): length of the chunks the model sees (bounds memory).
-        overlap_seconds (float): overlap between chunks, used to align the sources of
-            consecutive chunks and cross-fade them; at most half a chunk.
-        align (bool): align source order between chunks (keep ``True`` for PIT models).
+        chunk_seconds (float, optional): length of the chunks the model sees (bounds
+            memory); default: the model's ``inference_chunk_seconds`` if it has one (the
+            Mel-Band RoFormer: 8 s, what it was trained on), else 10 s.
+        overlap_seconds (float, optional): overlap between chunks, used to align the sources
+            of consecutive chunks and cross-fade them; at most half a chunk; default: the
+            model's ``inference_overlap_seconds``, else 2 s.
+        align (bool): align source order between chunks (speaker models; stem models are
+            never reordered).
     """
 
     def __init__(
@@ -57,45 +67,82 @@ class Separator:
         device: Optional[str] = None,
         fp16: bool = False,
         threads: Optional[int] = None,
-        chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
-        overlap_seconds: float = DEFAULT_OVERLAP_SECONDS,
+        chunk_seconds: Optional[float] = None,
+        overlap_seconds: Optional[float] = None,
         align: bool = True,
     ):
+        self.layout = output_layout(model)
         self.runner = ModelRunner(model, device=device, fp16=fp16, threads=threads)
+        self.separate_fn = LayoutRunner(self.runner, self.layout)  # what the chunks go through
         self.sample_rate = self.runner.sample_rate
+        if chunk_seconds is None:
+            chunk_seconds = getattr(model, "inference_chunk_seconds", DEFAULT_CHUNK_SECONDS)
+        if overlap_seconds is None:
+            overlap_seconds = getattr(model, "inference_overlap_seconds", DEFAULT_OVERLAP_SECONDS)
         self.chunk = int(round(chunk_seconds * self.sample_rate))
         self.overlap = int(round(overlap_seconds * self.sample_rate))
-        self.align = align
-        OverlapAddStream(self.runner, self.chunk, self.overlap)  # validates the sizes early
+        # Models on a frame grid (STFT hop) give the one-pass result best when every chunk
+        # starts on the whole input's grid: the chunk hop is rounded to a multiple of it
+        # (the overlap grows by less than a frame; never to more than half a chunk).
+        step = int(getattr(model, "chunk_step_multiple", 1))
+        if step > 1 and self.chunk > step:
+            hop = max(step, step * round((self.chunk - self.overlap) / step))
+            while self.chunk - hop > self.chunk // 2:
+                hop += step
+            while self.chunk - hop < 1 and hop > step:
+                hop -= step
+            self.overlap = self.chunk - hop
+        self.align = align and self.layout.align
+        OverlapAddStream(self.separate_fn, self.chunk, self.overlap)  # validates the sizes early
 
     def _stream(self) -> OverlapAddStream:
-        return OverlapAddStream(self.runner, self.chunk, self.overlap, self.align)
+        return OverlapAddStream(self.separate_fn, self.chunk, self.overlap, self.align)
 
     def separate_tensor(self, wav: torch.Tensor, sample_rate: Optional[int] = None) -> torch.Tensor:
         """Separate a waveform held in memory.
 
         Args:
-            wav: ``(time,)`` or ``(batch, time)`` at ``sample_rate`` (default: the model's);
+            wav: speaker models: ``(time,)`` or ``(batch, time)``; stem models:
+                ``(channels, time)`` or ``(batch, channels, time)`` (``channels`` = the
+                model's ``audio_channels``); at ``sample_rate`` (default: the model's);
                 floats of any precision, or integer PCM (int16, int32, int8, uint8), which is
                 scaled to ``[-1, 1)`` (int16: divided by 32768).
             sample_rate (int, optional): rate of ``wav``; resampled to the model's and back.
 
         Returns:
-            ``(n_src, time)`` or ``(batch, n_src, time)`` at ``sample_rate``, same length, in
-            the input's float dtype (float32 for integer PCM, on the ``[-1, 1)`` scale).
+            speaker models ``(n_src, time)`` or ``(batch, n_src, time)``; stem models
+            ``(n_outputs, channels, time)`` or ``(batch, n_outputs, channels, time)`` (the
+            outputs in the order of ``self.layout.names``, e.g. vocals, accompaniment); at
+            ``sample_rate``, same length, in the input's float dtype (float32 for integer
+            PCM, on the ``[-1, 1)`` scale).
         """
-        if wav.ndim not in (1, 2):
-            raise ValueError(f"Expected (time,) or (batch, time), got shape {tuple(wav.shape)}.")
-        batch = wav if wav.ndim == 2 else wav[None]
+        layout = self.layout
+        item_dims = 2 if layout.is_stem_model else 1
+        if wav.ndim not in (item_dims, item_dims + 1) or (
+            layout.is_stem_model and wav.shape[-2] != layout.channels
+        ):
+            expected = (
+                f"({layout.channels}, time) or (batch, {layout.channels}, time)"
+                if layout.is_stem_model
+                else "(time,) or (batch, time)"
+            )
+            raise ValueError(f"Expected {expected}, got shape {tuple(wav.shape)}.")
+        batch = wav if wav.ndim == item_dims + 1 else wav[None]
         rate = int(sample_rate or self.sample_rate)
         with torch.inference_mode():
             samples = to_float_waveform(batch, torch.float32)
-            model_in = self._resample_whole(samples, rate, self.sample_rate)
-            est = separate_in_chunks(self.runner, model_in, self.chunk, self.overlap, self.align)
-            n_src = est.shape[1]
+            flat = samples.reshape(-1, samples.shape[-1])  # (batch [* channels], time)
+            model_in = self._resample_whole(flat, rate, self.sample_rate)
+            model_in = model_in.reshape(*batch.shape[:-1], -1)
+            est = separate_in_chunks(
+                self.separate_fn, model_in, self.chunk, self.overlap, self.align
+            )
+            n_rows = est.shape[1]
             est = self._resample_whole(est.flatten(0, 1), self.sample_rate, rate, batch.shape[-1])
-            est = est.reshape(batch.shape[0], n_src, -1).to(output_dtype(wav, torch.float32))
-        return est if wav.ndim == 2 else est[0]
+            est = est.reshape(batch.shape[0], n_rows, -1).to(output_dtype(wav, torch.float32))
+            if layout.is_stem_model:
+                est = est.reshape(batch.shape[0], layout.n_outputs, layout.channels, -1)
+        return est if wav.ndim == item_dims + 1 else est[0]
 
     @staticmethod
     def _resample_whole(x: torch.Tensor, old: int, new: int, length: Optional[int] = None):
@@ -113,13 +160,18 @@ class Separator:
         progress: Optional[Callable[[float, float], None]] = None,
         overwrite: bool = True,
     ) -> FileResult:
-        """Separate the audio file ``path`` into one mono file per source.
+        """Separate the audio file ``path`` into one file per output: a mono file per
+        source (speaker models), a file per stem with the model's channels (stem models).
 
         Args:
             path: input file (anything soundfile reads).
-            output_paths: one path per source (their extension gives the format).
-            channel (int, optional): channel to separate (0-based) for multichannel input.
-            mix_down (bool): average the channels of multichannel input instead.
+            output_paths: one path per output, in the order of ``self.layout.names``
+                (their extension gives the format).
+            channel (int, optional): channel to separate (0-based) for multichannel input
+                (a stereo model gets it on both channels).
+            mix_down (bool): average the channels of multichannel input instead. A stereo
+                model takes stereo files as they are and mono files duplicated (a note in
+                :attr:`FileResult.notes` says so).
             output_rate (int, optional): rate of the outputs (default: the input's).
             subtype (str): soundfile subtype of the outputs (default 32-bit float, which
                 cannot clip; integer subtypes clip, and the clipped samples are counted).
@@ -134,7 +186,19 @@ class Separator:
                 or its rate cannot be converted to the model's.
         """
         start = time.perf_counter()
-        info = inspect_audio(path, channel, mix_down)
+        channels = self.layout.channels
+        info = inspect_audio(path, channel, mix_down, model_channels=channels)
+        notes = []
+        if channels > 1 and (info.channels == 1 or channel is not None or mix_down):
+            what = (
+                "mono input"
+                if info.channels == 1
+                else ("the mix-down" if mix_down else f"channel {channel}")
+            )
+            notes.append(
+                f"{path}: {what} duplicated to the {channels} channels the model takes; the "
+                f"outputs have {channels} channels"
+            )
         out_rate = int(output_rate or info.sample_rate)
         try:
             check_resamplable(info.sample_rate, self.sample_rate)
@@ -147,20 +211,28 @@ class Separator:
         to_model = StreamResampler(info.sample_rate, self.sample_rate)
         to_output = StreamResampler(self.sample_rate, out_rate)
         stream = self._stream()
+
+        def batched(x: torch.Tensor) -> torch.Tensor:
+            """Resampler rows -> the stream's input: speaker models ``(1, t)`` as they are,
+            stem models ``(channels, t) -> (1, channels, t)``."""
+            return x[None] if self.layout.is_stem_model else x
+
         block_frames = max(1, int(READ_BLOCK_SECONDS * info.sample_rate))
-        with OutputFiles(output_paths, out_rate, subtype, overwrite) as writers:
+        with OutputFiles(output_paths, out_rate, subtype, overwrite, channels) as writers:
             with torch.inference_mode():
-                for block in read_blocks(path, block_frames, channel, mix_down):
-                    est = stream.push(to_model.push(torch.from_numpy(block)[None]))
+                for block in read_blocks(path, block_frames, channel, mix_down, channels):
+                    # (channels, t) for the resampler; the stream takes a batch of one.
+                    samples = torch.from_numpy(block.T.copy() if channels > 1 else block[None])
+                    est = stream.push(batched(to_model.push(samples)))
                     if est is not None:
                         writers.write(to_output.push(est[0]))
                     if progress is not None:
                         progress(len(block) / info.sample_rate, info.seconds)
-                tail = [stream.push(to_model.flush(n_model)), stream.flush()]
+                tail = [stream.push(batched(to_model.flush(n_model))), stream.flush()]
                 for est in tail:
                     if est is not None:
                         writers.write(to_output.push(est[0]))
                 writers.write(to_output.flush(n_out))
             writers.commit()
         seconds = time.perf_counter() - start
-        return FileResult(info, list(output_paths), seconds, writers.clipped)
+        return FileResult(info, list(output_paths), seconds, writers.clipped, notes)

@@ -1,6 +1,7 @@
 from .base import SeparationBaseModel, SeparationModel, package_model
 from .flasepreformer import FLASepReformer
 from .flatflocoformer import FLATFLocoformer
+from .mel_band_roformer import MelBandRoformer
 from .presets import PRESETS, preset_args
 from .registry import MODELS, get_model_class, n_src_of
 from .s4m import S4M
@@ -13,6 +14,7 @@ __all__ = [
     "SeparationBaseModel",
     "FLASepReformer",
     "FLATFLocoformer",
+    "MelBandRoformer",
     "TDANet",
     "S4M",
     "MODELS",

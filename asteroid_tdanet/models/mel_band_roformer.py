@@ -93,8 +93,8 @@ class MelBandRoformer(SeparationBaseModel):
         cite="Mel-Band RoFormer with windowed sink attention (Benetatos, Zang & Leistikow, "
         '"Efficient Vocal Source Separation Through Windowed Sink Attention", 2025), '
         "fine-tuned from Mel-Band RoFormer (Wang, Lu & Won, 2023)",
-        arxiv=None,
-        authors="Windowed sink attention by Christos Benetatos, Yongyi Zang and Randal "
+        arxiv="2510.25745",
+        authors="Windowed sink attention by Christodoulos Benetatos, Yongyi Zang and Randal "
         "Leistikow (Smule); Mel-Band RoFormer by Ju-Chiang Wang, Wei-Tsung Lu and Minz Won; "
         "implementation after lucidrains' BS-RoFormer",
     )
@@ -200,6 +200,12 @@ class MelBandRoformer(SeparationBaseModel):
         self.apply(_init_weights)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_mask(wav)[0]
+
+    def forward_with_mask(self, wav: torch.Tensor):
+        """``(stem, mask)``: the forward output and the complex mask it applied,
+        ``(batch, F * channels, T')`` (rows ``2 f + c``; the mask of mask-level distillation).
+        ``wav``: as :meth:`forward` takes it; the mask is always batched."""
         wav, unbatched = self._batched(wav)
         batch, channels, length = wav.shape
         spec = self.spectrum.stft(wav.reshape(batch * channels, length))  # (b s, F, T') complex
@@ -225,12 +231,12 @@ class MelBandRoformer(SeparationBaseModel):
         summed = summed.index_add(1, self.freq_indices, mask.contiguous())
         denom = self.num_bands_per_freq.to(mask.dtype).clamp(min=1e-8)
         mask = torch.view_as_complex((summed / denom[:, None, None]).contiguous())
-        spec = (spec * mask).reshape(batch, self.n_freqs, channels, frames)
-        spec = spec.transpose(1, 2).reshape(batch * channels, self.n_freqs, frames)
-        spec = spec.index_fill(1, torch.tensor(0, device=spec.device), 0.0)  # DC bin
-        out = self.spectrum.istft(spec, None if self.official_compat else length)
+        masked = (spec * mask).reshape(batch, self.n_freqs, channels, frames)
+        masked = masked.transpose(1, 2).reshape(batch * channels, self.n_freqs, frames)
+        masked = masked.index_fill(1, torch.tensor(0, device=masked.device), 0.0)  # DC bin
+        out = self.spectrum.istft(masked, None if self.official_compat else length)
         out = out.reshape(batch, channels, -1)
-        return out[0] if unbatched else out
+        return (out[0] if unbatched else out), mask
 
     def _batched(self, wav: torch.Tensor):
         """``(batch, channels, time)`` and whether the input was unbatched."""
@@ -251,6 +257,38 @@ class MelBandRoformer(SeparationBaseModel):
             f"This {kind} MelBandRoformer expects {expected}, got shape {tuple(wav.shape)}."
         )
 
+    # Outputs as files (``asteroid_tdanet.inference.layout``): a stereo stem model whose
+    # second output is the rest of the mixture.
+    stems = ("vocals",)
+    residual_stem = "accompaniment"
+
+    # Training objectives the recipes add for this model (asteroid_tdanet.recipes.objectives).
+    default_recipe_loss = "l1_mrstft"
+
+    @classmethod
+    def recipe_objectives(cls) -> dict:
+        """``l1_mrstft``: L1 on the waveform plus the multi-resolution STFT loss (the RoFormer
+        papers' training loss); ``distill``: that plus mask-level distillation against the
+        frozen teacher named by ``training.teacher`` (weight ``training.distill_weight``).
+        See :mod:`asteroid_tdanet.masknn.roformer_loss`."""
+        from ..masknn.roformer_loss import MaskDistillationObjective, ReconstructionObjective
+
+        return {
+            "l1_mrstft": ReconstructionObjective.from_training_conf,
+            "distill": MaskDistillationObjective.from_training_conf,
+        }
+
+    # Chunked inference (``Separator``, the CLI): the reference separates 8 s chunks (what
+    # the model was trained on); ours overlap by 1 s and are cross-faded.
+    inference_chunk_seconds = 8.0
+    inference_overlap_seconds = 1.0
+
+    @property
+    def chunk_step_multiple(self) -> int:
+        """Chunk starts are kept on the STFT frame grid of the whole input (chunk hops a
+        multiple of the STFT hop): a chunk then sees the frames a one-pass run sees."""
+        return self.spectrum.hop_length
+
     # Checked by ``asteroid-tdanet export`` before tracing.
     export_formats = ()
     export_refusal = ComplexSTFT.export_refusal
@@ -267,6 +305,26 @@ class MelBandRoformer(SeparationBaseModel):
     def reference_state_dict(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
         """The reference ``state_dict`` under our key names (the same)."""
         return reference_state_dict_to_ours(state_dict)
+
+    @classmethod
+    def from_teacher(
+        cls, teacher: "MelBandRoformer", *, sinks: int = 8, wsa_window: int = 10, **overrides
+    ) -> "MelBandRoformer":
+        """The windowed-sink-attention student of a full-attention ``teacher`` (the paper's
+        fine-tuning start): the teacher's architecture with ``time_attention="wsa"``,
+        ``sinks`` new sink tokens (the reference's init, ``randn``) and ``wsa_window``; every
+        other weight copied from the teacher. ``overrides`` replace other arguments (e.g.
+        dropout). Returned in training mode."""
+        args = {**teacher.get_model_args(), **overrides}
+        args.update(time_attention="wsa", sinks=sinks, wsa_window=wsa_window)
+        student = cls(**args)
+        missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
+        if unexpected or set(missing) - {"sink_tokens"}:
+            raise ValueError(
+                f"The teacher's weights do not fit the student: missing {sorted(missing)}, "
+                f"unexpected {sorted(unexpected)}."
+            )
+        return student.train()
 
     @classmethod
     def from_reference(
@@ -367,7 +425,6 @@ def reference_state_dict_to_ours(state_dict: Mapping[str, torch.Tensor]) -> Dict
 
 
 _RELEASE_KEYS = (
-    "sink_tokens",
     "layers.0.0.layers.0.0.to_qkv.weight",
     "layers.0.0.layers.0.0.to_gates.weight",
     "layers.0.1.layers.0.0.to_qkv.weight",
@@ -379,7 +436,8 @@ _RELEASE_KEYS = (
 def is_release_state_dict(state_dict) -> bool:
     """Whether ``state_dict`` is a raw ``MelBandRoformerWSA`` state_dict (the layout of the
     released ``mbr-win10-sink8.ckpt``: sink tokens, time/frequency transformers, band split,
-    mask estimator; after :func:`reference_state_dict_to_ours`)."""
+    mask estimator; after :func:`reference_state_dict_to_ours`), or the same layout without
+    ``sink_tokens`` (a full-attention Mel-Band RoFormer: the distillation teacher)."""
     if not isinstance(state_dict, Mapping):
         return False
     keys = reference_state_dict_to_ours(state_dict)
@@ -387,31 +445,33 @@ def is_release_state_dict(state_dict) -> bool:
 
 
 def release_model_args(state_dict: Mapping[str, torch.Tensor]) -> dict:
-    """:func:`reference_config_to_args` for a raw reference state_dict: ``dim``, ``depth``,
+    """:func:`reference_config_to_args` for a raw reference state_dict, with
+    ``official_compat=False`` (output length = input length; the samples the reference
+    returns are the same): ``dim``, ``depth``,
     ``num_bands``, ``heads``, ``dim_head`` and ``sinks`` read from its shapes, the STFT
     settings the release's (44.1 kHz, n_fft 2048, hop 441; the band sizes, checked when
-    loading, depend on them)."""
+    loading, depend on them). Without ``sink_tokens``: full time attention, no sinks."""
     sd = reference_state_dict_to_ours(state_dict)
-    sinks, num_bands, dim = sd["sink_tokens"].shape
+    if "sink_tokens" in sd:
+        sinks, num_bands, dim = sd["sink_tokens"].shape
+    else:
+        sinks, num_bands = 0, len({k.split(".")[2] for k in sd if k.startswith("band_split.")})
+        dim = sd["layers.0.0.layers.0.0.to_qkv.weight"].shape[1]
     heads = sd["layers.0.0.layers.0.0.to_gates.weight"].shape[0]
     dim_head = sd["layers.0.0.layers.0.0.to_qkv.weight"].shape[0] // (3 * heads)
     depth = len({k.split(".")[1] for k in sd if k.startswith("layers.")})
-    return reference_config_to_args(
-        dict(
-            dim=dim,
-            depth=depth,
-            num_bands=num_bands,
-            heads=heads,
-            dim_head=dim_head,
-            n_wsa_sinks=sinks,
-        )
+    config = dict(
+        dim=dim, depth=depth, num_bands=num_bands, heads=heads, dim_head=dim_head, n_wsa_sinks=sinks
     )
+    # The reference's arithmetic, but outputs as long as the inputs (its iSTFT drops the
+    # last partial hop), which chunked inference and the recipes need.
+    return {**reference_config_to_args(config), "official_compat": False}
 
 
 def release_to_package(state_dict: Mapping[str, torch.Tensor]) -> dict:
     """A model package (``model_name``, ``model_args``, ``state_dict``, ``infos``) for a raw
     reference state_dict such as the released ``mbr-win10-sink8.ckpt`` (see
-    :func:`is_release_state_dict`): ``official_compat=True`` arguments from
+    :func:`is_release_state_dict`): arguments from
     :func:`release_model_args`, keys from :func:`reference_state_dict_to_ours`."""
     return dict(
         model_name="MelBandRoformer",

@@ -82,6 +82,27 @@ PRESETS: Dict[str, dict] = {
         n_heads=2,
         ffn_hidden_dim=64,
     ),
+    # Mel-Band RoFormer (vocals, stereo, 44.1 kHz). -wsa: the released mbr-win10-sink8 (windowed
+    # sink attention in time: +-5 frames and 8 sinks; 228,387,172 parameters); -full: the
+    # Mel-Band RoFormer with full time attention and no sinks (the distillation teacher).
+    "mel-band-roformer-wsa": dict(model="MelBandRoformer", sample_rate=44100),
+    "mel-band-roformer-full": dict(
+        model="MelBandRoformer", sample_rate=44100, time_attention="full", sinks=0
+    ),
+    # Small Mel-Band RoFormer for CPU training (the musdb18 mini recipe): 267,244 parameters.
+    "mel-band-roformer-mini": dict(
+        model="MelBandRoformer",
+        sample_rate=44100,
+        dim=32,
+        depth=2,
+        num_bands=16,
+        heads=4,
+        dim_head=8,
+        stft_n_fft=512,
+        stft_hop_length=128,
+        sinks=4,
+        mlp_expansion_factor=1,
+    ),
     # Asteroid's models: their own defaults (the papers' configurations) and a mini size.
     # Conv-TasNet (Luo & Mesgarani 2019): N=512, L=16, B=128, H=512, P=3, X=8, R=3.
     "convtasnet": dict(model="ConvTasNet"),

@@ -6,6 +6,7 @@ from torch import nn
 
 from .flasepreformer import FLASepReformer
 from .flatflocoformer import FLATFLocoformer
+from .mel_band_roformer import MelBandRoformer
 from .s4m import S4M
 from .tdanet import TDANet
 
@@ -14,6 +15,7 @@ MODELS: Dict[str, Type[nn.Module]] = {
     "S4M": S4M,
     "FLASepReformer": FLASepReformer,
     "FLATFLocoformer": FLATFLocoformer,
+    "MelBandRoformer": MelBandRoformer,
 }
 
 

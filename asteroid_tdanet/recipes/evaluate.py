@@ -2,7 +2,8 @@
 
 Writes, under ``<exp_dir>/eval/``: ``all_metrics.csv`` (one row per mixture),
 ``final_metrics.json`` (means; ``*_imp`` = improvement over the mixture, i.e. SI-SNRi/SDRi),
-``examples/<mixture_ID>/{mixture,s<i>,s<i>_estimate}.wav`` and ``metrics.png``.
+``examples/<mixture_ID>/{mixture,s<i>,s<i>_estimate}.wav`` and ``metrics.png``. Music
+experiments (``data.layout: musdb``): whole songs, MUSDB SDR and uSDR (:mod:`.evaluate_music`).
 
 Usage: ``python -m asteroid_tdanet.recipes.evaluate --exp_dir exp/tdanet_x
 [--test_dir data/.../test] [--n_save_ex 5] [--force true]``
@@ -120,10 +121,15 @@ def headline(final: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--exp_dir", required=True)
-    parser.add_argument("--test_dir", default=None, help="csv dir (default: conf test_dir)")
+    parser.add_argument(
+        "--test_dir",
+        default=None,
+        help="csv dir (default: conf test_dir); music: the split folder under data.root "
+        "(default: conf test_split)",
+    )
     parser.add_argument("--task", default=None, help="default: the training task")
     parser.add_argument("--n_save_ex", type=int, default=5, help="example folders to save")
-    parser.add_argument("--max_utterances", type=int, default=0, help="0 = all")
+    parser.add_argument("--max_utterances", type=int, default=0, help="0 = all (music: songs)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument(
         "--out_name",
@@ -152,6 +158,13 @@ def main(argv=None) -> int:
         return xp.REFUSED if isinstance(err, xp.ExperimentExists) else 2
     conf = load_conf(os.path.join(args.exp_dir, xp.CONF))
     data = conf["data"]
+    device = (
+        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    if data.get("layout") == "musdb":  # music: whole songs, MUSDB SDR / uSDR
+        from . import evaluate_music
+
+        return evaluate_music.run(args, conf, out_dir, device)
     try:
         test_set = CsvMixDataset(
             args.test_dir or data["test_dir"],
@@ -167,9 +180,6 @@ def main(argv=None) -> int:
     if args.max_utterances:
         test_set.df = test_set.df.iloc[: args.max_utterances]
     model = load_model(os.path.join(args.exp_dir, xp.BEST_MODEL))
-    device = (
-        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    )
     os.makedirs(out_dir, exist_ok=True)
     start = time.time()
     metrics = [m for m in args.metrics.split(",") if m] or None

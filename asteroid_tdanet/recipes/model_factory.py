@@ -6,7 +6,7 @@ from ..models import get_model_class
 from ..models.presets import PRESETS, preset_args, preset_model
 
 # Keys of the model section that are not constructor arguments.
-_NON_MODEL_KEYS = ("model_name", "preset", "model_args", "init_from")
+_NON_MODEL_KEYS = ("model_name", "preset", "model_args", "init_from", "student_of")
 DEFAULT_MODEL = "tdanet"
 
 
@@ -42,6 +42,10 @@ def build_model(model_conf: dict, sample_rate: float, n_src: int):
     directory or hub id (any form :func:`asteroid_tdanet.load_model` reads) with its own
     architecture (the preset is not used; the other keys override its stored arguments, e.g.
     ``dropout``); its sample rate and number of sources must match the data's.
+
+    ``student_of`` (distillation): the model is the class's ``from_teacher(teacher,
+    **other keys)`` of the model loaded from there (MelBandRoformer: the teacher's weights
+    with windowed sink attention and new sink tokens).
     """
     name = model_conf.get("model_name") or DEFAULT_MODEL
     cls = get_model_class(name)
@@ -50,8 +54,12 @@ def build_model(model_conf: dict, sample_rate: float, n_src: int):
         raise ValueError(f"model_args must be a mapping like '{{n_repeats: 2}}', got {extra!r}.")
     overrides = {k: v for k, v in model_conf.items() if k not in _NON_MODEL_KEYS and v is not None}
     overrides.update(extra)
+    if model_conf.get("init_from") and model_conf.get("student_of"):
+        raise ValueError("model.init_from and model.student_of both set the initial weights.")
     if model_conf.get("init_from"):
         return _initial_model(model_conf["init_from"], cls, overrides, sample_rate, n_src)
+    if model_conf.get("student_of"):
+        return _student_model(model_conf["student_of"], cls, overrides, sample_rate, n_src)
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     unknown = sorted(set(overrides) - accepted)
     if unknown:
@@ -75,6 +83,13 @@ def _initial_model(init_from: str, cls, overrides: dict, sample_rate: float, n_s
             f"{model.sample_rate:g} Hz; the data has {n_src} at {sample_rate:g} Hz."
         )
     return model.train()
+
+
+def _student_model(teacher_path: str, cls, overrides: dict, sample_rate: float, n_src: int):
+    if not hasattr(cls, "from_teacher"):
+        raise ValueError(f"{cls.__name__} cannot start from a teacher (no from_teacher).")
+    teacher = _initial_model(teacher_path, cls, {}, sample_rate, n_src)
+    return cls.from_teacher(teacher, **overrides)
 
 
 def initial_weights_licence(model_conf: dict) -> str:

@@ -39,7 +39,25 @@ logger = logging.getLogger(__name__)
 
 
 def make_loaders(conf: dict):
+    """Training and validation loaders of the conf's data: Libri2Mix-layout csv folders, or
+    a MUSDB18-HQ-layout music corpus (``data.layout: musdb``, :mod:`.music_data`)."""
     data, training = conf["data"], conf["training"]
+    if data.get("layout") == "musdb":
+        from .music_data import make_music_sets
+
+        train_set, val_set = make_music_sets(data)
+    else:
+        train_set, val_set = _speech_sets(data)
+    workers = training["num_workers"]
+    loader_args = dict(
+        batch_size=training["batch_size"], num_workers=workers, persistent_workers=workers > 0
+    )
+    train_loader = DataLoader(train_set, shuffle=True, drop_last=True, **loader_args)
+    val_loader = DataLoader(val_set, shuffle=False, drop_last=False, **loader_args)
+    return train_loader, val_loader, dict(train=train_set.get_infos(), valid=val_set.get_infos())
+
+
+def _speech_sets(data: dict):
     common = dict(
         task=data["task"],
         sample_rate=data["sample_rate"],
@@ -50,15 +68,9 @@ def make_loaders(conf: dict):
     # Dynamic mixing draws new training mixtures from the split's sources at every item.
     train_cls = DynamicMixDataset if data.get("dynamic_mixing") else CsvMixDataset
     extra = {"speed_range": data.get("speed_perturb") or 0.0} if data.get("dynamic_mixing") else {}
-    train_set = train_cls(data["train_dir"], **common, **extra)
-    val_set = CsvMixDataset(data["valid_dir"], **common)
-    workers = training["num_workers"]
-    loader_args = dict(
-        batch_size=training["batch_size"], num_workers=workers, persistent_workers=workers > 0
+    return train_cls(data["train_dir"], **common, **extra), CsvMixDataset(
+        data["valid_dir"], **common
     )
-    train_loader = DataLoader(train_set, shuffle=True, drop_last=True, **loader_args)
-    val_loader = DataLoader(val_set, shuffle=False, drop_last=False, **loader_args)
-    return train_loader, val_loader, dict(train=train_set.get_infos(), valid=val_set.get_infos())
 
 
 def _devices(value):

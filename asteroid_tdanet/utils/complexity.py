@@ -100,13 +100,15 @@ def count_macs(model: nn.Module, seconds: float = 1.0, counter: str = "ptflops")
     """MACs of one forward pass on ``seconds`` of audio at ``model.sample_rate`` (batch 1).
 
     Args:
-        model: a separation model taking ``(batch, time)`` waveforms.
+        model: a separation model taking ``(batch, time)`` waveforms (``(batch, channels,
+            time)`` when it has ``audio_channels > 1``).
         seconds: input duration.
         counter: ``"ptflops"`` (counts attention projections; what the paper's 4.7 G matches)
             or ``"thop"`` (skips ``nn.MultiheadAttention``).
     """
     n_samples = int(round(seconds * model.sample_rate))
-    wav = torch.randn(1, n_samples)
+    channels = int(getattr(model, "audio_channels", 1))  # stereo music models: (1, 2, time)
+    wav = torch.randn(1, n_samples) if channels == 1 else torch.randn(1, channels, n_samples)
     was_training = model.training
     model.eval()
     try:

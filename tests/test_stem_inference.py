@@ -1,0 +1,184 @@
+"""Stereo stem models (MelBandRoformer) through the chunked separator and the CLI: stereo in,
+stereo stems out, mono input duplicated with a note, resampling, and the seam artefact of
+cross-faded chunks measured against a one-pass run and against the reference's plain
+concatenation of non-overlapping chunks."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asteroid_tdanet import MelBandRoformer
+from asteroid_tdanet.cli import main as cli_main
+from asteroid_tdanet.inference import Separator
+from asteroid_tdanet.inference.layout import output_layout
+from asteroid_tdanet.models import package_model
+
+RATE = 16000
+# A small Mel-Band RoFormer at 16 kHz (the fixture's STFT): fast on a CPU.
+TINY = dict(
+    sample_rate=RATE,
+    dim=16,
+    depth=1,
+    num_bands=8,
+    heads=2,
+    dim_head=8,
+    stft_n_fft=256,
+    stft_hop_length=64,
+    sinks=4,
+    mlp_expansion_factor=1,
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return MelBandRoformer(**TINY).eval()
+
+
+def music(seconds: float, rate: int = RATE, seed: int = 0) -> torch.Tensor:
+    """``(2, time)``: two tones with a slow tremolo, different per channel, plus noise."""
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.arange(int(seconds * rate)) / rate
+    left = 0.3 * torch.sin(2 * np.pi * 220 * t) * (1 + torch.sin(2 * np.pi * 0.5 * t))
+    right = 0.2 * torch.sin(2 * np.pi * 330 * t + 1)
+    return torch.stack([left, right]) + 0.05 * torch.randn(2, t.numel(), generator=gen)
+
+
+def test_layout_of_stem_and_speaker_models(model):
+    layout = output_layout(model)
+    assert layout.names == ("vocals", "accompaniment") and layout.channels == 2
+    assert layout.is_stem_model and layout.residual
+    from _inference_helpers import tiny_model
+
+    speech = output_layout(tiny_model())
+    assert speech.names == ("s1", "s2") and speech.channels == 1 and speech.align
+
+
+def test_separate_tensor_keeps_stereo_and_sums_to_the_mixture(model):
+    x = music(1.0)
+    out = Separator(model).separate_tensor(x)
+    assert out.shape == (2, 2, x.shape[-1])  # (vocals | accompaniment, channels, time)
+    with torch.inference_mode():
+        torch.testing.assert_close(out[0], model(x[None])[0], rtol=0, atol=0)
+    torch.testing.assert_close(out.sum(0), x, rtol=0, atol=1e-6)
+    batch = Separator(model).separate_tensor(torch.stack([x, music(1.0, seed=1)]))
+    assert batch.shape == (2, 2, 2, x.shape[-1])
+    torch.testing.assert_close(batch[0], out, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(2, time\)"):
+        Separator(model).separate_tensor(x[0])
+
+
+def _concatenated_chunks(model, x: torch.Tensor, chunk: int) -> torch.Tensor:
+    """The reference's long-input inference (windowed-roformer ``demix``): zero-pad to a
+    multiple of ``chunk``, separate non-overlapping chunks, concatenate, crop."""
+    padded = torch.nn.functional.pad(x, (0, -x.shape[-1] % chunk))
+    with torch.inference_mode():
+        outs = [model(padded[None, :, i : i + chunk])[0] for i in range(0, padded.shape[-1], chunk)]
+    return torch.cat(outs, dim=-1)[:, : x.shape[-1]]
+
+
+def test_cross_faded_chunks_stay_close_to_one_pass_unlike_concatenation(model):
+    """Seam artefact = deviation from a one-pass run of the whole signal. Cross-faded chunks
+    on the STFT grid must beat the reference's concatenation at the seams, by far."""
+    x = music(6.0)
+    with torch.inference_mode():
+        one_pass = model(x[None])[0]
+    chunk_s = 1.5
+    ours = Separator(model, chunk_seconds=chunk_s, overlap_seconds=0.25).separate_tensor(x)[0]
+    concat = _concatenated_chunks(model, x, int(chunk_s * RATE))
+
+    def relative_error(y):
+        return float((y - one_pass).pow(2).sum() / one_pass.pow(2).sum())
+
+    seams = [int(chunk_s * RATE) * k for k in (1, 2, 3)]
+    width = int(0.02 * RATE)
+
+    def worst_at_seams(y):
+        return max(float((y - one_pass)[:, s - width : s + width].abs().max()) for s in seams)
+
+    rms = float(one_pass.pow(2).mean().sqrt())
+    # Concatenation jumps at its seams (several times the signal's RMS here) ...
+    assert worst_at_seams(concat) > 2 * rms
+    # ... cross-fading removes the jumps: nowhere is ours that far from the one-pass run,
+    assert float((ours - one_pass).abs().max()) < 0.25 * worst_at_seams(concat)
+    # and overall it is closer too.
+    assert relative_error(ours) < 0.5 * relative_error(concat)
+
+
+def test_chunk_hop_is_kept_on_the_stft_grid(model):
+    # 0.25 s overlap of 1.5 s chunks at 16 kHz: hop 20,000 samples, not a multiple of 64.
+    sep = Separator(model, chunk_seconds=1.5, overlap_seconds=0.25)
+    assert (sep.chunk - sep.overlap) % 64 == 0 and abs(sep.overlap - 4000) < 64
+    x = music(4.0)
+    with torch.inference_mode():
+        one_pass = model(x[None])[0]
+    # Off the grid (a hop of 20,000 samples) the chunks see other frames: far worse.
+    sep.overlap = 4000
+    off_grid = sep.separate_tensor(x)[0]
+    on_grid = Separator(model, chunk_seconds=1.5, overlap_seconds=0.25).separate_tensor(x)[0]
+    assert float((on_grid - one_pass).abs().max()) < 0.5 * float((off_grid - one_pass).abs().max())
+
+
+def test_default_chunking_is_the_models(model):
+    sep = Separator(model)
+    assert sep.chunk == 8 * RATE and abs(sep.overlap - RATE) < 64
+
+
+@pytest.fixture()
+def model_file(model, tmp_path):
+    path = tmp_path / "mbr.pth"
+    torch.save(package_model(model), path)
+    return path
+
+
+def separate(path, model_file):
+    """``asteroid-tdanet separate path --model model_file -o <path's folder>/out``; the folder."""
+    out = path.parent / "out"
+    assert cli_main(["separate", str(path), "--model", str(model_file), "-o", str(out), "-q"]) == 0
+    return out
+
+
+def test_cli_stereo_in_stereo_stems_out(model, model_file, tmp_path):
+    x = music(2.0)
+    sf.write(tmp_path / "song.wav", x.T.numpy(), RATE, subtype="FLOAT")
+    out = separate(tmp_path / "song.wav", model_file)
+    vocals, rate = sf.read(out / "song_vocals.wav", dtype="float32")
+    rest, _ = sf.read(out / "song_accompaniment.wav", dtype="float32")
+    assert rate == RATE and vocals.shape == rest.shape == (x.shape[-1], 2)
+    with torch.inference_mode():
+        expected = model(x[None])[0].T.numpy()
+    np.testing.assert_allclose(vocals, expected, atol=1e-5)
+    np.testing.assert_allclose(vocals + rest, x.T.numpy(), atol=1e-5)
+    assert not (out / "song_s1.wav").exists()
+
+
+def test_cli_mono_file_is_duplicated_with_a_note(model, model_file, tmp_path, capsys):
+    x = music(1.0)[0]
+    sf.write(tmp_path / "mono.wav", x.numpy(), RATE, subtype="FLOAT")
+    out = separate(tmp_path / "mono.wav", model_file)
+    assert "mono input duplicated to the 2 channels" in capsys.readouterr().err
+    vocals, _ = sf.read(out / "mono_vocals.wav", dtype="float32")
+    with torch.inference_mode():
+        expected = model(torch.stack([x, x])[None])[0].T.numpy()
+    np.testing.assert_allclose(vocals, expected, atol=1e-5)
+
+
+def test_cli_refuses_more_channels_than_the_model_takes(model_file, tmp_path, capsys):
+    sf.write(tmp_path / "surround.wav", 0.1 * np.ones((RATE, 6), np.float32), RATE)
+    args = ["separate", str(tmp_path / "surround.wav"), "--model", str(model_file), "-q"]
+    assert cli_main(args + ["-o", str(tmp_path / "out")]) == 1
+    assert "has 6 channels; the model takes 2" in capsys.readouterr().err
+    assert cli_main(args + ["-o", str(tmp_path / "out"), "--channel", "3"]) == 0
+    assert sf.info(str(tmp_path / "out" / "surround_vocals.wav")).channels == 2
+
+
+def test_cli_resamples_other_rates_and_back(model, model_file, tmp_path):
+    x = music(2.0, rate=22050)
+    sf.write(tmp_path / "song.wav", x.T.numpy(), 22050, subtype="FLOAT")
+    out = separate(tmp_path / "song.wav", model_file)
+    vocals, rate = sf.read(out / "song_vocals.wav", dtype="float32")
+    assert rate == 22050 and vocals.shape == (x.shape[-1], 2)
+    # The same as the in-memory path, which resamples to the model's rate and back.
+    expected = Separator(model).separate_tensor(x, sample_rate=22050)[0]
+    np.testing.assert_allclose(vocals, expected.T.numpy(), atol=1e-5)
