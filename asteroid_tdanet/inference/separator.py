@@ -41,6 +41,29 @@ class FileResult:
     notes: List[str] = field(default_factory=list)  # e.g. a mono file given to a stereo model
 
 
+BACKENDS = ("pytorch", "onnxruntime")
+
+
+def make_runner(model, backend: str, device=None, fp16=False, threads=None, log=None):
+    """A :class:`~.runner.ModelRunner` (``pytorch``) or an
+    :class:`~.onnx_runner.OnnxRunner` (``onnxruntime``, CPU, float32) for ``model``."""
+    if backend == "pytorch":
+        return ModelRunner(model, device=device, fp16=fp16, threads=threads)
+    if backend != "onnxruntime":
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}.")
+    if (device not in (None, "cpu")) or fp16:
+        raise ValueError("the onnxruntime backend runs on the CPU in float32 (no --device/--fp16).")
+    from ..export import ExportNotSupported
+    from .onnx_runner import OnnxRunner
+
+    if output_layout(model).is_stem_model:
+        raise ExportNotSupported(
+            f"{type(model).__name__}: the onnxruntime backend needs an ONNX export, and "
+            f"{getattr(model, 'export_refusal', 'this model has none')}"
+        )
+    return OnnxRunner(model, threads=threads, log=log)
+
+
 class Separator:
     """Chunked separation with a :class:`~.runner.ModelRunner`, permutation-aligned for
     speaker models, channel-preserving for stem models (see :mod:`.layout`).
@@ -59,6 +82,11 @@ class Separator:
             model's ``inference_overlap_seconds``, else 2 s.
         align (bool): align source order between chunks (speaker models; stem models are
             never reordered).
+        backend (str): what runs the model: ``pytorch`` (default) or ``onnxruntime`` (CPU,
+            from the model's exported ONNX graph, cached: :mod:`.onnx_runner`; models without
+            an ONNX form raise ``ExportNotSupported``). The chunking, alignment and
+            cross-fading are the same.
+        log (callable, optional): told of long one-off steps (the ONNX export).
     """
 
     def __init__(
@@ -70,9 +98,11 @@ class Separator:
         chunk_seconds: Optional[float] = None,
         overlap_seconds: Optional[float] = None,
         align: bool = True,
+        backend: str = "pytorch",
+        log: Optional[Callable[[str], None]] = None,
     ):
         self.layout = output_layout(model)
-        self.runner = ModelRunner(model, device=device, fp16=fp16, threads=threads)
+        self.runner = make_runner(model, backend, device, fp16, threads, log)
         self.separate_fn = LayoutRunner(self.runner, self.layout)  # what the chunks go through
         self.sample_rate = self.runner.sample_rate
         if chunk_seconds is None:

@@ -5,6 +5,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .convolutions import DepthwiseConv1d, PointwiseConv1d
 from .norms import CAUSAL_NORMS, get_norm
@@ -86,6 +87,19 @@ class TDANetMasker(nn.Module):
         )
         self.block_input = nn.Sequential(DepthwiseConv1d(bn_chan, 1, bias=True), nn.PReLU())
         self.mask_head = nn.Sequential(nn.PReLU(), PointwiseConv1d(bn_chan, n_src * in_chan))
+        # Training option (not an architecture argument): recompute each U-block in the
+        # backward pass instead of keeping its activations (see ``_ublock``).
+        self.gradient_checkpointing = False
+
+    def _ublock(self, x: torch.Tensor) -> torch.Tensor:
+        """One U-block application; with ``gradient_checkpointing`` (training with autograd)
+        only its input is kept for the backward pass and its activations are recomputed
+        there (``torch.utils.checkpoint``, RNG state restored, so dropout and drop-path draw
+        the same masks: the gradients are the same). Peak training memory then holds one
+        U-block's activations instead of ``n_blocks``', for about one more forward pass."""
+        if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(self.ublock, x, use_reentrant=False)
+        return self.ublock(x)
 
     def forward(self, mixture_w: torch.Tensor) -> torch.Tensor:
         n_frames = mixture_w.shape[-1]
@@ -95,9 +109,9 @@ class TDANetMasker(nn.Module):
             factor = 2 ** (self.upsampling_depth - 1)
             mixture_w = F.pad(mixture_w, (0, (-n_frames) % factor))
         feats = self.bottleneck(self.input_norm(mixture_w))
-        out = self.ublock(feats)
+        out = self._ublock(feats)
         for _ in range(self.n_blocks - 1):
-            out = self.ublock(self.block_input(feats + out))
+            out = self._ublock(self.block_input(feats + out))
         # Frame-major (batch, frames, n_src * in_chan) -> contiguous (batch, n_src, in_chan, T).
         masks = self.mask_head(out).transpose(1, 2)[:, :n_frames]
         masks = masks.reshape(masks.shape[0], n_frames, self.n_src, self.in_chan)

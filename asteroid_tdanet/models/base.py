@@ -75,6 +75,18 @@ class PackagedModel:
         """Asteroid's package dict with plain-string versions (see :func:`package_model`)."""
         return _plain_versions(super().serialize())
 
+    def gradient_checkpointing_enable(self, enable: bool = True) -> None:
+        """Recompute the repeated blocks in the backward pass instead of keeping their
+        activations (a training-memory / time trade-off; the outputs and gradients are the
+        same). Sets ``gradient_checkpointing`` on every sub-module that has it (TDANet and
+        S4M: the U-block of the masker); a model without such blocks raises ``ValueError``.
+        Not a model argument: it is not saved with the model."""
+        holders = [m for m in self.modules() if hasattr(m, "gradient_checkpointing")]
+        if not holders:
+            raise ValueError(f"{type(self).__name__} has no blocks to checkpoint.")
+        for module in holders:
+            module.gradient_checkpointing = bool(enable)
+
     @classmethod
     def from_pretrained(cls, pretrained, *args, **kwargs):
         """Load a model from a package dict, a file, or a Hugging Face hub id.

@@ -236,6 +236,8 @@ def main(argv=None) -> int:
         return 2
     try:
         model = build_model(conf["model"], conf["data"]["sample_rate"], conf["data"]["n_src"])
+        if conf["training"].get("gradient_checkpointing"):
+            model.gradient_checkpointing_enable()
         objective = build_objective(conf["training"], model)
     except ValueError as err:
         print(f"Conf error: {err}", file=sys.stderr)
