@@ -37,7 +37,8 @@ best pass, are divided by that pass's total time (the hooks cost microseconds pe
 calls per pass; on cuda they synchronize).
 
 Released implementation: ``--released PATH`` is a checkout of JusperLee/TDANet; its
-``look2hear`` ``TDANet(out_channels=128, in_channels=512, num_blocks=16, upsampling_depth=5,
+``look2hear`` ``TDANetBest`` (the class of the released checkpoints) ``(out_channels=128,
+in_channels=512, num_blocks=16, upsampling_depth=5,
 enc_kernel_size=4, num_sources=2)`` is imported with ``PATH`` on ``sys.path`` and is the
 anchor. Without it (or when its import fails: the error is recorded), our
 ``official_compat=True`` model stands in for the released arithmetic. Our
@@ -54,6 +55,11 @@ is reported.
 ``--device cuda``: the same on a GPU (a warm-up pass first, then the best of the timed passes
 between ``torch.cuda.synchronize`` calls; memory: ``torch.cuda.max_memory_allocated`` above
 the allocation before the passes); onnxruntime and the 2-thread case are skipped.
+
+``--allocator reuse`` (default) runs every case with glibc malloc keeping freed memory
+(``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``, what
+:func:`asteroid_tdanet.utils.allocator.reuse_freed_memory` sets and the CLI uses); ``system``
+is glibc's default, under which long inputs pay page faults for every large map.
 
 Writes ``--json`` (default ``benchmarks/results_performance.json``, ``_cuda`` on a GPU) with
 the machine, every case and a ``summary`` of the ratios, and ``--png`` (seconds per second of
@@ -119,17 +125,27 @@ INTERNAL = ("device", "quick", "released", "repeats", "long_repeats", "train_bat
 # ---------------------------------------------------------------- models (worker side)
 
 
+# Where the released model class lives in a checkout, most specific first: ``TDANetBest``
+# (look2hear/models/TDANet_best.py) is the class of the released checkpoints (2,353,479
+# parameters at 4 ms, what our official_compat model reproduces); ``TDANet`` is an older one.
+RELEASED_CLASSES = (
+    ("look2hear.models.TDANet_best", "TDANetBest"),
+    ("look2hear.models.TDANet", "TDANet"),
+    ("look2hear.models.tdanet", "TDANet"),
+)
+
+
 def released_class(path: str):
-    """The released ``TDANet`` class of a JusperLee/TDANet checkout at ``path``."""
+    """The released model class of a JusperLee/TDANet checkout at ``path``."""
     path = os.path.abspath(os.path.expanduser(path))
     if path not in sys.path:
         sys.path.insert(0, path)
     errors = []
-    for module in ("look2hear.models.TDANet", "look2hear.models.tdanet", "look2hear.models"):
+    for module, name in RELEASED_CLASSES:
         try:
-            return getattr(importlib.import_module(module), "TDANet")
+            return getattr(importlib.import_module(module), name)
         except Exception as err:  # missing packages of look2hear, another layout
-            errors.append(f"{module}: {type(err).__name__}: {err}")
+            errors.append(f"{module}.{name}: {type(err).__name__}: {err}")
     raise ImportError("; ".join(errors))
 
 
@@ -352,6 +368,15 @@ def worker(specs: list) -> None:
 # ---------------------------------------------------------------- orchestration (parent)
 
 
+# How the case processes' malloc treats freed memory (asteroid_tdanet.utils.allocator):
+# "reuse" keeps it (what `asteroid-tdanet separate` sets), "system" is glibc's default.
+ALLOCATOR_ENV = {
+    "reuse": dict(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="2147483647"),
+    "system": {},
+}
+ALLOCATOR = "reuse"
+
+
 def run_cases(specs: list, fresh: bool, cache: str) -> list:
     """Rows of ``specs``: each in its own process (``fresh``) or all in one; printed as
     they come."""
@@ -361,6 +386,7 @@ def run_cases(specs: list, fresh: bool, cache: str) -> list:
         threads = group[0]["threads"] if fresh else 1
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         env[CACHE_ENV] = cache
+        env.update(ALLOCATOR_ENV[ALLOCATOR])
         cmd = [sys.executable, os.path.abspath(__file__), "--_cases", json.dumps(group)]
         with tempfile.TemporaryFile("w+") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
@@ -490,6 +516,7 @@ def run(args) -> dict:
     results = dict(
         benchmark="performance",
         machine=machine_info(device),
+        allocator=ALLOCATOR,
         settings=dict(
             device=device,
             quick=quick,
@@ -775,8 +802,17 @@ def main(argv=None):
     p.add_argument("--png", help="default: --json with .png")
     p.add_argument("--table", action="store_true", help="only print the README table of --json")
     p.add_argument("--replot", action="store_true", help="only redraw --png from --json")
+    p.add_argument(
+        "--allocator",
+        choices=sorted(ALLOCATOR_ENV),
+        default="reuse",
+        help="malloc of the cases: reuse freed memory (default; what `asteroid-tdanet "
+        "separate` does, asteroid_tdanet.utils.allocator) or glibc's default (system)",
+    )
     p.add_argument("--_cases", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    global ALLOCATOR
+    ALLOCATOR = args.allocator
     if args._cases:
         worker(json.loads(args._cases))
         return 0
