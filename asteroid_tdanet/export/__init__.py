@@ -2,6 +2,7 @@
 
 from .exportable import (
     ExportNotSupported,
+    check_model_exportable,
     exportable_copy,
     pool_to_length_traceable,
     traceable_pooling,
@@ -11,6 +12,7 @@ from .torchscript_export import export_torchscript, load_torchscript
 
 __all__ = [
     "ExportNotSupported",
+    "check_model_exportable",
     "exportable_copy",
     "pool_to_length_traceable",
     "traceable_pooling",

@@ -24,7 +24,13 @@ from torch import nn
 from ..masknn import ublock
 from ..masknn.mixers import ExportNotSupported, SequenceMixer
 
-__all__ = ["ExportNotSupported", "exportable_copy", "pool_to_length_traceable", "traceable_pooling"]
+__all__ = [
+    "ExportNotSupported",
+    "check_model_exportable",
+    "exportable_copy",
+    "pool_to_length_traceable",
+    "traceable_pooling",
+]
 
 # Margin (frames) added to the extrapolated longest mixer input.
 _FRAME_MARGIN = 16
@@ -86,6 +92,14 @@ def mixer_frames(model: nn.Module, n_samples: int) -> Dict[SequenceMixer, int]:
     return seen
 
 
+def check_model_exportable(model: nn.Module, fmt: str) -> None:
+    """Raise :class:`ExportNotSupported` when the model class refuses ``fmt`` (its
+    ``export_formats`` / ``export_refusal`` attributes); cheap, nothing is copied."""
+    formats = getattr(model, "export_formats", None)
+    if formats is not None and fmt not in formats:
+        raise ExportNotSupported(f"the model cannot be exported to {fmt}: {model.export_refusal}")
+
+
 def exportable_copy(model: nn.Module, fmt: str, max_seconds: float = 60.0) -> nn.Module:
     """Deep copy of ``model`` (eval mode, CPU, float32) ready to be traced for ``fmt``.
 
@@ -94,9 +108,7 @@ def exportable_copy(model: nn.Module, fmt: str, max_seconds: float = 60.0) -> nn
     message names the model or mixer and why). Mixers that need it (e.g. ``s4``, whose kernel
     is precomputed) are prepared for inputs of up to ``max_seconds``.
     """
-    formats = getattr(model, "export_formats", None)
-    if formats is not None and fmt not in formats:
-        raise ExportNotSupported(f"the model cannot be exported to {fmt}: {model.export_refusal}")
+    check_model_exportable(model, fmt)
     model = copy.deepcopy(model).cpu().float().eval()
     mixers = [m for m in model.modules() if isinstance(m, SequenceMixer)]
     for mixer in mixers:

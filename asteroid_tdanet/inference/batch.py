@@ -15,6 +15,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 
 from .audio import AUDIO_EXTENSIONS, AudioError
 from .interrupt import Interrupted
+from .layout import speaker_names
 
 OUTPUT_EXT = ".wav"
 OutputNames = Union[int, Sequence[str]]
@@ -22,7 +23,7 @@ OutputNames = Union[int, Sequence[str]]
 
 def _names(names: OutputNames) -> List[str]:
     """Output suffixes: ``n_src`` -> ``s1 .. s<n_src>``; a sequence of names as it is."""
-    return [f"s{i}" for i in range(1, names + 1)] if isinstance(names, int) else list(names)
+    return list(speaker_names(names) if isinstance(names, int) else names)
 
 
 def output_name_pattern(names: OutputNames) -> "re.Pattern":
@@ -106,8 +107,9 @@ def discover(
     A file given explicitly is used whatever its extension (a non-audio file then fails with
     a clear error); in folders, only files with an audio extension are taken, except hidden
     files (temporaries among them) and this run's own outputs: ``<stem>_<name>.wav`` (of
-    the output ``names``; an int: ``s<k>``) lying where the outputs of an input ``<stem>.*`` go. So ``out_dir`` may be an input folder, or
-    inside or above one, without hiding inputs or separating outputs again.
+    the output ``names``; an int: ``s<k>``) lying where the outputs of an input ``<stem>.*``
+    go. So ``out_dir`` may be an input folder, or inside or above one, without hiding inputs
+    or separating outputs again.
     """
     found: List[Tuple[Path, Path, bool]] = []  # (file, output stem, found in a folder)
     for item in map(Path, inputs):

@@ -15,7 +15,7 @@ attribute ``audio_channels``.
 """
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 
@@ -45,20 +45,22 @@ class OutputLayout:
         return len(self.names)
 
 
-def output_layout(model, n_src: Optional[int] = None) -> OutputLayout:
-    """The :class:`OutputLayout` of ``model`` (``n_src``: its source count, read from the
-    model when omitted)."""
+def speaker_names(n_src: int) -> Tuple[str, ...]:
+    """File-name suffixes of a speaker model's outputs: ``s1 .. s<n_src>``."""
+    return tuple(f"s{i}" for i in range(1, n_src + 1))
+
+
+def output_layout(model) -> OutputLayout:
+    """The :class:`OutputLayout` of ``model``."""
     stems = getattr(model, "stems", None)
     if stems:
         residual = getattr(model, "residual_stem", None)
         names = tuple(stems) + ((residual,) if residual else ())
         channels = int(getattr(model, "audio_channels", 1))
         return OutputLayout(names, channels=channels, align=False, residual=bool(residual))
-    if n_src is None:
-        from ..models.registry import n_src_of
+    from ..models.registry import n_src_of
 
-        n_src = n_src_of(model)
-    return OutputLayout(tuple(f"s{i}" for i in range(1, n_src + 1)))
+    return OutputLayout(speaker_names(n_src_of(model)))
 
 
 class LayoutRunner:

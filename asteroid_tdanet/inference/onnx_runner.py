@@ -50,8 +50,9 @@ def cached_onnx(model, folder: Optional[str] = None, log: Optional[Callable] = N
 
     Raises :class:`~asteroid_tdanet.export.ExportNotSupported` for models without an ONNX
     form (S4 mixers, the STFT models)."""
-    from ..export import default_opset, export_onnx
+    from ..export import check_model_exportable, default_opset, export_onnx
 
+    check_model_exportable(model, "onnx")  # before hashing the weights of a refused model
     opset = default_opset()
     folder = folder or cache_dir()
     path = os.path.join(folder, f"{type(model).__name__}-{model_fingerprint(model, opset)}.onnx")

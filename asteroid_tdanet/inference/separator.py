@@ -53,14 +53,8 @@ def make_runner(model, backend: str, device=None, fp16=False, threads=None, log=
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}.")
     if (device not in (None, "cpu")) or fp16:
         raise ValueError("the onnxruntime backend runs on the CPU in float32 (no --device/--fp16).")
-    from ..export import ExportNotSupported
     from .onnx_runner import OnnxRunner
 
-    if output_layout(model).is_stem_model:
-        raise ExportNotSupported(
-            f"{type(model).__name__}: the onnxruntime backend needs an ONNX export, and "
-            f"{getattr(model, 'export_refusal', 'this model has none')}"
-        )
     return OnnxRunner(model, threads=threads, log=log)
 
 

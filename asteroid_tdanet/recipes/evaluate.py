@@ -28,6 +28,7 @@ from tqdm import tqdm
 from . import experiment as xp
 from .config import load_conf, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset
+from .music_data import is_music_data
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def main(argv=None) -> int:
     device = (
         args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     )
-    if data.get("layout") == "musdb":  # music: whole songs, MUSDB SDR / uSDR
+    if is_music_data(data):  # music: whole songs, MUSDB SDR / uSDR
         from . import evaluate_music
 
         return evaluate_music.run(args, conf, out_dir, device)

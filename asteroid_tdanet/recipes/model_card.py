@@ -4,6 +4,8 @@ from typing import Optional
 
 import yaml
 
+from .music_data import is_music_data, targets_of
+
 # What a card says about each model: citation and paper link (others: the class name only).
 # Asteroid's models carry no citation of their own; ours have a ``paper`` class attribute.
 ASTEROID_PAPERS = {
@@ -56,15 +58,10 @@ DATASET_NAMES = {
 }
 
 
-def is_music(conf: dict) -> bool:
-    """A music recipe's conf (MUSDB18-HQ layout data)."""
-    return conf["data"].get("layout") == "musdb"
-
-
 def results_rows(conf: dict, metrics: dict) -> str:
     """The card's results table rows: speech headline metrics, or per output the MUSDB SDR,
     its improvement over the mixture and the uSDR."""
-    if not is_music(conf):
+    if not is_music_data(conf["data"]):
         return "\n".join(
             f"| {label} | {metrics[key]:.3f} |"
             for key, label in HEADLINE
@@ -129,10 +126,8 @@ def model_card(
         if paper["arxiv"]
         else ""
     )
-    if is_music(conf):
+    if is_music_data(conf["data"]):
         front["metrics"] = ["sdr"]
-        from .music_data import targets_of
-
         what = (
             f"stereo, target {', '.join(targets_of(data))} (second output: the rest of the mixture)"
         )

@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from .dataset import BadAudioFileError
 
+LAYOUT = "musdb"  # data.layout of a music recipe's conf
 STEMS = ("vocals", "drums", "bass", "other")
 MIXTURE = "mixture"
 CHANNELS = 2
@@ -248,6 +249,11 @@ class ChunkDataset(Dataset):
             chunks=len(self.index),
             segment_samples=self.seg_len,
         )
+
+
+def is_music_data(data: dict) -> bool:
+    """Whether a recipe's ``data`` section is a MUSDB18-HQ-layout music corpus."""
+    return data.get("layout") == LAYOUT
 
 
 def targets_of(data: dict) -> Tuple[str, ...]:

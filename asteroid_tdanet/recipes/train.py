@@ -33,6 +33,7 @@ from .checkpointing import (
 from .config import parse_with_conf, save_conf, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset, DynamicMixDataset
 from .model_factory import build_model
+from .music_data import is_music_data, make_music_sets
 from .objectives import build_objective
 
 logger = logging.getLogger(__name__)
@@ -42,9 +43,7 @@ def make_loaders(conf: dict):
     """Training and validation loaders of the conf's data: Libri2Mix-layout csv folders, or
     a MUSDB18-HQ-layout music corpus (``data.layout: musdb``, :mod:`.music_data`)."""
     data, training = conf["data"], conf["training"]
-    if data.get("layout") == "musdb":
-        from .music_data import make_music_sets
-
+    if is_music_data(data):
         train_set, val_set = make_music_sets(data)
     else:
         train_set, val_set = _speech_sets(data)
