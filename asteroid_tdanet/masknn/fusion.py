@@ -1,18 +1,10 @@
 """Top-down fusion of a coarse ("global") feature into a finer ("local") one."""
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .convolutions import ConvNorm
-
-
-def upsample_nearest(x: torch.Tensor, length: int) -> torch.Tensor:
-    """Nearest-neighbour resampling of ``(batch, C, T)`` to ``(batch, C, length)``."""
-    if x.shape[-1] == length:
-        return x
-    # 2D form: same indices as 1D nearest, channels-last kernel for frame-major inputs.
-    return F.interpolate(x.unsqueeze(2), size=(1, length), mode="nearest").squeeze(2)
+from .nearest import upsample_addcmul
 
 
 class AttentionFusion(nn.Module):
@@ -20,7 +12,8 @@ class AttentionFusion(nn.Module):
 
     ``out = e(x_l) * up(sigmoid(h1(x_g))) + up(h2(x_g))`` where ``e``, ``h1``, ``h2`` are
     depthwise convolutions + norm applied at their input's own resolution and ``up`` is
-    nearest interpolation to the length of ``x_l``. With ``kernel_size=1`` this is the fusion
+    nearest interpolation to the length of ``x_l`` (not materialised in inference: see
+    :func:`~.nearest.upsample_addcmul`). With ``kernel_size=1`` this is the fusion
     of the GA output into every scale; with ``kernel_size=5`` it is a decoder LA layer.
 
     Args:
@@ -40,10 +33,8 @@ class AttentionFusion(nn.Module):
         self.global_gate = ConvNorm(channels, channels, kernel_size, **args)
 
     def forward(self, x_l: torch.Tensor, x_g: torch.Tensor) -> torch.Tensor:
-        length = x_l.shape[-1]
-        gate = upsample_nearest(torch.sigmoid(self.global_gate(x_g)), length)
-        glob = upsample_nearest(self.global_proj(x_g), length)
-        return torch.addcmul(glob, self.local_proj(x_l), gate)
+        gate = torch.sigmoid(self.global_gate(x_g))
+        return upsample_addcmul(self.global_proj(x_g), self.local_proj(x_l), gate)
 
 
 class AdditiveFusion(nn.Module):
@@ -53,4 +44,4 @@ class AdditiveFusion(nn.Module):
     """
 
     def forward(self, x_l: torch.Tensor, x_g: torch.Tensor) -> torch.Tensor:
-        return x_l + upsample_nearest(x_g, x_l.shape[-1])
+        return upsample_addcmul(x_g, x_l)
