@@ -12,6 +12,7 @@ from typing import List, Optional
 import soundfile as sf
 
 from .inference.separator import DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS
+from .utils.allocator import ALLOCATOR_MODES
 
 PROG = "asteroid-tdanet"
 EXPORT_FORMATS = ("onnx", "torchscript")
@@ -141,11 +142,12 @@ def _separate_parser(sub) -> None:
     )
     p.add_argument(
         "--allocator",
-        choices=("reuse", "system"),
+        choices=ALLOCATOR_MODES,
         default="reuse",
         help="reuse (default): malloc keeps freed memory for the next chunk instead of "
         "returning it to the system (glibc; long chunks then cost the same per second, for a "
-        "higher peak RSS); system: the C library's default",
+        "higher peak RSS); release: gives every freed block back (lowest RSS, slower); "
+        "system: the C library's default",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_separate)
@@ -273,10 +275,9 @@ def cmd_separate(args) -> int:
     from tqdm.auto import tqdm
 
     from .inference import Separator, plan, run_jobs
-    from .utils.allocator import reuse_freed_memory
+    from .utils.allocator import set_allocator
 
-    if args.allocator == "reuse":
-        reuse_freed_memory()  # before the model and the feature maps are allocated
+    set_allocator(args.allocator)  # before the model and the feature maps are allocated
     model = load_model(args.model)
     try:
         separator = Separator(

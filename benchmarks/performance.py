@@ -50,7 +50,11 @@ pit_from="pw_mtx")``) for ours, ours with U-block checkpointing when ``TDANet`` 
 constructor argument named like ``checkpoint_ublocks``, found with ``inspect.signature``, or
 else a ``gradient_checkpointing_enable()`` method; otherwise skipped with a note), and the
 anchor: the best of ``--repeats`` steps after a warm-up step, whose peak memory (fresh process)
-is reported.
+is reported. Checkpointing on long segments: ours with and without U-block checkpointing on
+one ``--checkpoint-seconds`` segment (default 12 s at 8 kHz, batch 1), run with malloc in the
+``release`` mode (freed blocks returned at once) so that the peak resident memory follows the
+live tensors rather than what glibc's heap keeps after frees (the activations freed during the
+backward pass fragment it); the time of these steps includes that mode's page faults.
 
 ``--device cuda``: the same on a GPU (a warm-up pass first, then the best of the timed passes
 between ``torch.cuda.synchronize`` calls; memory: ``torch.cuda.max_memory_allocated`` above
@@ -58,8 +62,9 @@ the allocation before the passes); onnxruntime and the 2-thread case are skipped
 
 ``--allocator reuse`` (default) runs every case with glibc malloc keeping freed memory
 (``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``, what
-:func:`asteroid_tdanet.utils.allocator.reuse_freed_memory` sets and the CLI uses); ``system``
-is glibc's default, under which long inputs pay page faults for every large map.
+:func:`asteroid_tdanet.utils.allocator.set_allocator` sets for ``reuse`` and the CLI uses);
+``system`` is glibc's default, under which long inputs pay page faults for every large map;
+``release`` returns every freed block (the checkpointing cases always use it).
 
 Writes ``--json`` (default ``benchmarks/results_performance.json``, ``_cuda`` on a GPU) with
 the machine, every case and a ``summary`` of the ratios, and ``--png`` (seconds per second of
@@ -84,6 +89,8 @@ import time
 
 import torch
 from mixers import _clear_s4_caches, _env, peak_rss_of  # benchmarks/mixers.py
+
+from asteroid_tdanet.utils.allocator import ALLOCATOR_ENV, ALLOCATOR_MODES
 
 SAMPLE_RATE = 16000
 TRAIN_SAMPLE_RATE = 8000
@@ -324,7 +331,8 @@ def train_case(spec: dict) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     torch.manual_seed(1)
     n = int(spec["audio_seconds"] * TRAIN_SAMPLE_RATE)
-    sources = (0.1 * torch.randn(spec["train_batch"], 2, n)).to(device)
+    batch = spec.get("batch", spec["train_batch"])
+    sources = (0.1 * torch.randn(batch, 2, n)).to(device)
     mixture = sources.sum(1)
 
     def step():
@@ -338,7 +346,7 @@ def train_case(spec: dict) -> dict:
     else:
         _, peak = peak_rss_of(step)  # warm-up step (Adam state), fresh allocator: the peak
         times, _ = _passes(step, spec["repeats"], device)
-    return dict(params=n_params(model), seconds=min(times), peak_mib=peak / 2**20)
+    return dict(params=n_params(model), batch=batch, seconds=min(times), peak_mib=peak / 2**20)
 
 
 def probe_case(spec: dict) -> dict:
@@ -369,11 +377,8 @@ def worker(specs: list) -> None:
 
 
 # How the case processes' malloc treats freed memory (asteroid_tdanet.utils.allocator):
-# "reuse" keeps it (what `asteroid-tdanet separate` sets), "system" is glibc's default.
-ALLOCATOR_ENV = {
-    "reuse": dict(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_="2147483647"),
-    "system": {},
-}
+# "reuse" keeps it (what `asteroid-tdanet separate` sets), "system" is glibc's default,
+# "release" returns it at once. A case's own "allocator" wins (one process per case).
 ALLOCATOR = "reuse"
 
 
@@ -386,7 +391,7 @@ def run_cases(specs: list, fresh: bool, cache: str) -> list:
         threads = group[0]["threads"] if fresh else 1
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         env[CACHE_ENV] = cache
-        env.update(ALLOCATOR_ENV[ALLOCATOR])
+        env.update(ALLOCATOR_ENV[group[0].get("allocator", ALLOCATOR) if fresh else ALLOCATOR])
         cmd = [sys.executable, os.path.abspath(__file__), "--_cases", json.dumps(group)]
         with tempfile.TemporaryFile("w+") as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
@@ -443,6 +448,7 @@ def run(args) -> dict:
     lengths = args.lengths or ([0.5, 1.0, 2.0] if quick else [1.0, 10.0, 60.0])
     thread_len = 10.0 if 10.0 in lengths else lengths[len(lengths) // 2]
     train_batch, train_seconds = (2, 0.5) if quick else (4, 3.0)
+    ckpt_seconds = args.checkpoint_seconds or (1.0 if quick else 12.0)
     base = dict(
         device=device,
         quick=quick,
@@ -509,6 +515,10 @@ def run(args) -> dict:
         if ckpt:
             train.append(_spec("train", "tdanet", base, seconds=train_seconds, checkpoint=ckpt))
         train.append(_spec("train", anchor_model, base, seconds=train_seconds))
+        if ckpt:  # long segments, memory returned at once: the peak follows live tensors
+            for with_ckpt in (None, ckpt):
+                spec = _spec("train", "tdanet", base, seconds=ckpt_seconds, allocator="release")
+                train.append(dict(spec, batch=1, checkpoint=with_ckpt, segment="long"))
         rows += run_cases(train, True, cache)  # always fresh: peak memory is the point
     finally:
         shutil.rmtree(cache, ignore_errors=True)
@@ -528,6 +538,7 @@ def run(args) -> dict:
             fresh_process_per_case=fresh,
             two_thread_length=thread_len,
             training=dict(batch=train_batch, seconds=train_seconds, sample_rate=TRAIN_SAMPLE_RATE),
+            checkpointing_long=dict(batch=1, seconds=ckpt_seconds, allocator="release"),
             model_sizes=QUICK_SIZES if quick else "presets",
         ),
         released=released,
@@ -553,7 +564,10 @@ def _inference(rows: list) -> dict:
 
 def _train_label(row: dict) -> str:
     ckpt = row.get("checkpoint")
-    return row["model"] + (f" ({ckpt if ckpt.endswith('()') else ckpt + '=True'})" if ckpt else "")
+    label = row["model"] + (f" ({ckpt if ckpt.endswith('()') else ckpt + '=True'})" if ckpt else "")
+    if row.get("segment") == "long":
+        label += f" [{row['batch']} x {row['audio_seconds']:g} s, malloc {row['allocator']}]"
+    return label
 
 
 def summarize(results: dict) -> dict:
@@ -640,6 +654,14 @@ def summarize(results: dict) -> dict:
             summary["training_checkpointed_over_tdanet"] = dict(
                 time=cp["seconds"] / ours["seconds"],
                 memory=cp["peak_mib"] / max(ours["peak_mib"], 1e-9),
+            )
+        long = {r.get("checkpoint"): r for r in rows if r.get("segment") == "long"}
+        plain, cp = long.get(None, {}), long.get(ckpt, {})
+        if "seconds" in plain and "seconds" in cp:
+            summary["training_checkpointed_long_segment"] = dict(
+                segment=settings["checkpointing_long"],
+                time=cp["seconds"] / plain["seconds"],
+                memory=cp["peak_mib"] / max(plain["peak_mib"], 1e-9),
             )
     return summary
 
@@ -791,6 +813,11 @@ def main(argv=None):
     )
     p.add_argument("--long-repeats", type=int, default=1, help="passes (best of) above 10 s")
     p.add_argument("--released", help="a checkout of JusperLee/TDANet (its look2hear code)")
+    p.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        help="segment of the long checkpointing training cases (default 12; --quick: 1)",
+    )
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--quick", action="store_true", help="tiny sizes, into a temp dir")
     p.add_argument(
@@ -804,7 +831,7 @@ def main(argv=None):
     p.add_argument("--replot", action="store_true", help="only redraw --png from --json")
     p.add_argument(
         "--allocator",
-        choices=sorted(ALLOCATOR_ENV),
+        choices=ALLOCATOR_MODES,
         default="reuse",
         help="malloc of the cases: reuse freed memory (default; what `asteroid-tdanet "
         "separate` does, asteroid_tdanet.utils.allocator) or glibc's default (system)",

@@ -1,5 +1,6 @@
-"""reuse_freed_memory: large freed maps are reused without new page faults (glibc); the
-C library's default faults them in again at every allocation (the guard)."""
+"""Allocator modes (glibc): ``reuse`` reuses large freed maps without new page faults, where
+the C library's default faults them in again at every allocation (the guard); ``release``
+gives freed blocks back to the system, where ``reuse`` keeps them (the guard)."""
 
 import platform
 import subprocess
@@ -13,10 +14,9 @@ pytestmark = pytest.mark.skipif(
 
 SCRIPT = """
 import resource, sys, torch
-from asteroid_tdanet.utils.allocator import reuse_freed_memory
+from asteroid_tdanet.utils.allocator import set_allocator
 torch.set_num_threads(1)
-if sys.argv[1] == "reuse":
-    assert reuse_freed_memory()
+assert set_allocator(sys.argv[1])
 def cycle():  # two 100 MB maps allocated, written and freed, as a forward pass does
     start = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     a = torch.empty(25_000_000).fill_(1.0)
@@ -40,7 +40,40 @@ def test_freed_maps_are_reused_without_page_faults():
     assert faults_in_steady_state("reuse") < pages // 50
 
 
-def test_restoring_the_defaults():
-    from asteroid_tdanet.utils.allocator import reuse_freed_memory
+RESIDENT = """
+import sys, torch
+from asteroid_tdanet.utils.allocator import set_allocator
+assert set_allocator(sys.argv[1])
+def rss_mb():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096 / 2**20
+base = rss_mb()
+# 4,000 blocks of 1 MB written and freed, all but every 100th: in a heap, the survivors pin
+# the freed blocks between them.
+blocks = [torch.ones(262_144) for _ in range(4000)]
+kept = blocks[::100]
+del blocks
+print(rss_mb() - base)
+"""
 
+
+def resident_after_frees(mode: str) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", RESIDENT, mode], capture_output=True, text=True, check=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def test_release_gives_freed_blocks_back():
+    live = 40  # MB still referenced
+    assert resident_after_frees("reuse") > 20 * live  # guard: a heap that keeps the 4 GB
+    assert resident_after_frees("release") < 3 * live
+
+
+def test_modes_and_restoring_the_defaults():
+    from asteroid_tdanet.utils.allocator import ALLOCATOR_MODES, reuse_freed_memory, set_allocator
+
+    assert ALLOCATOR_MODES == ("reuse", "release", "system")
+    assert all(set_allocator(mode) for mode in ("release", "reuse", "system"))
     assert reuse_freed_memory(True) and reuse_freed_memory(False)
+    with pytest.raises(ValueError, match="allocator mode must be one of"):
+        set_allocator("jemalloc")

@@ -58,16 +58,25 @@ def test_models_without_repeated_blocks_say_so():
         model.gradient_checkpointing_enable()
 
 
-def test_recipe_option_trains_with_checkpointing_and_refuses_models_without(tmp_path):
+def test_recipe_option_trains_with_checkpointing_and_refuses_models_without(
+    tmp_path, monkeypatch, capsys
+):
     from _recipe_helpers import TINY_MODEL, make_tiny_data
 
     from asteroid_tdanet.recipes import train
 
+    # The allocator mode is process-wide: record it instead of changing the test process's.
+    modes = []
+    monkeypatch.setattr(train, "set_allocator", modes.append)
     conf_path, _ = make_tiny_data(tmp_path)
     common = ["--conf", conf_path, "--epochs", "1", "--num_workers", "0"]
     args = common + ["--exp_dir", str(tmp_path / "exp"), "--gradient_checkpointing", "true"]
-    assert train.main(args + TINY_MODEL) == 0
+    assert train.main(args + TINY_MODEL + ["--allocator", "release"]) == 0
     assert (tmp_path / "exp" / "best_model.pth").exists()
+    assert modes == ["release"]
+    bad = ["--exp_dir", str(tmp_path / "bad"), "--allocator", "jemalloc"]
+    assert train.main(common + bad + TINY_MODEL) == 2
+    assert "training.allocator must be one of reuse, release, system" in capsys.readouterr().err
     fla = ["--exp_dir", str(tmp_path / "fla"), "--gradient_checkpointing", "true"]
     fla += ["--model_name", "flasepreformer", "--preset", "fla-sepreformer-mini"]
     assert train.main(common + fla) == 2  # "Conf error: ... no blocks to checkpoint"

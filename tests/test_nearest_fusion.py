@@ -41,9 +41,13 @@ def test_runs_cover_every_fine_frame_once_in_order():
         index = torch.cat(
             [torch.arange(c0, c1).repeat_interleave(run) for c0, c1, _, run in segments]
         )
-        assert index.tolist() == F.interpolate(
-            torch.arange(coarse, dtype=torch.float32).view(1, 1, -1), size=fine
-        ).view(-1).long().tolist()
+        assert (
+            index.tolist()
+            == F.interpolate(torch.arange(coarse, dtype=torch.float32).view(1, 1, -1), size=fine)
+            .view(-1)
+            .long()
+            .tolist()
+        )
         assert [f0 for *_, f0, _ in segments][0] == 0
 
 

@@ -23,6 +23,7 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
+from ..utils.allocator import ALLOCATOR_MODES, set_allocator
 from . import experiment as xp
 from .checkpointing import (
     DEFAULT_CHECKPOINT_MINUTES,
@@ -228,6 +229,15 @@ def main(argv=None) -> int:
     if rank0:
         save_conf(conf, os.path.join(args.exp_dir, xp.CONF))
     pl.seed_everything(conf["training"]["seed"], workers=True)
+    allocator = conf["training"].get("allocator", "system")
+    if allocator not in ALLOCATOR_MODES:
+        print(
+            f"Conf error: training.allocator must be one of {', '.join(ALLOCATOR_MODES)}, "
+            f"got {allocator!r}.",
+            file=sys.stderr,
+        )
+        return 2
+    set_allocator(allocator)  # before the data and the model allocate anything large
     try:
         train_loader, val_loader, data_infos = make_loaders(conf)
     except (BadAudioFileError, FileNotFoundError, ValueError) as err:
