@@ -12,6 +12,7 @@ from typing import List, Optional
 import soundfile as sf
 
 from .inference.separator import DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS
+from .inference.runner import PRECISIONS
 from .utils.allocator import ALLOCATOR_MODES
 
 PROG = "asteroid-tdanet"
@@ -160,8 +161,13 @@ def _add_runtime_arguments(p: argparse.ArgumentParser) -> None:
         help="'cpu' (default), 'cuda' or 'cuda:N'",
     )
     p.add_argument(
-        "--fp16", action="store_true", help="run the model in half precision (CUDA only)"
+        "--precision",
+        choices=PRECISIONS,
+        help="float32 (default); float16: the model in half precision (CUDA only); "
+        "bfloat16: matrix products and convolutions in bfloat16 through torch.autocast (CPU "
+        "with AVX512-BF16/AMX or CUDA; faster, about 30 dB SNR to the float32 output)",
     )
+    p.add_argument("--fp16", action="store_true", help="shorthand for --precision float16")
     p.add_argument(
         "--threads",
         type=_positive_int,
@@ -284,6 +290,7 @@ def cmd_separate(args) -> int:
             model,
             device=args.device,
             fp16=args.fp16,
+            precision=args.precision,
             threads=args.threads,
             chunk_seconds=args.chunk_seconds,
             overlap_seconds=args.overlap_seconds,

@@ -132,12 +132,17 @@ def test_runtime_options_are_validated(tmp_path, ckpt, capsys):
     base = ["separate", str(tmp_path / "talk.wav"), "--model", ckpt, "-o", str(tmp_path)]
     assert main(base + ["--fp16"]) == 2
     assert "fp16 needs a CUDA device" in capsys.readouterr().err
+    assert main(base + ["--fp16", "--precision", "bfloat16"]) == 2
+    assert "contradicts" in capsys.readouterr().err
+    assert main(base + ["--precision", "bfloat16", "--backend", "onnxruntime"]) == 2
+    assert "float32" in capsys.readouterr().err
     assert main(base + ["--chunk-seconds", "1", "--overlap-seconds", "0.9"]) == 2
     assert "overlap" in capsys.readouterr().err
     if not torch.cuda.is_available():
         assert main(base + ["--device", "cuda"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
     assert main(base + ["--threads", "1", "-q"]) == 0
+    assert main(base + ["--precision", "bfloat16", "-q", "--force"]) == 0
 
 
 def test_info(ckpt, capsys):

@@ -21,6 +21,7 @@ from asteroid.models import BaseModel
 from asteroid_tdanet import MODELS, PRESETS
 from asteroid_tdanet.cli import main as cli_main
 from asteroid_tdanet.inference.layout import output_layout
+from asteroid_tdanet.inference.runner import ModelRunner
 from asteroid_tdanet.models import SeparationModel, load_model, n_src_of, package_model
 from asteroid_tdanet.models.presets import preset_model
 from asteroid_tdanet.recipes import evaluate, publish, train
@@ -122,6 +123,18 @@ def test_package_file_round_trip_under_weights_only(name, tmp_path):
             loaded = loader(str(path)).eval()
             assert type(loaded) is type(model)
             torch.testing.assert_close(loaded(x), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_bfloat16_runner_stays_close_to_float32(name):
+    model = build(name).eval()
+    x = 0.1 * example(name, 2)
+    reference = ModelRunner(model)(x)
+    got = ModelRunner(model, precision="bfloat16")(x)
+    assert got.dtype == torch.float32 and got.shape == reference.shape
+    snr = 10 * torch.log10(reference.pow(2).sum() / (got - reference).pow(2).sum())
+    assert 20 < snr < 100  # bfloat16's 8-bit mantissa: close, but not the float32 result
+    assert next(model.parameters()).dtype == torch.float32  # autocast, not a cast model
 
 
 @pytest.mark.parametrize("name", NAMES)

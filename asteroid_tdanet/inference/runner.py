@@ -1,5 +1,6 @@
 """A separation model placed on a device, called without autograd."""
 
+import contextlib
 from typing import Optional
 
 import torch
@@ -7,6 +8,19 @@ from torch import nn
 
 from ..utils.modes import inference_context
 from ..utils.waveform import to_float_waveform
+
+
+PRECISIONS = ("float32", "float16", "bfloat16")
+
+
+def resolve_precision(precision: Optional[str], fp16: bool = False) -> str:
+    """``precision`` (one of :data:`PRECISIONS`; ``None``: float32), or ``float16`` for the
+    older ``fp16=True``."""
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
+    if fp16 and precision not in (None, "float16"):
+        raise ValueError(f"fp16=True contradicts precision={precision!r}.")
+    return "float16" if fp16 else precision or "float32"
 
 
 def resolve_device(device: Optional[str]) -> torch.device:
@@ -29,8 +43,14 @@ class ModelRunner:
     Args:
         model: a separation model mapping ``(batch, time)`` to ``(batch, n_src, time)``.
         device (str, optional): where to run it (default CPU).
-        fp16 (bool): run in half precision (CUDA only: CPU half kernels are slow or missing).
+        fp16 (bool): shorthand for ``precision="float16"``.
         threads (int, optional): ``torch.set_num_threads`` (a process-wide setting).
+        precision (str): ``float32`` (default); ``float16``: the model cast to half precision
+            (CUDA only: CPU half kernels are slow or missing); ``bfloat16``: the model kept
+            in float32 and run under ``torch.autocast`` to bfloat16 (CPU or CUDA: matrix
+            products and convolutions in bfloat16, reductions and FFTs as the autocast
+            lists decide). On CPUs with AVX512-BF16/AMX about 1.5x faster for TDANet, at
+            about 30 dB SNR to the float32 output (README, "Performance").
 
     The model is moved to ``device`` (in place); every call runs it in eval mode and restores
     its training flags afterwards (:func:`~asteroid_tdanet.utils.modes.inference_context`).
@@ -45,20 +65,28 @@ class ModelRunner:
         device: Optional[str] = None,
         fp16: bool = False,
         threads: Optional[int] = None,
+        *,
+        precision: Optional[str] = None,
     ):
         self.device = resolve_device(device)
-        if fp16 and self.device.type != "cuda":
+        self.precision = resolve_precision(precision, fp16)
+        if self.precision == "float16" and self.device.type != "cuda":
             raise ValueError("fp16 needs a CUDA device (--device cuda).")
         if threads is not None:
             if threads < 1:
                 raise ValueError(f"threads must be >= 1, got {threads}.")
             torch.set_num_threads(threads)
-        self.dtype = torch.float16 if fp16 else torch.float32
+        self.dtype = torch.float16 if self.precision == "float16" else torch.float32
         self.model = model.to(self.device, self.dtype)
         self.sample_rate = int(model.sample_rate)
         self.n_src = getattr(model, "n_src", None)
 
     def __call__(self, wav: torch.Tensor) -> torch.Tensor:
-        with inference_context(self.model):
+        autocast = (
+            torch.autocast(self.device.type, dtype=torch.bfloat16)
+            if self.precision == "bfloat16"
+            else contextlib.nullcontext()
+        )
+        with inference_context(self.model), autocast:
             est = self.model(to_float_waveform(wav.to(self.device), self.dtype))
             return est.to(wav.device, torch.float32)

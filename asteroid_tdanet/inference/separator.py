@@ -23,7 +23,7 @@ from .layout import LayoutRunner, output_layout
 from .outputs import OutputFiles
 from .overlap_add import OverlapAddStream, separate_in_chunks
 from .resample import ResampleError, StreamResampler, check_resamplable
-from .runner import ModelRunner
+from .runner import ModelRunner, resolve_precision
 
 DEFAULT_CHUNK_SECONDS = 10.0
 DEFAULT_OVERLAP_SECONDS = 2.0
@@ -44,15 +44,19 @@ class FileResult:
 BACKENDS = ("pytorch", "onnxruntime")
 
 
-def make_runner(model, backend: str, device=None, fp16=False, threads=None, log=None):
+def make_runner(
+    model, backend: str, device=None, fp16=False, threads=None, log=None, *, precision=None
+):
     """A :class:`~.runner.ModelRunner` (``pytorch``) or an
     :class:`~.onnx_runner.OnnxRunner` (``onnxruntime``, CPU, float32) for ``model``."""
     if backend == "pytorch":
-        return ModelRunner(model, device=device, fp16=fp16, threads=threads)
+        return ModelRunner(model, device=device, fp16=fp16, threads=threads, precision=precision)
     if backend != "onnxruntime":
         raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}.")
-    if (device not in (None, "cpu")) or fp16:
-        raise ValueError("the onnxruntime backend runs on the CPU in float32 (no --device/--fp16).")
+    if (device not in (None, "cpu")) or resolve_precision(precision, fp16) != "float32":
+        raise ValueError(
+            "the onnxruntime backend runs on the CPU in float32 (no --device/--fp16/--precision)."
+        )
     from .onnx_runner import OnnxRunner
 
     return OnnxRunner(model, threads=threads, log=log)
@@ -67,7 +71,7 @@ class Separator:
             ``(batch, time) -> (batch, n_src, time)``, e.g. :class:`asteroid_tdanet.TDANet`)
             or a stem model (``stems``, ``audio_channels``, ``(batch, channels, time) ->``
             its stems, e.g. :class:`asteroid_tdanet.MelBandRoformer`).
-        device, fp16, threads: see :class:`~.runner.ModelRunner`.
+        device, fp16, threads, precision: see :class:`~.runner.ModelRunner`.
         chunk_seconds (float, optional): length of the chunks the model sees (bounds
             memory); default: the model's ``inference_chunk_seconds`` if it has one (the
             Mel-Band RoFormer: 8 s, what it was trained on), else 10 s.
@@ -94,9 +98,13 @@ class Separator:
         align: bool = True,
         backend: str = "pytorch",
         log: Optional[Callable[[str], None]] = None,
+        *,
+        precision: Optional[str] = None,
     ):
         self.layout = output_layout(model)
-        self.runner = make_runner(model, backend, device, fp16, threads, log)
+        self.runner = make_runner(
+            model, backend, device, fp16, threads, log, precision=precision
+        )
         self.separate_fn = LayoutRunner(self.runner, self.layout)  # what the chunks go through
         self.sample_rate = self.runner.sample_rate
         if chunk_seconds is None:

@@ -200,6 +200,8 @@ class FLATFLocoformer(SeparationBaseModel):
         for layer in self.blocks:
             x = layer(x)
         x = self.deconv(x.permute(0, 3, 1, 2)).unflatten(1, (self.n_src, 2))
+        if x.dtype == torch.bfloat16:  # under autocast: there is no complex bfloat16
+            x = x.float()
         spec = torch.complex(x[:, :, 0], x[:, :, 1]).transpose(-1, -2)  # (batch, n_src, F, frames)
         out = self.spectrum.istft(spec.flatten(0, 1), length).unflatten(0, (batch, self.n_src))
         if self.normalize_variance:
