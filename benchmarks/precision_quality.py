@@ -42,6 +42,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=os.path.join(HERE, "results_precision_quality.json"))
     args = p.parse_args(argv)
+    for option, path in (("--model", args.model), ("--csv", args.csv)):
+        if not os.path.isfile(path):
+            p.error(f"{option}: no such file: {path}")
 
     model = load_model(args.model).eval()
     rows = pd.read_csv(args.csv)

@@ -167,7 +167,9 @@ class OutputFiles:
             )
         data = sources.cpu().numpy().reshape(len(self.files), self.channels, -1)
         if not np.isfinite(data).all():  # e.g. a float16 overflow: never write it silently
-            raise RuntimeError("the model produced NaN/Inf samples (with --fp16 or --precision, try float32)")
+            raise RuntimeError(
+                "the model produced NaN/Inf samples (with --fp16 or --precision, try float32)"
+            )
         if self.clip:
             self.clipped += int(np.count_nonzero(np.abs(data) > 1.0))
             data = np.clip(data, -1.0, 1.0)

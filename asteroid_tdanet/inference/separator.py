@@ -102,9 +102,7 @@ class Separator:
         precision: Optional[str] = None,
     ):
         self.layout = output_layout(model)
-        self.runner = make_runner(
-            model, backend, device, fp16, threads, log, precision=precision
-        )
+        self.runner = make_runner(model, backend, device, fp16, threads, log, precision=precision)
         self.separate_fn = LayoutRunner(self.runner, self.layout)  # what the chunks go through
         self.sample_rate = self.runner.sample_rate
         if chunk_seconds is None:

@@ -14,11 +14,11 @@ high-water mark).
 
 ``release`` (memory-bound training, e.g. with gradient checkpointing): return every freed
 block of 64 KB or more to the system at once (``mmap`` above 64 KB, heap trimmed at every
-free), so the resident memory follows the live tensors. Under glibc's default, the blocks
-freed between forward and backward stay in the heap fragmented; measured (TDANet, one Adam
-step on 1 x 12 s at 8 kHz, 2 threads): peak RSS with U-block checkpointing 8.7 GB under the
-default (18.1 GB without checkpointing), 1.8 GB with ``release`` (12.2 GB without), for about
-twice the step time (page faults).
+free), so the resident memory follows the live tensors. Otherwise the blocks freed between
+forward and backward stay in the heap. Measured (``benchmarks/performance.py``, TDANet, one
+Adam step, one thread): with U-block checkpointing and ``release``, 1.09 GB instead of
+11.5 GB (1 x 12 s at 8 kHz), for 1.6x the step time; with ``reuse``, 5.1 GB instead of
+12.1 GB (4 x 3 s).
 
 ``system``: glibc's defaults.
 

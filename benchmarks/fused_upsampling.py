@@ -1,0 +1,121 @@
+"""The fused nearest up-sampling of the TDANet fusions (``asteroid_tdanet.masknn.nearest``)
+against the literal form (``F.interpolate`` twice, then ``addcmul``), in one process.
+
+Usage::
+
+    python benchmarks/fused_upsampling.py                        # tdanet, 1 and 10 s, 1 and 2 threads
+    python benchmarks/fused_upsampling.py --presets tdanet-large --lengths 1 10 60 --threads 1
+
+Both forms give the same output bit for bit (checked here on every input). For each preset,
+thread count and input length, the two forms alternate for ``--rounds`` rounds of 2 timed
+passes each (after a warm-up pass), so that a drift of the machine's speed hits both; the
+best pass of each form is reported, per second of audio. malloc keeps freed memory (the CLI's
+default). Writes ``--json`` (default ``benchmarks/results_fused_upsampling.json``).
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+from asteroid_tdanet import TDANet
+from asteroid_tdanet.masknn import nearest
+from asteroid_tdanet.utils.allocator import set_allocator
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LITERAL = 1 << 62  # MIN_FUSED_ELEMENTS no map reaches
+
+
+def best_pass(model, wav, passes: int) -> float:
+    best = float("inf")
+    for _ in range(passes):
+        start = time.perf_counter()
+        model(wav)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--presets", nargs="+", default=["tdanet"])
+    p.add_argument("--lengths", nargs="+", type=float, default=[1.0, 10.0])
+    p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--sample_rate", type=int, default=16000)
+    p.add_argument("--json", default=os.path.join(HERE, "results_fused_upsampling.json"))
+    args = p.parse_args(argv)
+    set_allocator("reuse")
+    fused_threshold = nearest.MIN_FUSED_ELEMENTS
+    rows = []
+    for preset in args.presets:
+        torch.manual_seed(0)
+        model = TDANet.from_preset(preset, sample_rate=args.sample_rate).eval()
+        for seconds in args.lengths:
+            wav = 0.1 * torch.randn(1, int(seconds * args.sample_rate))
+            for threads in args.threads:
+                torch.set_num_threads(threads)
+                times = {"literal": float("inf"), "fused": float("inf")}
+                with torch.inference_mode():
+                    outputs = {}
+                    for name, threshold in (("literal", LITERAL), ("fused", fused_threshold)):
+                        nearest.MIN_FUSED_ELEMENTS = threshold
+                        outputs[name] = model(wav)  # warm-up, and the output to compare
+                    identical = torch.equal(outputs["literal"], outputs["fused"])
+                    for _ in range(args.rounds):
+                        for name, threshold in (("literal", LITERAL), ("fused", fused_threshold)):
+                            nearest.MIN_FUSED_ELEMENTS = threshold
+                            times[name] = min(times[name], best_pass(model, wav, 2))
+                nearest.MIN_FUSED_ELEMENTS = fused_threshold
+                row = dict(
+                    preset=preset,
+                    audio_seconds=seconds,
+                    threads=threads,
+                    literal_s_per_s=times["literal"] / seconds,
+                    fused_s_per_s=times["fused"] / seconds,
+                    speedup=times["literal"] / times["fused"],
+                    bit_identical=identical,
+                )
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    # Thread scaling of each form, from the same passes.
+    scaling = []
+    for r in rows:
+        if r["threads"] != 1:
+            one = next(
+                (
+                    o
+                    for o in rows
+                    if o["threads"] == 1
+                    and (o["preset"], o["audio_seconds"]) == (r["preset"], r["audio_seconds"])
+                ),
+                None,
+            )
+            if one:
+                scaling.append(
+                    dict(
+                        preset=r["preset"],
+                        audio_seconds=r["audio_seconds"],
+                        threads=r["threads"],
+                        literal=one["literal_s_per_s"] / r["literal_s_per_s"],
+                        fused=one["fused_s_per_s"] / r["fused_s_per_s"],
+                    )
+                )
+    results = dict(
+        benchmark="fused_upsampling",
+        machine=dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__),
+        settings=vars(args),
+        rows=rows,
+        thread_speedup=scaling,
+    )
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=1)
+    print(json.dumps(scaling, indent=1))
+    print(f"Wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
