@@ -10,7 +10,10 @@ Both forms give the same output bit for bit (checked here on every input). For e
 thread count and input length, the two forms alternate for ``--rounds`` rounds of 2 timed
 passes each (after a warm-up pass), so that a drift of the machine's speed hits both; the
 best pass of each form is reported, per second of audio. malloc keeps freed memory (the CLI's
-default). Writes ``--json`` (default ``benchmarks/results_fused_upsampling.json``).
+default). ``--train-batch B`` adds a training step (the paper's model at 8 kHz, ``B`` x
+``--train-seconds`` s, PIT SI-SDR, Adam) of each form, alternating the same way, with the
+bytes of the tensors autograd keeps for the backward pass (``saved_tensors_hooks``, distinct
+storages), on the first of ``--threads``, malloc back to glibc's default. Writes ``--json`` (default ``benchmarks/results_fused_upsampling.json``).
 """
 
 import argparse
@@ -30,12 +33,75 @@ LITERAL = 1 << 62  # MIN_FUSED_ELEMENTS no map reaches
 
 
 def best_pass(model, wav, passes: int) -> float:
+    """Best wall time of ``passes`` calls ``model(wav)`` (``model()`` when ``wav`` is None)."""
     best = float("inf")
     for _ in range(passes):
         start = time.perf_counter()
-        model(wav)
+        model() if wav is None else model(wav)
         best = min(best, time.perf_counter() - start)
     return best
+
+
+def saved_bytes(step) -> int:
+    """Bytes of the distinct storages autograd saves during ``step()``."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return sum(storages.values())
+
+
+def train_rows(args, fused_threshold: int) -> list:
+    from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
+
+    rows = []
+    set_allocator("system")  # training keeps many maps alive: no heap that never shrinks
+    for threads in args.threads[:1]:
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        model = TDANet.from_preset("tdanet", sample_rate=8000).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        loss_fn = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
+        sources = 0.1 * torch.randn(args.train_batch, 2, int(args.train_seconds * 8000))
+        mixture = sources.sum(1)
+
+        def forward():
+            optimizer.zero_grad(set_to_none=True)
+            return loss_fn(model(mixture), sources)
+
+        def step():
+            forward().backward()
+            optimizer.step()
+
+        forms = (("literal", LITERAL), ("fused", fused_threshold))
+        times, saved = {"literal": float("inf"), "fused": float("inf")}, {}
+        for name, threshold in forms:
+            nearest.MIN_FUSED_ELEMENTS = threshold
+            saved[name] = saved_bytes(forward)
+            step()  # warm-up (Adam state)
+        for _ in range(args.rounds):
+            for name, threshold in forms:
+                nearest.MIN_FUSED_ELEMENTS = threshold
+                times[name] = min(times[name], best_pass(step, None, 1))
+        nearest.MIN_FUSED_ELEMENTS = fused_threshold
+        row = dict(
+            task="train",
+            batch=args.train_batch,
+            seconds_per_item=args.train_seconds,
+            threads=threads,
+            literal_step_s=times["literal"],
+            fused_step_s=times["fused"],
+            speedup=times["literal"] / times["fused"],
+            literal_saved_mib=saved["literal"] / 2**20,
+            fused_saved_mib=saved["fused"] / 2**20,
+        )
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -45,6 +111,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--sample_rate", type=int, default=16000)
+    p.add_argument("--train-batch", type=int, default=0, help="also a training step (0: none)")
+    p.add_argument("--train-seconds", type=float, default=3.0)
     p.add_argument("--json", default=os.path.join(HERE, "results_fused_upsampling.json"))
     args = p.parse_args(argv)
     set_allocator("reuse")
@@ -103,12 +171,14 @@ def main(argv=None) -> int:
                         fused=one["fused_s_per_s"] / r["fused_s_per_s"],
                     )
                 )
+    training = train_rows(args, fused_threshold) if args.train_batch else []
     results = dict(
         benchmark="fused_upsampling",
         machine=dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__),
         settings=vars(args),
         rows=rows,
         thread_speedup=scaling,
+        training=training,
     )
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)

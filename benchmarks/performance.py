@@ -481,7 +481,7 @@ def run(args) -> dict:
         # ONNX exports, before (and apart from) the timed cases.
         backends = list(args.backends)
         refused = {}
-        if "onnxruntime" in backends:
+        if "onnxruntime" in backends and "infer" in args.tasks:
             if cuda:
                 refused = {
                     m: "onnxruntime runs on the CPU: skipped with --device cuda" for m in models
@@ -498,6 +498,8 @@ def run(args) -> dict:
         specs, skipped = [], []
         cases = [(m, b, 1, s) for m in models for b in backends for s in lengths]
         cases += [("tdanet", b, 2, thread_len) for b in backends if "tdanet" in models]
+        if "infer" not in args.tasks:
+            cases = []
         for model, backend, threads, seconds in cases:
             spec = _spec("infer", model, base, backend, threads, seconds)
             reason = refused.get(model) if backend == "onnxruntime" else None
@@ -511,14 +513,16 @@ def run(args) -> dict:
 
         # Training step: ours, ours with U-block checkpointing, the anchor.
         ckpt = checkpoint_argument()
-        train = [_spec("train", "tdanet", base, seconds=train_seconds)]
-        if ckpt:
-            train.append(_spec("train", "tdanet", base, seconds=train_seconds, checkpoint=ckpt))
-        train.append(_spec("train", anchor_model, base, seconds=train_seconds))
-        if ckpt:  # long segments, memory returned at once: the peak follows live tensors
-            for with_ckpt in (None, ckpt):
-                spec = _spec("train", "tdanet", base, seconds=ckpt_seconds, allocator="release")
-                train.append(dict(spec, batch=1, checkpoint=with_ckpt, segment="long"))
+        train = []
+        if "train" in args.tasks:
+            train.append(_spec("train", "tdanet", base, seconds=train_seconds))
+            if ckpt:
+                train.append(_spec("train", "tdanet", base, seconds=train_seconds, checkpoint=ckpt))
+            train.append(_spec("train", anchor_model, base, seconds=train_seconds))
+            if ckpt:  # long segments, memory returned at once: the peak follows live tensors
+                for with_ckpt in (None, ckpt):
+                    spec = _spec("train", "tdanet", base, seconds=ckpt_seconds, allocator="release")
+                    train.append(dict(spec, batch=1, checkpoint=with_ckpt, segment="long"))
         rows += run_cases(train, True, cache)  # always fresh: peak memory is the point
     finally:
         shutil.rmtree(cache, ignore_errors=True)
@@ -545,6 +549,7 @@ def run(args) -> dict:
         anchor=anchor,
         anchor_model=anchor_model,
         checkpoint_argument=ckpt,
+        tasks=list(args.tasks),
         rows=rows,
     )
     results["summary"] = summarize(results)
@@ -813,6 +818,13 @@ def main(argv=None):
     )
     p.add_argument("--long-repeats", type=int, default=1, help="passes (best of) above 10 s")
     p.add_argument("--released", help="a checkout of JusperLee/TDANet (its look2hear code)")
+    p.add_argument(
+        "--tasks",
+        nargs="+",
+        default=["infer", "train"],
+        choices=["infer", "train"],
+        help="which cases to run (default both; exports go with infer)",
+    )
     p.add_argument(
         "--checkpoint-seconds",
         type=float,

@@ -51,6 +51,29 @@ def test_runs_cover_every_fine_frame_once_in_order():
         assert [f0 for *_, f0, _ in segments][0] == 0
 
 
+@pytest.mark.parametrize("coarse,fine", [(5002, 10003), (63, 1003), (7, 7)])
+def test_fused_gradients_equal_the_literal_ones(monkeypatch, coarse, fine):
+    monkeypatch.setattr(nearest, "MIN_FUSED_ELEMENTS", 0)
+    # float32: torch's float64 nearest backward uses other indices than its forward (e.g.
+    # 5002 -> 10003: the short run at 4997 instead of 4999); ours is the forward's adjoint.
+    leaves = [
+        torch.randn(2, fine, 3, requires_grad=True),  # frame-major
+        torch.randn(2, 3, coarse, requires_grad=True),
+        torch.rand(2, 3, coarse, requires_grad=True),
+    ]
+    weight = torch.randn(2, 3, fine)  # a channel-major upstream gradient
+
+    def grads(fn):
+        for leaf in leaves:
+            leaf.grad = None
+        x, add, mul = leaves[0].transpose(1, 2), leaves[1], leaves[2]
+        (fn(add, x, mul) * weight).sum().backward()
+        return [leaf.grad.clone() for leaf in leaves]
+
+    for got, want in zip(grads(upsample_addcmul), grads(materialised)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
 def test_autograd_and_other_layouts_take_the_literal_path(monkeypatch):
     monkeypatch.setattr(nearest, "MIN_FUSED_ELEMENTS", 0)
     add = torch.randn(1, 4, 5, requires_grad=True)
