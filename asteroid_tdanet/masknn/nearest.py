@@ -146,15 +146,20 @@ def upsample_addcmul(
     ``(batch, C, T)``, stored frame-major on the fused path.
     """
     coarse = (coarse_add,) if coarse_mul is None else (coarse_add, coarse_mul)
-    length = fine.shape[-1]
     if not _fusable(fine, *coarse):
-        if coarse_mul is None:
-            return upsample_nearest(coarse_add, length) + fine
-        return torch.addcmul(
-            upsample_nearest(coarse_add, length), fine, upsample_nearest(coarse_mul, length)
-        )
+        return _literal(coarse_add, fine, coarse_mul)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (fine,) + coarse):
         if coarse_mul is None:  # the ablation's plain sum: literal, as in training anyway
-            return upsample_nearest(coarse_add, length) + fine
+            return _literal(coarse_add, fine, None)
         return _FusedUpsampleAddcmul.apply(coarse_add, fine, coarse_mul)
     return _fused_forward(coarse_add, fine, coarse_mul)
+
+
+def _literal(coarse_add, fine, coarse_mul):
+    """:func:`upsample_addcmul` as written, the up-sampled maps materialised."""
+    length = fine.shape[-1]
+    if coarse_mul is None:
+        return upsample_nearest(coarse_add, length) + fine
+    return torch.addcmul(
+        upsample_nearest(coarse_add, length), fine, upsample_nearest(coarse_mul, length)
+    )
