@@ -7,6 +7,7 @@ Usage::
     python benchmarks/performance.py --released ~/TDANet   # with a JusperLee/TDANet checkout
     python benchmarks/performance.py --device cuda         # GPU (pytorch backend only)
     python benchmarks/performance.py --quick               # tiny sizes into a temp dir (seconds)
+    python benchmarks/performance.py --tasks train --json out.json   # training cases only
     python benchmarks/performance.py --table               # README table of the JSON
     python benchmarks/performance.py --replot              # redraw the PNG from the JSON
 
