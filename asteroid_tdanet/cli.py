@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import soundfile as sf
 
-from .inference.separator import DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS
+from .inference.separator import BACKENDS, DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS
 from .inference.runner import PRECISIONS
 from .utils.allocator import ALLOCATOR_MODES
 
@@ -135,7 +135,7 @@ def _separate_parser(sub) -> None:
     _add_runtime_arguments(p)
     p.add_argument(
         "--backend",
-        choices=("pytorch", "onnxruntime"),
+        choices=BACKENDS,
         default="pytorch",
         help="what runs the model: pytorch (default) or onnxruntime (CPU, float32: the model "
         "is exported to ONNX once and cached under $ASTEROID_TDANET_CACHE or "

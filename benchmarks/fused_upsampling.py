@@ -149,28 +149,19 @@ def main(argv=None) -> int:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     # Thread scaling of each form, from the same passes.
-    scaling = []
-    for r in rows:
-        if r["threads"] != 1:
-            one = next(
-                (
-                    o
-                    for o in rows
-                    if o["threads"] == 1
-                    and (o["preset"], o["audio_seconds"]) == (r["preset"], r["audio_seconds"])
-                ),
-                None,
-            )
-            if one:
-                scaling.append(
-                    dict(
-                        preset=r["preset"],
-                        audio_seconds=r["audio_seconds"],
-                        threads=r["threads"],
-                        literal=one["literal_s_per_s"] / r["literal_s_per_s"],
-                        fused=one["fused_s_per_s"] / r["fused_s_per_s"],
-                    )
-                )
+    single = {(r["preset"], r["audio_seconds"]): r for r in rows if r["threads"] == 1}
+    scaling = [
+        dict(
+            preset=r["preset"],
+            audio_seconds=r["audio_seconds"],
+            threads=r["threads"],
+            **{
+                form: one[f"{form}_s_per_s"] / r[f"{form}_s_per_s"] for form in ("literal", "fused")
+            },
+        )
+        for r in rows
+        if r["threads"] != 1 and (one := single.get((r["preset"], r["audio_seconds"])))
+    ]
     training = train_rows(args, fused_threshold) if args.train_batch else []
     results = dict(
         benchmark="fused_upsampling",

@@ -94,8 +94,3 @@ def set_allocator(mode: str) -> bool:
         settings[M_MMAP_THRESHOLD] = DEFAULT_MMAP_THRESHOLD
     _state["threshold_set"] |= M_MMAP_THRESHOLD in settings
     return all(libc.mallopt(param, value) for param, value in settings.items())
-
-
-def reuse_freed_memory(enable: bool = True) -> bool:
-    """``set_allocator("reuse")`` (``enable``) or ``set_allocator("system")``."""
-    return set_allocator("reuse" if enable else "system")
