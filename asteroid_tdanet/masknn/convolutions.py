@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .depthwise_grad import depthwise_conv1d
 from .norms import get_norm
 
 
@@ -65,19 +66,10 @@ class DepthwiseConv1d(nn.Module):
         if self.kernel_size == 1:
             out = x[..., :: self.stride] * self.weight.view(1, -1, 1)
             return out if self.bias is None else out + self.bias.view(1, -1, 1)
-        # Padding inside the convolution call (an explicit F.pad copy first makes CPU
-        # convolution several times slower). Causal: pad k-1 on both sides and keep the first
-        # ceil(T / stride) outputs, which only see left padding. As a 2D convolution over a
-        # height-1 image, a frame-major input takes oneDNN's fast channels-last path.
+        # Causal: pad k-1 on both sides and keep the first ceil(T / stride) outputs, which
+        # only see left padding.
         pad = self.kernel_size - 1 if self.causal else (self.kernel_size - 1) // 2
-        out = F.conv2d(
-            x.unsqueeze(2),
-            self.weight.unsqueeze(2),
-            self.bias,
-            (1, self.stride),
-            (0, pad),
-            groups=self.channels,
-        ).squeeze(2)
+        out = depthwise_conv1d(x, self.weight, self.bias, self.stride, pad)
         if self.causal:
             out = out[..., : -(-x.shape[-1] // self.stride)]
         return out
