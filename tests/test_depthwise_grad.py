@@ -21,6 +21,12 @@ CASES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def every_size(monkeypatch):
+    # The function serves maps of any size; the model takes it from MIN_ELEMENTS up.
+    monkeypatch.setattr(depthwise_grad, "MIN_ELEMENTS", 0)
+
+
 def _input(batch, channels, frames, frame_major):
     if frame_major:
         return torch.randn(batch, frames, channels).transpose(1, 2).requires_grad_()
@@ -93,9 +99,13 @@ def test_module_gradients_equal_torch_conv(causal, stride):
     torch.testing.assert_close(conv.bias.grad.double(), ref.bias.grad, **tol)
 
 
-def test_contexts_it_does_not_serve_keep_torch_autograd():
+def test_contexts_it_does_not_serve_keep_torch_autograd(monkeypatch):
     x = torch.randn(1, 3, 9, requires_grad=True)
     w = torch.randn(3, 1, 3, requires_grad=True)
+    monkeypatch.setattr(depthwise_grad, "MIN_ELEMENTS", 28)  # small maps: torch's kernel
+    assert "DepthwiseConv1d" not in type(depthwise_conv1d(x, w, None, 1, 1).grad_fn).__name__
+    monkeypatch.setattr(depthwise_grad, "MIN_ELEMENTS", 27)
+    assert "DepthwiseConv1d" in type(depthwise_conv1d(x, w, None, 1, 1).grad_fn).__name__
     with torch.no_grad():
         assert depthwise_conv1d(x, w, None, 1, 1).grad_fn is None
     plain = depthwise_conv1d(x.detach(), w.detach(), None, 1, 1)

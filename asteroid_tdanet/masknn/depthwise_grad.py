@@ -12,8 +12,9 @@ the convolution's definition ``y[c, t] = b[c] + sum_j w[c, j] x[c, s t + j - p]`
 * ``db[c] = sum_{n, t} dy[n, c, t]``.
 
 Gradients equal PyTorch's up to float rounding (tested against float64). Used for float32 /
-float64 inputs while autograd records; tracing, scripting, compiling and autocast keep the
-plain call (the function has no double backward).
+float64 inputs of at least :data:`MIN_ELEMENTS` elements while autograd records; smaller
+maps, tracing, scripting, compiling and autocast keep the plain call (the function has no
+double backward).
 """
 
 from typing import Optional
@@ -22,6 +23,8 @@ import torch
 import torch.nn.functional as F
 
 DIFFERENTIABLE_DTYPES = (torch.float32, torch.float64)
+# Below this many elements in a map, the per-tap calls cost more than PyTorch's kernel saves.
+MIN_ELEMENTS = 1 << 16
 
 
 def _forward(x, weight, bias, stride: int, padding: int) -> torch.Tensor:
@@ -105,6 +108,8 @@ def _plain(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether to keep PyTorch's own autograd (nothing recorded, or a context the function
     does not serve)."""
     if not torch.is_grad_enabled() or not (x.requires_grad or weight.requires_grad):
+        return True
+    if x.numel() < MIN_ELEMENTS:
         return True
     if x.dtype not in DIFFERENTIABLE_DTYPES or x.dtype != weight.dtype:
         return True
