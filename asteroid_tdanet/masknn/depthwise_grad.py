@@ -1,12 +1,13 @@
 """Depthwise 1D convolution whose backward pass avoids PyTorch's slow CPU kernel.
 
-On CPU, ``torch.nn.grad`` of a depthwise convolution (``groups == channels``) falls back to
-a generic kernel: for TDANet's k5 convolutions on frame-major maps (4 x 512 x 3,003 frames)
-the backward pass takes about 20x the forward pass and was a third of a training step.
+On CPU, PyTorch's backward pass of a depthwise convolution (``groups == channels``) computes
+the weight and bias gradients on a generic path: for TDANet's k5 convolutions on frame-major
+maps (4 x 512 x 3,001 frames) it takes 20-35x the forward pass and was a third of a training
+step (``benchmarks/depthwise_backward.py``).
 :func:`depthwise_conv1d` computes the same forward pass and writes the backward pass from
 the convolution's definition ``y[c, t] = b[c] + sum_j w[c, j] x[c, s t + j - p]``:
 
-* ``dx = conv_transpose(dy, w)`` (the adjoint, one oneDNN depthwise call, exact);
+* ``dx = conv_transpose(dy, w)`` (the adjoint: one depthwise transposed convolution, exact);
 * ``dw[c, j] = sum_{n, t} dy[n, c, t] x[n, c, s t + j - p]``: one product and sum per tap
   ``j`` over the frames where the tap meets the input (padding contributes zeros);
 * ``db[c] = sum_{n, t} dy[n, c, t]``.
