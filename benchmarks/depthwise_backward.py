@@ -27,7 +27,7 @@ import torch
 
 from asteroid_tdanet.masknn import depthwise_grad
 from asteroid_tdanet.utils.allocator import set_allocator
-from fused_upsampling import best_pass, training_step
+from fused_upsampling import alternating_best, best_pass, training_step
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ORIGINAL_PLAIN = depthwise_grad._plain
@@ -82,15 +82,11 @@ def conv_rows(args) -> list:
 def step_row(args) -> dict:
     set_allocator("system")  # training keeps many maps alive: no heap that never shrinks
     forward, step = training_step(args.batch, args.seconds)
-    forms = (("torch", lambda *a: True), ("ours", ORIGINAL_PLAIN))
-    times = {name: float("inf") for name, _ in forms}
-    for _, plain in forms:
-        depthwise_grad._plain = plain
-        step()  # warm-up (Adam state)
-    for _ in range(args.rounds):
-        for name, plain in forms:
-            depthwise_grad._plain = plain
-            times[name] = min(times[name], best_pass(step, None, 1))
+    forms = {
+        name: lambda p=plain: setattr(depthwise_grad, "_plain", p)
+        for name, plain in (("torch", lambda *a: True), ("ours", ORIGINAL_PLAIN))
+    }
+    times = alternating_best(step, forms, args.rounds)
     depthwise_grad._plain = ORIGINAL_PLAIN
     row = dict(
         task="train",

@@ -78,22 +78,36 @@ def training_step(batch: int, seconds: float):
     return forward, step
 
 
+def alternating_best(step, forms: dict, rounds: int) -> dict:
+    """Best time of ``step()`` under each form: ``forms`` maps a name to the call that switches
+    to it. One warm-up step per form (Adam state), then ``rounds`` rounds of one step each,
+    the forms alternating so that a drift of the machine's speed hits all of them."""
+    for use in forms.values():
+        use()
+        step()
+    times = dict.fromkeys(forms, float("inf"))
+    for _ in range(rounds):
+        for name, use in forms.items():
+            use()
+            times[name] = min(times[name], best_pass(step, None, 1))
+    return times
+
+
 def train_rows(args, fused_threshold: int) -> list:
     rows = []
     set_allocator("system")  # training keeps many maps alive: no heap that never shrinks
     for threads in args.threads[:1]:
         torch.set_num_threads(threads)
         forward, step = training_step(args.train_batch, args.train_seconds)
-        forms = (("literal", LITERAL), ("fused", fused_threshold))
-        times, saved = {"literal": float("inf"), "fused": float("inf")}, {}
-        for name, threshold in forms:
-            nearest.MIN_FUSED_ELEMENTS = threshold
+        forms = {
+            name: lambda value=threshold: setattr(nearest, "MIN_FUSED_ELEMENTS", value)
+            for name, threshold in (("literal", LITERAL), ("fused", fused_threshold))
+        }
+        saved = {}
+        for name, use in forms.items():
+            use()
             saved[name] = saved_bytes(forward)
-            step()  # warm-up (Adam state)
-        for _ in range(args.rounds):
-            for name, threshold in forms:
-                nearest.MIN_FUSED_ELEMENTS = threshold
-                times[name] = min(times[name], best_pass(step, None, 1))
+        times = alternating_best(step, forms, args.rounds)
         nearest.MIN_FUSED_ELEMENTS = fused_threshold
         row = dict(
             task="train",

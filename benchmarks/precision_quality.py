@@ -25,6 +25,7 @@ from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
 
 from asteroid_tdanet.inference.runner import ModelRunner
 from asteroid_tdanet.models import load_model
+from model_speed import snr_db  # benchmarks/model_speed.py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -62,14 +63,11 @@ def main(argv=None) -> int:
         refs = torch.stack([read(row[c]) for c in sources_cols])[None]
         base = -sisdr(mix[:, None].expand_as(refs), refs).item()
         out = {name: run(mix) for name, run in runners.items()}
-        snr = 10 * torch.log10(
-            out["float32"].pow(2).sum() / (out["bfloat16"] - out["float32"]).pow(2).sum()
-        )
         per_mix.append(
             dict(
                 mixture_id=row.get("mixture_ID"),
                 **{f"si_snr_i_{k}": -sisdr(v, refs).item() - base for k, v in out.items()},
-                snr_bfloat16_to_float32_db=snr.item(),
+                snr_bfloat16_to_float32_db=snr_db(out["float32"], out["bfloat16"]),
             )
         )
     df = pd.DataFrame(per_mix)

@@ -23,6 +23,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from .frame_major import frame_major
+
 DIFFERENTIABLE_DTYPES = (torch.float32, torch.float64)
 # Below this many elements in a map, the per-tap calls cost more than PyTorch's kernel saves.
 MIN_ELEMENTS = 1 << 16
@@ -35,13 +37,6 @@ def _forward(x, weight, bias, stride: int, padding: int) -> torch.Tensor:
         x.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), (0, padding), groups=x.shape[1]
     )
     return out.squeeze(2)
-
-
-def _frame_major(t: torch.Tensor) -> torch.Tensor:
-    """``t`` stored frame-major (what the forward maps are), copied only when it is not."""
-    if t.stride(1) == 1 and t.stride(2) == t.shape[1]:
-        return t
-    return t.transpose(1, 2).contiguous().transpose(1, 2)
 
 
 # Frames per block of the weight gradient, as elements (batch x channels x frames): blocks of
@@ -84,7 +79,7 @@ class _DepthwiseConv1d(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         stride, padding = ctx.stride, ctx.padding
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        grad = _frame_major(grad)
+        grad = frame_major(grad)
         grad_x = grad_w = grad_b = None
         if need_x:
             # conv_transpose's output length drops the frames the stride skipped at the end.

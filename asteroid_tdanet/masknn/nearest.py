@@ -18,6 +18,8 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from .frame_major import frame_major, is_frame_major
+
 # Below this many elements per item the per-segment calls cost more than the saved copies.
 MIN_FUSED_ELEMENTS = 1 << 16
 
@@ -66,9 +68,8 @@ def _fusable(fine: torch.Tensor, *coarse: torch.Tensor) -> bool:
     # Traced/exported graphs must not bake in the runs.
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
         return False
-    # Frame-major storage (``fine.transpose(1, 2)`` has unit channel stride) is what lets a
-    # run of fine frames be viewed as one more axis.
-    return fine.stride(1) == 1 and fine.stride(2) == channels
+    # Frame-major storage is what lets a run of fine frames be viewed as one more axis.
+    return is_frame_major(fine)
 
 
 def _runs(coarse: torch.Tensor, length: int):
@@ -110,7 +111,7 @@ class _FusedUpsampleAddcmul(torch.autograd.Function):
     def backward(ctx, grad):
         fine, coarse_mul = ctx.saved_tensors
         batch, channels, length = fine.shape
-        grad_t = grad.transpose(1, 2).contiguous()  # frame-major, whatever autograd passed
+        grad_t = frame_major(grad).transpose(1, 2)  # whatever layout autograd passed
         fine_t, mul_t = fine.transpose(1, 2), coarse_mul.transpose(1, 2)
         coarse = coarse_mul.shape[-1]
         need_add, need_fine, need_mul = ctx.needs_input_grad
