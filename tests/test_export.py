@@ -34,7 +34,13 @@ def test_traceable_pooling_equals_the_model_pooling(causal, frames, length):
 
 
 @pytest.mark.parametrize(
-    "variant", [{}, dict(causal=True, norm_type="cLN"), dict(official_compat=True)]
+    "variant",
+    [
+        {},
+        dict(causal=True, norm_type="cLN"),
+        dict(official_compat=True),
+        dict(fb_name="stft", kernel_size=64, stride=16, mask_domain="magnitude"),
+    ],
 )
 def test_onnx_matches_pytorch_on_two_lengths(tmp_path, variant):
     model = tiny_model(**variant)

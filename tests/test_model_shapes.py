@@ -80,8 +80,10 @@ def test_stft_front_end_is_a_fixed_fourier_transform(tiny_args, length):
 def test_stft_front_end_options(tiny_args):
     mini = TDANet.from_preset("tdanet-mini", sample_rate=16000)
     fb = mini.encoder.filterbank
-    assert (mini.fb_name, fb.kernel_size, fb.stride, fb.n_filters) == ("stft", 512, 128, 512)
-    assert TDANet.from_pretrained(mini.serialize()).get_model_args()["fb_name"] == "stft"
+    assert (mini.fb_name, fb.kernel_size, fb.stride, fb.n_filters) == ("stft", 1024, 256, 1024)
+    assert mini.masker.in_chan == 513  # magnitude masks: one per bin of the 1024-point FFT
+    args = TDANet.from_pretrained(mini.serialize()).get_model_args()
+    assert (args["fb_name"], args["mask_domain"]) == ("stft", "magnitude")
     with pytest.raises(ValueError, match="official_compat excludes fb_name='stft'"):
         TDANet(**tiny_args, fb_name="stft", official_compat=True)
     with pytest.raises(

@@ -15,6 +15,7 @@ from _recipe_helpers import PYTHON, copy_recipes, env
 from test_recipe_pipeline import MINI_ARGS
 
 MODELS = "tdanet:tdanet-mini convtasnet:convtasnet-mini"
+EXPERIMENTS = ("tdanet_tiny_tdanet-mini", "convtasnet_tiny_convtasnet-mini")
 
 
 def count_points(image, color, alpha=0.75, tol=0.04):
@@ -29,10 +30,7 @@ def count_points(image, color, alpha=0.75, tol=0.04):
     return int((sizes >= 20).sum())
 
 
-@pytest.fixture(scope="module")
-def compared(tmp_path_factory):
-    work = tmp_path_factory.mktemp("cmp")
-    recipe = copy_recipes(work)
+def run_compare(work, recipe):
     cmd = [
         str(recipe / "compare.sh"),
         "--python",
@@ -58,12 +56,19 @@ def compared(tmp_path_factory):
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=work, timeout=900)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    return recipe, out
+    return out
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    work = tmp_path_factory.mktemp("cmp")
+    recipe = copy_recipes(work)
+    return recipe, run_compare(work, recipe)
 
 
 def test_every_model_gets_the_same_budget_and_test_set(compared):
     recipe, _ = compared
-    for name in ("tdanet_tiny_tdanet-mini", "convtasnet_tiny_convtasnet-mini"):
+    for name in EXPERIMENTS:
         exp = recipe / "exp" / name
         conf = (exp / "conf.yml").read_text()
         assert "max_minutes: 0.15" in conf
@@ -99,3 +104,20 @@ def test_a_label_goes_below_its_point_when_a_close_neighbour_is_higher():
     assert [_has_neighbour_above(rows, k) for k in range(3)] == [True, False, False]
     far = [row(0.0045, 2.06, 0.89), row(0.0157, 2.09, 1.41)]  # far apart in compute
     assert not any(_has_neighbour_above(far, k) for k in range(2))
+
+
+def test_a_rerun_keeps_finished_experiments_and_fills_in_what_is_missing(compared):
+    """Last in this file: it re-runs compare.sh on the experiments the tests above read."""
+    recipe, _ = compared
+    exp = recipe / "exp"
+    trained = {n: (exp / n / "train_done.json").stat().st_mtime_ns for n in EXPERIMENTS}
+    missing = exp / EXPERIMENTS[1] / "eval" / "final_metrics.json"
+    missing.unlink()  # as if the evaluation had been interrupted
+    out = run_compare(recipe.parents[1], recipe)
+    assert f"finished in exp/{EXPERIMENTS[0]}, kept" in out.stdout
+    assert f"trained already (exp/{EXPERIMENTS[1]}/train_done.json): evaluating only" in out.stdout
+    assert "Stage 2: training" not in out.stdout
+    assert missing.exists()
+    assert {n: (exp / n / "train_done.json").stat().st_mtime_ns for n in EXPERIMENTS} == trained
+    table = pd.read_csv(recipe / "compare" / "tiny" / "results.csv")
+    assert list(table.label) == ["tdanet-mini", "convtasnet-mini"]

@@ -6,7 +6,8 @@ a learned transposed convolution. With ``official_compat`` the released code's t
 conventions are chosen instead, once, here: its joint decoder (every output source reads all
 sources' masked features) and its waveform padding. ``fb_name="stft"`` puts a fixed STFT
 (real and imaginary parts, as Asteroid's ``fb_name="stft"`` models) in place of the learned
-filters: far fewer frames than a 4 ms free encoder, so a small model learns faster on a CPU.
+filters: far fewer frames than a 4 ms free encoder, so a small model learns faster on a CPU;
+``mask_domain="magnitude"`` then masks its magnitudes (see :mod:`.mask_domains`).
 """
 
 from typing import Optional, Tuple
@@ -21,6 +22,7 @@ from torch import nn
 from ..filterbanks import JointFreeFB
 from ..utils.waveform import output_dtype, to_float_waveform
 from .base import SeparationModel
+from .mask_domains import get_mask_domain
 from .presets import kernel_from_ms
 
 
@@ -53,13 +55,23 @@ def make_filterbank(fb_name: str, n_filters: int, kernel_size: int, stride: int,
     return FILTERBANKS[fb_name](n_filters, kernel_size, stride, sample_rate=sample_rate)
 
 
-def n_features(fb_name: str, n_filters: int, kernel_size: int, stride: int, sample_rate) -> int:
-    """Channels the encoder gives the masker: ``n_filters`` for ``free``, ``n_filters + 2``
-    for the STFT's real and imaginary parts. Without building a free filterbank, whose random
-    init would shift the random stream the model's weights are drawn from."""
+def n_features(
+    fb_name: str,
+    n_filters: int,
+    kernel_size: int,
+    stride: int,
+    sample_rate,
+    mask_domain: str = "coefficients",
+) -> int:
+    """Channels the masker reads and masks: ``n_filters`` for ``free``; for the STFT,
+    ``n_filters + 2`` real and imaginary parts, or ``n_filters // 2 + 1`` bins with
+    ``mask_domain="magnitude"``. Without building a free filterbank, whose random init would
+    shift the random stream the model's weights are drawn from."""
+    domain = get_mask_domain(mask_domain, fb_name)
     if fb_name == "free":
         return n_filters
-    return make_filterbank(fb_name, n_filters, kernel_size, stride, sample_rate).n_feats_out
+    fb = make_filterbank(fb_name, n_filters, kernel_size, stride, sample_rate)
+    return domain.n_features(fb.n_feats_out)
 
 
 def centred_padding(n_samples: int, kernel: int, stride: int) -> Tuple[int, int]:
@@ -85,6 +97,9 @@ class FreeFilterbankModel(SeparationModel):
         encoder_activation (str, optional): activation after the encoder.
         fb_name (str): ``free`` (learned, default) or ``stft`` (fixed STFT, real and
             imaginary parts masked; not with ``official_compat``).
+        mask_domain (str): what the masker sees and masks (:data:`.mask_domains.MASK_DOMAINS`):
+            ``coefficients`` (default: the encoder's outputs) or, with ``fb_name="stft"``,
+            ``magnitude`` (log-magnitude in, one mask per bin).
 
     Shape: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` ->
     ``(n_src, time)`` for 1D input, else ``(batch, n_src, time)``; output length = input length.
@@ -102,7 +117,10 @@ class FreeFilterbankModel(SeparationModel):
         official_compat: bool = False,
         encoder_activation: Optional[str] = None,
         fb_name: str = "free",
+        mask_domain: str = "coefficients",
     ):
+        self.mask_domain = mask_domain
+        self._domain = get_mask_domain(mask_domain, fb_name)
         if official_compat and fb_name != "free":
             raise ValueError(
                 "The released models use free filterbanks: official_compat "
@@ -135,6 +153,14 @@ class FreeFilterbankModel(SeparationModel):
         est = self._separate(to_float_waveform(wav, dtype))
         return est if out_dtype == dtype else est.to(out_dtype)
 
+    def forward_masker(self, tf_rep: torch.Tensor) -> torch.Tensor:
+        """Masks ``(batch, n_src, n_features, frames)`` from the encoder's output."""
+        return self.masker(self._domain.features(tf_rep))
+
+    def apply_masks(self, tf_rep: torch.Tensor, est_masks: torch.Tensor) -> torch.Tensor:
+        """The encoder's output ``(batch, C, frames)`` masked per source."""
+        return self._domain.apply(tf_rep, est_masks)
+
     def _separate(self, wav: torch.Tensor) -> torch.Tensor:
         shape = jitable_shape(wav)
         wav = _unsqueeze_to_3d(wav)
@@ -166,4 +192,5 @@ class FreeFilterbankModel(SeparationModel):
             official_compat=self.official_compat,
             encoder_activation=self.encoder_activation,
             fb_name=self.fb_name,
+            mask_domain=self.mask_domain,
         )

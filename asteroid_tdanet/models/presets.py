@@ -20,12 +20,15 @@ PRESETS: Dict[str, dict] = {
     # Paper appendix D: causal convolutions/pooling/attention, frame-wise norm, no look-ahead
     # beyond one encoder window.
     "tdanet-causal": dict(model="TDANet", kernel_ms=4.0, causal=True, norm_type="cLN"),
-    # Small model for CPU demos and the embedded mini recipe: on a fixed STFT (32 ms window,
-    # 8 ms hop), which learns several times faster on a CPU than the 4 ms free encoder.
+    # Small model for CPU demos and the embedded mini recipe: magnitude masks on a fixed STFT
+    # (64 ms window, 16 ms hop), which learns several times faster on a CPU than the 4 ms free
+    # encoder (benchmarks/mini_budget_sweep: 32 ms / 8 ms coefficient masks 1.52 dB, 32 ms
+    # magnitude 1.95, 64 ms magnitude 2.37 dB on real speech after the same 10.5 minutes).
     "tdanet-mini": dict(
         model="TDANet",
         fb_name="stft",
-        kernel_ms=32.0,
+        mask_domain="magnitude",
+        kernel_ms=64.0,
         mask_act="sigmoid",
         bn_chan=64,
         hid_chan=128,
@@ -43,7 +46,11 @@ PRESETS: Dict[str, dict] = {
     "s4m-mini": dict(
         model="S4M",
         sample_rate=8000,
-        fb_name="stft",  # the front end of tdanet-mini: the two differ in the global module only
+        # An STFT front end with a 32 ms window masking real and imaginary parts: tdanet-mini's
+        # magnitude masks on a 64 ms window made S4M worse in a 7-minute compare.sh run (mini
+        # test split 2.26 -> 1.84 dB, real speech 1.20 -> 0.37 dB).
+        fb_name="stft",
+        mask_domain="coefficients",
         kernel_ms=32.0,
         mask_act="sigmoid",
         bn_chan=64,

@@ -38,6 +38,10 @@ class S4M(UBlockModel):
         fb_name (str): ``free`` (learned encoder/decoder, as released) or ``stft`` (a fixed
             STFT of window ``kernel_size``, FFT size ``n_filters``; then ``mask_act="sigmoid"``
             suits; see :class:`~asteroid_tdanet.models.free_filterbank.FreeFilterbankModel`).
+        mask_domain (str): ``coefficients`` (default: masks on the encoder's outputs) or, with
+            ``fb_name="stft"``, ``magnitude``: the masker reads the log-magnitude and gives one
+            mask per bin (see :mod:`~asteroid_tdanet.models.mask_domains`); a small model
+            learns it faster (the mini presets).
 
     Shape: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` ->
     ``(n_src, time)`` for 1D input, else ``(batch, n_src, time)``; output length = input length.
@@ -75,6 +79,7 @@ class S4M(UBlockModel):
         mask_act: str = "relu",
         encoder_activation: Optional[str] = None,
         fb_name: str = "free",
+        mask_domain: str = "coefficients",
     ):
         args = constructor_args(locals())
         if causal and official_compat:

@@ -18,6 +18,7 @@ ENCODER_ARGS = (
     "official_compat",
     "encoder_activation",
     "fb_name",
+    "mask_domain",
 )
 MASKER_ARGS = (
     "bn_chan",
@@ -57,7 +58,14 @@ class UBlockModel(FreeFilterbankModel):
             args["fb_name"],
         )
         masker = TDANetMasker(
-            n_features(args["fb_name"], n_filters, kernel_size, stride, args["sample_rate"]),
+            n_features(
+                args["fb_name"],
+                n_filters,
+                kernel_size,
+                stride,
+                args["sample_rate"],
+                args["mask_domain"],
+            ),
             args["n_src"],
             global_module=global_module,
             top_down_input="released" if args["official_compat"] else "coarsest",
@@ -73,6 +81,7 @@ class UBlockModel(FreeFilterbankModel):
             official_compat=args["official_compat"],
             encoder_activation=args["encoder_activation"],
             fb_name=args["fb_name"],
+            mask_domain=args["mask_domain"],
         )
         self._config = {k: v for k, v in args.items() if k not in ENCODER_ARGS}
 

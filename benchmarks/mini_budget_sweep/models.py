@@ -1,10 +1,56 @@
 """The configurations the sweep trains (names used by ``train.py --model``)."""
 
+import torch
+from torch import nn
+
 from asteroid_tdanet.models import SeparationModel
+from asteroid_tdanet.models.mask_domains import MagnitudeMasks
 
 SR = 8000
-# Asteroid's models on the STFT front end of tdanet-mini (32 ms window, 8 ms hop at 8 kHz).
+# Asteroid's models on the STFT front end of the first tdanet-mini (32 ms window, 8 ms hop at
+# 8 kHz).
 STFT = dict(fb_name="stft", n_filters=256, kernel_size=256, stride=64)
+# tdanet-mini as it was until 2026-11-26 (s4m-mini still is): coefficient masks, 32 ms window.
+OLD_MINI = dict(kernel_ms=32.0, mask_domain="coefficients")
+
+
+class MagnitudeMask(nn.Module):
+    """An Asteroid masker (``(batch, F, frames) -> (batch, n_src, F, frames)``) on the
+    package's magnitude mask domain (log-magnitude in, one mask per bin) of an STFT of
+    ``n_fft`` points and hop ``hop``: what ``mask_domain="magnitude"`` gives TDANet and S4M,
+    for models that lack the option (Conv-TasNet)."""
+
+    def __init__(self, masker, n_fft=256, hop=64):
+        super().__init__()
+        from asteroid_filterbanks import Decoder, Encoder, STFTFB
+
+        self.enc = Encoder(STFTFB(n_fft, n_fft, hop, sample_rate=SR))
+        self.dec = Decoder(STFTFB(n_fft, n_fft, hop, sample_rate=SR))
+        self.masker, self.pad = masker, n_fft - hop
+
+    def forward(self, wav):
+        n = wav.shape[-1]
+        spec = self.enc(torch.nn.functional.pad(wav, (self.pad, self.pad))[:, None])
+        est = MagnitudeMasks.apply(spec, self.masker(MagnitudeMasks.features(spec)))
+        return self.dec(est)[..., self.pad : self.pad + n]
+
+
+def _mag_ctn(n_fft=256, hop=64):
+    from asteroid.masknn import TDConvNet
+
+    bins = n_fft // 2 + 1
+    masker = TDConvNet(
+        bins,
+        2,
+        out_chan=bins,
+        bn_chan=64,
+        hid_chan=128,
+        skip_chan=64,
+        n_blocks=4,
+        n_repeats=2,
+        mask_act="sigmoid",
+    )
+    return MagnitudeMask(masker, n_fft=n_fft, hop=hop)
 
 
 def build(name):
@@ -14,9 +60,18 @@ def build(name):
         return SeparationModel.from_preset(p, sample_rate=SR, n_src=2, **kw)
 
     builders = {
-        "td": lambda: preset("tdanet-mini"),
-        "td_big": lambda: preset("tdanet-mini", bn_chan=128, hid_chan=256),
-        "s4m": lambda: preset("s4m-mini"),
+        "td": lambda: preset("tdanet-mini", **OLD_MINI),
+        "td_big": lambda: preset("tdanet-mini", bn_chan=128, hid_chan=256, **OLD_MINI),
+        # coarser frames, coefficient masks: 64 ms window, 32 ms hop
+        "td_w64h32": lambda: preset("tdanet-mini", stride=256, **dict(OLD_MINI, kernel_ms=64.0)),
+        # magnitude masks (mask_domain="magnitude"); mag_td_w64h16 is today's tdanet-mini
+        "mag_td": lambda: preset("tdanet-mini", kernel_ms=32.0),
+        "mag_td_w64h16": lambda: preset("tdanet-mini"),
+        "mag_td_w64h8": lambda: preset("tdanet-mini", stride=64),
+        "mag_td_w128h32": lambda: preset("tdanet-mini", kernel_ms=128.0),
+        "mag_ctn": lambda: _mag_ctn(),
+        "mag_ctn_w64h16": lambda: _mag_ctn(n_fft=512, hop=128),
+        "s4m": lambda: preset("s4m-mini", **OLD_MINI),
         "ctn": lambda: preset("convtasnet-mini", **STFT),
         "ctn_sig": lambda: preset("convtasnet-mini", mask_act="sigmoid", **STFT),
         "ctn_deep": lambda: ConvTasNet(

@@ -26,6 +26,8 @@ def main(folder, prefix):
                 segment_s=r["args"]["seg"],
                 lr=r["args"]["lr"],
                 steps_planned=r["args"]["steps"],
+                budget_s=r["args"].get("budget_s", 0.0),
+                threads=r["args"].get("threads", 1),
                 steps_done=r["steps_done"],
                 si_snri_real=last["si_snri"],
                 train_loss=last["train_loss"],
@@ -46,7 +48,12 @@ def main(folder, prefix):
     ax.barh(labels, df.si_snri_real, color="tab:blue")
     ax.axvline(3.0, color="tab:red", linestyle="--", label="goal: 3 dB")
     ax.set_xlabel("SI-SNRi on real LibriSpeech mixtures (dB)")
-    ax.set_title("Mini recipe's CPU budget, emulated in steps")
+    on_cpu = bool(df.budget_s.max())
+    ax.set_title(
+        f"{df.budget_s.max() / 60:.1f} CPU minutes each (1 thread)"
+        if on_cpu
+        else "Mini recipe's CPU budget, emulated in steps"
+    )
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(prefix + ".png", dpi=100)

@@ -6,7 +6,9 @@ a segment of each (KDE voices: random words joined by 30-250 ms pauses, i.e. con
 talk; Asterisk / eSpeak NG: a crop of one recording), speed perturbation (each source
 resampled by k/20, k uniform in 20(1 +- ``--rand_speed``)), unit RMS with +-5 dB gains, a
 random peak in [0.3, 0.9]. Optimiser: Adam, gradient clipping at 5, 100 warm-up steps then a
-cosine to zero at ``--steps`` (the mini recipe's schedule, counted in steps instead of time).
+cosine to zero at ``--steps`` (the mini recipe's schedule, counted in steps instead of time),
+or, with ``--budget_s``, at that many seconds of wall clock (the recipe's own schedule).
+Writes ``<out>/<name>.json`` (scores, steps, arguments) and ``<out>/<name>.pt`` (final weights).
 """
 
 import argparse
@@ -30,7 +32,7 @@ def parse():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--name", required=True)
     p.add_argument("--cache", required=True, help="folder decode.py wrote")
-    p.add_argument("--out", required=True, help="folder for <name>.json")
+    p.add_argument("--out", required=True, help="folder for <name>.json and <name>.pt")
     p.add_argument("--model", default="td")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--bs", type=int, default=4)
@@ -41,6 +43,14 @@ def parse():
     p.add_argument("--rand_speed", type=float, default=0.15)
     p.add_argument("--evals", default="0.5,1.0", help="fractions of --steps to score at")
     p.add_argument("--max_s", type=float, default=1e9, help="stop (and score) after this")
+    p.add_argument(
+        "--budget_s",
+        type=float,
+        default=0.0,
+        help="train for this many seconds of wall clock, the cosine following the clock (the "
+        "mini recipe's schedule); --steps and --evals are then ignored",
+    )
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
@@ -112,7 +122,7 @@ class Mixer:
 
 def main():
     a = parse()
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     mixer = Mixer(a, np.random.default_rng(a.seed))
     print({g: len(v) for g, v in mixer.groups}, flush=True)
@@ -146,13 +156,21 @@ def main():
         )
         print(a.name, hist[-1], flush=True)
 
-    while step < a.steps and time.time() - t0 < a.max_s:
+    if a.budget_s:
+        evals = set()
+
+    def progress():
+        if a.budget_s:
+            return (time.time() - t0) / a.budget_s
+        return step / a.steps
+
+    while progress() < 1 and time.time() - t0 < a.max_s:
         t = time.time()
         mix, src = mixer.batch()
         t_data += time.time() - t
         for group in opt.param_groups:
             warm = min(1.0, (step + 1) / 100)
-            group["lr"] = a.lr * warm * 0.5 * (1 + np.cos(np.pi * step / a.steps))
+            group["lr"] = a.lr * warm * 0.5 * (1 + np.cos(np.pi * min(1.0, progress())))
         loss = pit(model(mix.to(a.device)), src.to(a.device))
         opt.zero_grad()
         loss.backward()
@@ -174,6 +192,7 @@ def main():
         args=vars(a),
     )
     os.makedirs(a.out, exist_ok=True)
+    torch.save(model.state_dict(), os.path.join(a.out, f"{a.name}.pt"))
     with open(os.path.join(a.out, f"{a.name}.json"), "w") as f:
         json.dump(out, f)
 
