@@ -29,8 +29,9 @@ def test_legacy_arguments_are_upgraded(tmp_path):
     assert "n_heads" not in args
     assert args["ga_mixer"] == "mhsa-frame-local" and args["ga_mixer_args"] == {"n_heads": 2}
     model = TDANet.from_pretrained(package)
-    # fb_name is newer than these files, which use the free filterbank
-    assert model.get_model_args() == {**args, "ga_mixer_args": {"n_heads": 2}, "fb_name": "free"}
+    # fb_name and mask_domain are newer than these files: the free filterbank, masks on it
+    newer = dict(fb_name="free", mask_domain="coefficients")
+    assert model.get_model_args() == {**args, "ga_mixer_args": {"n_heads": 2}, **newer}
     torch.save(model.serialize(), tmp_path / "new.pth")
     again = torch.load(tmp_path / "new.pth", weights_only=True)
     assert again["model_args"]["ga_mixer"] == "mhsa-frame-local"
