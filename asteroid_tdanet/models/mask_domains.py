@@ -11,7 +11,7 @@ by name from :data:`MASK_DOMAINS`:
 * ``magnitude`` -- the masker reads the log-magnitude ``log |X(f, t)|`` (``F`` channels) and
   gives one mask per bin, applied to its real and imaginary parts alike:
   ``S_i(f, t) = M_i(f, t) X(f, t)`` with the mixture's phase, the time-frequency masking of
-  uPIT (Kolbaek et al. 2017, eq. 4). A small model learns it much faster: the log compresses
+  uPIT (Kolbaek et al. 2017). A small model learns it much faster: the log compresses
   speech's 60 dB range, which coefficient inputs leave to the network.
 """
 

@@ -45,7 +45,7 @@ class TDANet(UBlockModel):
         mask_domain (str): ``coefficients`` (default: masks on the encoder's outputs) or, with
             ``fb_name="stft"``, ``magnitude``: the masker reads the log-magnitude and gives one
             mask per bin (see :mod:`~asteroid_tdanet.models.mask_domains`); a small model
-            learns it faster (the mini presets).
+            learns it faster (``tdanet-mini``).
 
     Shape: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` ->
     ``(n_src, time)`` for 1D input, else ``(batch, n_src, time)``; output length = input length.
