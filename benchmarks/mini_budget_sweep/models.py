@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from asteroid_tdanet.models import SeparationModel
+from asteroid_tdanet.models import PRESETS, SeparationModel
 from asteroid_tdanet.models.mask_domains import MagnitudeMasks
 
 SR = 8000
@@ -39,17 +39,9 @@ def _mag_ctn(n_fft=256, hop=64):
     from asteroid.masknn import TDConvNet
 
     bins = n_fft // 2 + 1
-    masker = TDConvNet(
-        bins,
-        2,
-        out_chan=bins,
-        bn_chan=64,
-        hid_chan=128,
-        skip_chan=64,
-        n_blocks=4,
-        n_repeats=2,
-        mask_act="sigmoid",
-    )
+    # The masker sizes of the convtasnet-mini preset (its encoder replaced by the STFT).
+    sizes = {k: v for k, v in PRESETS["convtasnet-mini"].items() if k not in ("model", "n_filters")}
+    masker = TDConvNet(bins, 2, out_chan=bins, mask_act="sigmoid", **sizes)
     return MagnitudeMask(masker, n_fft=n_fft, hop=hop)
 
 

@@ -49,27 +49,25 @@ for entry in $models; do
   if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     # A finished experiment is kept: train only without train_done.json, evaluate only
     # what has no final_metrics.json yet (run.sh refuses to overwrite either).
-    first=2
-    [ -f "$exp_dir/train_done.json" ] && first=3
-    evaluated=false
-    if [ -f "$exp_dir/eval/final_metrics.json" ] && { [ -z "$real_speech_dir" ] ||
-        [ -f "$exp_dir/eval_real_speech/final_metrics.json" ]; }; then
-      evaluated=true
-    fi
-    if [ "$first" = 3 ] && [ "$evaluated" = true ]; then
-      echo "Compare stage 1: $model ($preset): finished in $exp_dir, kept"
-      continue
-    fi
-    echo "Compare stage 1: $model ($preset), $minutes min"
-    [ "$first" = 3 ] && echo "  trained already ($exp_dir/train_done.json): evaluating only"
-    rescore=()
-    if [ "$first" = 3 ] && [ -f "$exp_dir/eval/final_metrics.json" ]; then
+    own_metrics=$exp_dir/eval/final_metrics.json
+    stages=(--stage 2)
+    note=""
+    if [ -f "$exp_dir/train_done.json" ]; then
+      if [ -f "$own_metrics" ] && { [ -z "$real_speech_dir" ] ||
+          [ -f "$exp_dir/eval_real_speech/final_metrics.json" ]; }; then
+        echo "Compare stage 1: $model ($preset): finished in $exp_dir, kept"
+        continue
+      fi
+      stages=(--stage 3)
+      note="  trained already ($exp_dir/train_done.json): evaluating only"
       # Only the real-speech score is missing (an earlier run without --real_speech_dir):
       # stage 3 scores the own test set again too (same model and set: the same numbers).
-      rescore=(--force true)
+      [ -f "$own_metrics" ] && stages+=(--force true)
     fi
+    echo "Compare stage 1: $model ($preset), $minutes min"
+    [ -n "$note" ] && echo "$note"
     ./run.sh "${run_opts[@]}" --model "$model" --preset "$preset" --tag "${tag}_${preset}" \
-      --max_minutes "$minutes" --epochs 100000 --stage "$first" --stop_stage 3 "${rescore[@]}"
+      --max_minutes "$minutes" --epochs 100000 "${stages[@]}" --stop_stage 3
   fi
 done
 
