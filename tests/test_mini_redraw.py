@@ -63,16 +63,20 @@ def _tone_utterances(prefix, names, per_name=2):
     ]
 
 
-def _patch_sources(monkeypatch, asterisk=True, kde=True):
-    """Fake Asterisk (7 speakers), KDE (12 voices) and eSpeak NG (12 voices) groups;
-    ``asterisk`` / ``kde`` False: that download fails."""
-    from corpus.mini import kde_bank, real_bank
+def _patch_sources(monkeypatch, asterisk=True, kde=True, uqm=True):
+    """Fake Asterisk (7 speakers), KDE (12 voices), Ur-Quan Masters (8 voices) and eSpeak NG
+    (12 voices) groups; ``asterisk`` / ``kde`` / ``uqm`` False: that download fails."""
+    from corpus.mini import kde_bank, real_bank, uqm_bank
 
     def fetch(dest, packages=tuple(real_bank.PACKAGES)):
-        is_kde = set(packages) <= set(kde_bank.PACKAGES)
-        if not (kde if is_kde else asterisk):
+        group = (
+            "kde"
+            if set(packages) <= set(kde_bank.PACKAGES)
+            else "uqm" if set(packages) <= set(uqm_bank.PACKAGES) else "asterisk"
+        )
+        if not dict(kde=kde, uqm=uqm, asterisk=asterisk)[group]:
             raise real_bank.RealSpeechUnavailable(f"no network for {packages[0]}")
-        return ["kde"] if is_kde else ["asterisk"]
+        return [group]
 
     monkeypatch.setattr(real_bank, "fetch_packages", fetch)
     monkeypatch.setattr(real_bank, "index_speakers", lambda d: {f"a{i}": {} for i in range(7)})
@@ -81,32 +85,48 @@ def _patch_sources(monkeypatch, asterisk=True, kde=True):
     )
     monkeypatch.setattr(kde_bank, "index_voices", lambda d: {f"k{i}": {} for i in range(12)})
     monkeypatch.setattr(kde_bank, "kde_utterances", lambda v, n, *a, **k: _tone_utterances("k", n))
+    monkeypatch.setattr(uqm_bank, "index_voices", lambda d: {f"u{i}": {} for i in range(8)})
+    monkeypatch.setattr(uqm_bank, "uqm_utterances", lambda v, n, *a, **k: _tone_utterances("u", n))
     monkeypatch.setattr(espeak_bank, "espeak_speakers", _fake_speakers)
     monkeypatch.setattr(espeak_bank, "espeak_utterances", _fake_utterances)
 
 
 @pytest.mark.parametrize(
-    "source, asterisk, kde, used",
+    "source, asterisk, kde, uqm, used",
     [
-        ("auto", True, True, ["espeak", "kde", "real"]),
-        ("auto", False, True, ["espeak", "kde"]),  # a failed download is left out, noted
-        ("auto", False, False, ["espeak"]),
-        ("real", True, False, ["real"]),
-        ("espeak", True, True, ["espeak"]),
+        ("auto", True, True, True, ["espeak", "kde", "real", "uqm"]),
+        ("auto", False, True, True, ["espeak", "kde", "uqm"]),  # a failed download: noted
+        ("auto", True, True, False, ["espeak", "kde", "real"]),
+        ("auto", False, False, False, ["espeak"]),
+        ("real", True, False, True, ["real", "uqm"]),
+        ("espeak", True, True, True, ["espeak"]),
     ],
 )
 def test_sources_used_by_each_mini_source_choice(
-    tmp_path, monkeypatch, source, asterisk, kde, used
+    tmp_path, monkeypatch, source, asterisk, kde, uqm, used
 ):
-    _patch_sources(monkeypatch, asterisk, kde)
+    _patch_sources(monkeypatch, asterisk, kde, uqm)
     sizes = dict(n_espeak_speakers=12, utts_per_speaker=3, n_train=4, n_dev=2, n_test=2)
-    info = build.build_mini(str(tmp_path), source=source, noise=False, **sizes)
+    info = build.build_mini(
+        str(tmp_path), source=source, noise=False, uqm_utts_per_voice=2, **sizes
+    )
     assert info["sources_used"] == used
     assert sorted(info["n_speakers"]["train"]) == used
     if not asterisk:
         assert any("real recordings unavailable: no network" in n for n in info["notes"])
     if not kde and source != "espeak":
         assert any("KDE word recordings unavailable: no network" in n for n in info["notes"])
+    if not uqm and source != "espeak":
+        assert any("Ur-Quan Masters voices unavailable: no network" in n for n in info["notes"])
+    if "uqm" in used:  # its non-commercial licence is recorded for the model card
+        assert "CC-BY-NC-SA-2.5" in info["licences"]["uqm"]["uqm-voice"]
+
+
+def test_uqm_voices_are_opt_in(tmp_path, monkeypatch):
+    _patch_sources(monkeypatch)
+    sizes = dict(n_espeak_speakers=12, utts_per_speaker=3, n_train=4, n_dev=2, n_test=2)
+    info = build.build_mini(str(tmp_path), noise=False, **sizes)  # the default: left out
+    assert info["sources_used"] == ["espeak", "kde", "real"] and info["licences"]["uqm"] == {}
 
 
 def test_real_only_without_the_real_recordings_says_why(tmp_path, monkeypatch):

@@ -215,10 +215,11 @@ def _loss_of(conf: dict, model_name: str) -> str:
 SOURCE_WORDS = {
     "real": "real human recordings (Debian's Asterisk voice-prompt packages)",
     "kde": "real human word recordings joined into talk (Debian's KDE game sound packages)",
+    "uqm": "real acted English dialogue (Debian's non-free uqm-voice package, non-commercial)",
     "espeak": "synthetic speech from eSpeak NG (PyPI espeakng-loader)",
 }
 # dataset.json groups counted as real recorded speakers in the card's table.
-REAL_GROUPS = ("real", "kde")
+REAL_GROUPS = ("real", "kde", "uqm")
 
 
 def music_mini_data_section(info: dict) -> str:

@@ -5,11 +5,17 @@ Asterisk / KDE packages under ``real_speech/``, ``dataset.json`` for the speaker
 train csv for the eSpeak NG sources) and writes, under ``--out``:
 
 - ``bank/<group>__<voice>.ogg``: every recording of a voice, trimmed, peak-normalised and
-  concatenated (Vorbis keeps the whole bank near 40 MB, small enough to travel to a GPU box);
-- ``index.json``: per voice its group (``ast``, ``kde``, ``esp``), clip lengths and whether the
-  recipe's split puts it in ``train``;
+  concatenated (Vorbis keeps the whole bank near 40 MB without the Ur-Quan Masters voices,
+  small enough to travel to a GPU box);
+- ``index.json``: per voice its group (``ast``, ``kde``, ``esp``, ``uqm`` when the build has
+  the Ur-Quan Masters package, ``ls`` with ``--librispeech_train``), clip lengths and whether
+  the recipe's split puts it in ``train`` (``--uqm_all_train``: every UQM voice);
 - ``realdev/NNN.flac``: the two sources of each real-speech dev mixture (the recipe's real-speech
   set builder, seed 1, 6 s crops: not the seed-0 set the recipe reports on).
+
+``--librispeech_train K`` is a diagnostic, not a recipe setting: K LibriSpeech speakers (a
+seeded draw) become training voices (group ``ls``, ~4 s pieces of their utterance) and the dev
+mixtures are drawn from the other speakers only, to measure what in-domain data would give.
 
 Usage::
 
@@ -33,7 +39,7 @@ from scipy.signal import resample_poly
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "egs", "utils"))
-from corpus.mini import kde_bank, real_bank  # noqa: E402
+from corpus.mini import kde_bank, real_bank, uqm_bank  # noqa: E402
 from corpus.real_speech import build_real_speech_set  # noqa: E402
 
 SR = 8000
@@ -52,6 +58,13 @@ def main():
     p.add_argument("--train_csv", required=True)
     p.add_argument("--real_speech_dir", required=True)
     p.add_argument("--out", required=True)
+    p.add_argument("--uqm_all_train", action="store_true", help="every UQM voice in train")
+    p.add_argument(
+        "--librispeech_train",
+        type=int,
+        default=0,
+        help="diagnostic: this many LibriSpeech speakers as training voices, dev from the rest",
+    )
     a = p.parse_args()
     os.makedirs(os.path.join(a.out, "bank"), exist_ok=True)
     with open(os.path.join(a.mini_root, "dataset.json")) as f:
@@ -83,6 +96,9 @@ def main():
             g = np.gcd(sr, SR)
             clips.append(resample_poly(audio, SR // g, sr // g))
         put("kde", name, clips, name in train.get("kde", []))
+    for name, entry in uqm_bank.index_voices(packages).items():
+        clips = [uqm_bank.load_line(entry["archive"], m, SR) for m in entry["members"]]
+        put("uqm", name, clips, a.uqm_all_train or name in train.get("uqm", []))
     espeak = {}
     for _, row in pd.read_csv(a.train_csv).iterrows():
         ids = re.findall(r"(espeak_[^_]+|kde-[^_]+|real-[^_]+)", row.mixture_ID)[:2]
@@ -92,18 +108,38 @@ def main():
                 espeak.setdefault(utt.rsplit("-", 1)[0], []).append(audio)
     for name, clips in espeak.items():
         put("esp", name, clips, True)
-    with open(os.path.join(a.out, "index.json"), "w") as f:
-        json.dump(index, f, indent=1)
 
     os.makedirs(os.path.join(a.out, "realdev"), exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
-        info = build_real_speech_set(a.real_speech_dir, tmp, 100, SR, seed=1, max_seconds=6.0)
+        dev_dir = a.real_speech_dir
+        if a.librispeech_train:
+            speakers = sorted(os.listdir(a.real_speech_dir))
+            np.random.default_rng(0).shuffle(speakers)
+            dev_dir = os.path.join(tmp, "dev_speakers")
+            os.makedirs(dev_dir)
+            for spk in speakers[a.librispeech_train :]:
+                os.symlink(
+                    os.path.abspath(os.path.join(a.real_speech_dir, spk)),
+                    os.path.join(dev_dir, spk),
+                )
+            for spk in speakers[: a.librispeech_train]:
+                clips = []
+                for f in sorted(
+                    glob.glob(os.path.join(a.real_speech_dir, spk, "**", "*.flac"), recursive=True)
+                ):
+                    audio, sr = sf.read(f, dtype="float32")
+                    audio = resample_poly(audio, SR, sr).astype(np.float32)
+                    clips += [audio[k : k + 4 * SR] for k in range(0, len(audio) - SR, 4 * SR)]
+                put("ls", spk, clips, True)
+        info = build_real_speech_set(dev_dir, tmp, 100, SR, seed=1, max_seconds=6.0)
         dev = pd.read_csv(info["csv"][0])
         for i, row in dev.iterrows():
             s1 = sf.read(row.source_1_path, dtype="float32")[0]
             s2 = sf.read(row.source_2_path, dtype="float32")[0]
             sf.write(os.path.join(a.out, "realdev", f"{i:03d}.flac"), np.stack([s1, s2], 1), SR)
-    for g in ("ast", "kde", "esp"):
+    with open(os.path.join(a.out, "index.json"), "w") as f:
+        json.dump(index, f, indent=1)
+    for g in ("ast", "kde", "esp", "uqm", "ls"):
         v = [e for e in index.values() if e["group"] == g]
         n_train = sum(e["split"] == "train" for e in v)
         print(

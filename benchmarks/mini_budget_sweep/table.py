@@ -28,6 +28,8 @@ def main(folder, prefix):
                 steps_planned=r["args"]["steps"],
                 budget_s=r["args"].get("budget_s", 0.0),
                 threads=r["args"].get("threads", 1),
+                seed=r["args"].get("seed", 0),
+                pairing=r["args"].get("pairing", "within"),
                 steps_done=r["steps_done"],
                 si_snri_real=last["si_snri"],
                 train_loss=last["train_loss"],

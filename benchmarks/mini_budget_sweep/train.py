@@ -1,7 +1,8 @@
 """Train one sweep configuration for a number of steps on dynamic mixtures of the voice bank
 and score SI-SNRi on the real-speech dev mixtures at fractions of the run.
 
-Mixing (per batch item): a group drawn in proportion to its voice count, two voices of it,
+Mixing (per batch item): a group drawn in proportion to its voice count, two voices of it
+(``--pairing across``: each voice from its own such draw),
 a segment of each (KDE voices: random words joined by 30-250 ms pauses, i.e. continuous
 talk; Asterisk / eSpeak NG: a crop of one recording), speed perturbation (each source
 resampled by k/20, k uniform in 20(1 +- ``--rand_speed``)), unit RMS with +-5 dB gains, a
@@ -41,6 +42,12 @@ def parse():
     p.add_argument("--groups", default="ast,kde,esp")
     p.add_argument("--split", default="train", choices=["train", "all"])
     p.add_argument("--rand_speed", type=float, default=0.15)
+    p.add_argument(
+        "--pairing",
+        default="within",
+        choices=["within", "across"],
+        help="the two voices of a mixture from one group, or each from any group",
+    )
     p.add_argument("--evals", default="0.5,1.0", help="fractions of --steps to score at")
     p.add_argument("--max_s", type=float, default=1e9, help="stop (and score) after this")
     p.add_argument(
@@ -104,13 +111,29 @@ class Mixer:
         x = resample_poly(self.segment(group, clips, int(n * k / 20) + 8), 20, k)[:n]
         return np.pad(x, (0, n - len(x))).astype(np.float32)
 
+    def draw_group(self):
+        return self.groups[self.rng.choice(len(self.groups), p=self.weights)]
+
+    def pick(self):
+        """Two distinct (group, voice clips) of one group, or, with ``--pairing across``, each
+        of its own group (drawn independently, so a pair may mix e.g. eSpeak NG with a real
+        voice, as the recipe's dynamic mixing of csv rows does)."""
+        group, voices = self.draw_group()
+        if self.a.pairing == "within":
+            return [(group, voices[k]) for k in self.rng.choice(len(voices), 2, replace=False)]
+        first = (group, voices[self.rng.integers(len(voices))])
+        while True:
+            group, voices = self.draw_group()
+            second = (group, voices[self.rng.integers(len(voices))])
+            if second[1] is not first[1]:
+                return [first, second]
+
     def batch(self):
         mixes, sources = [], []
         for _ in range(self.a.bs):
-            group, voices = self.groups[self.rng.choice(len(self.groups), p=self.weights)]
             pair = []
-            for k in self.rng.choice(len(voices), 2, replace=False):
-                x = self.source(group, voices[k])
+            for group, clips in self.pick():
+                x = self.source(group, clips)
                 gain = 10 ** (self.rng.uniform(-10, 10) / 40)
                 pair.append(x / (np.sqrt(np.mean(x**2)) + 1e-4) * gain)
             pair = np.stack(pair)

@@ -1,7 +1,8 @@
 """Real human speech from Debian's Asterisk voice-prompt packages.
 
 Each package holds several hundred studio prompts (8 kHz, 16-bit wav) of ONE professional
-speaker. They are fetched without root with ``apt-get download`` + ``dpkg-deb -x`` (Debian's
+speaker. They are fetched without root with ``apt-get download`` (or from the mirror's pool
+for components apt's sources lack, :mod:`.debian_pool`) + ``dpkg-deb -x`` (Debian's
 registry is the only network this needs). Speakers are identified by their folder name
 (``en_US_f_Allison`` -> ``Allison``), so the same voice in two languages is one speaker.
 """
@@ -18,6 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from ..generate import Utterance, resample
+from . import debian_pool
 
 logger = logging.getLogger(__name__)
 
@@ -64,15 +66,7 @@ def fetch_packages(dest: str, packages=tuple(PACKAGES)) -> List[str]:
         target = os.path.join(dest, pkg)
         if not os.path.exists(os.path.join(target, ".done")):
             try:
-                subprocess.run(
-                    ["apt-get", "download", pkg],
-                    cwd=debs,
-                    check=True,
-                    capture_output=True,
-                    text=True,
-                    timeout=600,
-                )
-                (deb,) = glob.glob(os.path.join(debs, f"{pkg}_*.deb"))
+                deb = _download_deb(pkg, debs)
                 subprocess.run(
                     ["dpkg-deb", "-x", deb, target], check=True, capture_output=True, text=True
                 )
@@ -89,6 +83,28 @@ def fetch_packages(dest: str, packages=tuple(PACKAGES)) -> List[str]:
             "(run `apt-get update` once, as root, if the package lists are missing)."
         )
     return unpacked
+
+
+def _download_deb(pkg: str, debs: str) -> str:
+    """``apt-get download``, or, for a package apt's sources do not list (Debian's
+    ``contrib`` / ``non-free``), the mirror's pool (:mod:`.debian_pool`)."""
+    try:
+        subprocess.run(
+            ["apt-get", "download", pkg],
+            cwd=debs,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        (deb,) = glob.glob(os.path.join(debs, f"{pkg}_*.deb"))
+        return deb
+    except (subprocess.SubprocessError, ValueError) as apt_err:
+        try:
+            return debian_pool.download(pkg, debs)
+        except debian_pool.PoolError as pool_err:
+            apt_detail = (getattr(apt_err, "stderr", "") or str(apt_err)).strip()[:200]
+            raise OSError(f"apt-get download: {apt_detail}; mirror pool: {pool_err}") from None
 
 
 def index_speakers(package_dirs: List[str], min_seconds: float = 1.5) -> Dict[str, dict]:
