@@ -13,9 +13,12 @@ train csv for the eSpeak NG sources) and writes, under ``--out``:
 - ``realdev/NNN.flac``: the two sources of each real-speech dev mixture (the recipe's real-speech
   set builder, seed 1, 6 s crops: not the seed-0 set the recipe reports on).
 
-``--librispeech_train K`` is a diagnostic, not a recipe setting: K LibriSpeech speakers (a
-seeded draw) become training voices (group ``ls``, ~4 s pieces of their utterance) and the dev
-mixtures are drawn from the other speakers only, to measure what in-domain data would give.
+``--recipe_sources`` (diagnostic) also packs the train csv's own source files, the min-mode
+cuts the recipe's dynamic mixing draws from, as groups ``rr`` / ``rk`` / ``ru`` / ``re``
+(Asterisk, KDE, Ur-Quan Masters, eSpeak NG). ``--librispeech_train K`` is a diagnostic, not a
+recipe setting: K LibriSpeech speakers (a seeded draw) become training voices (group ``ls``,
+~4 s pieces of their utterance) and the dev mixtures are drawn from the other speakers only,
+to measure what in-domain data would give.
 
 Usage::
 
@@ -52,6 +55,33 @@ def write_ogg(path, audio):
             f.write(audio[k : k + 4096])
 
 
+# The mini set's utterance ids: <group prefix><speaker>-<utterance>; a mixture_ID joins two.
+RECIPE_GROUPS = {
+    "real-": ("rr", r"real-([^-]+)"),
+    "kde-": ("rk", r"kde-([^-]+-[^-]+)"),
+    "uqm-": ("ru", r"uqm-([^-]+)"),
+    "espeak_": ("re", r"espeak_(.*)-\d+$"),
+}
+
+
+def recipe_sources(train_csv):
+    """``{(group, speaker): [source clips]}`` of a mini train csv: each row's two source
+    files, as stored (cut to the shorter utterance of the pair)."""
+    starts = re.compile("(?:^|_)(" + "|".join(RECIPE_GROUPS) + ")")
+    voices = {}
+    for _, row in pd.read_csv(train_csv).iterrows():
+        at = [m.start(1) for m in starts.finditer(row.mixture_ID)]
+        ids = [row.mixture_ID[s:e].rstrip("_") for s, e in zip(at, at[1:] + [None])]
+        for utt, col in zip(ids, ["source_1_path", "source_2_path"]):
+            prefix = next(k for k in RECIPE_GROUPS if utt.startswith(k))
+            group, pattern = RECIPE_GROUPS[prefix]
+            match = re.match(pattern, utt)
+            speaker = match.group(1) if match else utt
+            audio = sf.read(row[col], dtype="float32")[0]
+            voices.setdefault((group, speaker), []).append(audio)
+    return voices
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--mini_root", required=True)
@@ -64,6 +94,12 @@ def main():
         type=int,
         default=0,
         help="diagnostic: this many LibriSpeech speakers as training voices, dev from the rest",
+    )
+    p.add_argument(
+        "--recipe_sources",
+        action="store_true",
+        help="diagnostic: also pack the train csv's own source files (min-mode cuts, what the "
+        "recipe's dynamic mixing draws) as groups rr / rk / ru / re",
     )
     a = p.parse_args()
     os.makedirs(os.path.join(a.out, "bank"), exist_ok=True)
@@ -99,6 +135,9 @@ def main():
     for name, entry in uqm_bank.index_voices(packages).items():
         clips = [uqm_bank.load_line(entry["archive"], m, SR) for m in entry["members"]]
         put("uqm", name, clips, a.uqm_all_train or name in train.get("uqm", []))
+    if a.recipe_sources:
+        for (group, speaker), clips in recipe_sources(a.train_csv).items():
+            put(group, speaker, clips, True)
     espeak = {}
     for _, row in pd.read_csv(a.train_csv).iterrows():
         ids = re.findall(r"(espeak_[^_]+|kde-[^_]+|real-[^_]+)", row.mixture_ID)[:2]
@@ -139,7 +178,7 @@ def main():
             sf.write(os.path.join(a.out, "realdev", f"{i:03d}.flac"), np.stack([s1, s2], 1), SR)
     with open(os.path.join(a.out, "index.json"), "w") as f:
         json.dump(index, f, indent=1)
-    for g in ("ast", "kde", "esp", "uqm", "ls"):
+    for g in ("ast", "kde", "esp", "uqm", "ls", "rr", "rk", "ru", "re"):
         v = [e for e in index.values() if e["group"] == g]
         n_train = sum(e["split"] == "train" for e in v)
         print(
