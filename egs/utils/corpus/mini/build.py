@@ -1,9 +1,10 @@
 """Build the mini dataset (``--dataset mini``): two-speaker 8 kHz mixtures, LibriMix layout.
 
 Speakers come from real recordings (Debian's Asterisk prompt packages, :mod:`.real_bank`;
-KDE's educational games' word recordings, :mod:`.kde_bank`; The Ur-Quan Masters' voice
-acting, :mod:`.uqm_bank`) and/or synthetic eSpeak NG voices (:mod:`.espeak_bank`); each source group is split BY SPEAKER into train/dev/test, so
-no test speaker is heard in training.
+KDE's educational games' word recordings, :mod:`.kde_bank`; opt-in, The Ur-Quan Masters'
+voice acting, :mod:`.uqm_bank`) and/or synthetic eSpeak NG voices (:mod:`.espeak_bank`);
+each source group is split BY SPEAKER into train/dev/test, so no test speaker is heard in
+training.
 ``dataset.json`` records the sources actually used, the speakers of each split and licences.
 """
 
