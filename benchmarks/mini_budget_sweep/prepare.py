@@ -64,9 +64,10 @@ RECIPE_GROUPS = {
 }
 
 
-def recipe_sources(train_csv):
-    """``{(group, speaker): [source clips]}`` of a mini train csv: each row's two source
-    files, as stored (cut to the shorter utterance of the pair)."""
+def recipe_sources(train_csv, groups):
+    """``{(group, speaker): [source clips]}`` of a mini train csv for the ``groups`` named
+    (``rr``, ``rk``, ``ru``, ``re``): each row's source files, as stored (cut to the shorter
+    utterance of the pair); only those files are read."""
     starts = re.compile("(?:^|_)(" + "|".join(RECIPE_GROUPS) + ")")
     voices = {}
     for _, row in pd.read_csv(train_csv).iterrows():
@@ -75,6 +76,8 @@ def recipe_sources(train_csv):
         for utt, col in zip(ids, ["source_1_path", "source_2_path"]):
             prefix = next(k for k in RECIPE_GROUPS if utt.startswith(k))
             group, pattern = RECIPE_GROUPS[prefix]
+            if group not in groups:
+                continue
             match = re.match(pattern, utt)
             speaker = match.group(1) if match else utt
             audio = sf.read(row[col], dtype="float32")[0]
@@ -135,18 +138,16 @@ def main():
     for name, entry in uqm_bank.index_voices(packages).items():
         clips = [uqm_bank.load_line(entry["archive"], m, SR) for m in entry["members"]]
         put("uqm", name, clips, a.uqm_all_train or name in train.get("uqm", []))
+    # eSpeak NG voices exist only as the train csv's sources (synthesised at build time).
+    sources = recipe_sources(
+        a.train_csv, [g for g, _ in RECIPE_GROUPS.values()] if a.recipe_sources else ["re"]
+    )
     if a.recipe_sources:
-        for (group, speaker), clips in recipe_sources(a.train_csv).items():
+        for (group, speaker), clips in sources.items():
             put(group, speaker, clips, True)
-    espeak = {}
-    for _, row in pd.read_csv(a.train_csv).iterrows():
-        ids = re.findall(r"(espeak_[^_]+|kde-[^_]+|real-[^_]+)", row.mixture_ID)[:2]
-        for utt, col in zip(ids, ["source_1_path", "source_2_path"]):
-            if utt.startswith("espeak"):
-                audio = sf.read(row[col], dtype="float32")[0]
-                espeak.setdefault(utt.rsplit("-", 1)[0], []).append(audio)
-    for name, clips in espeak.items():
-        put("esp", name, clips, True)
+    for (group, speaker), clips in sources.items():
+        if group == "re":
+            put("esp", f"espeak_{speaker}", clips, True)
 
     os.makedirs(os.path.join(a.out, "realdev"), exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
-from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from models import build  # noqa: E402
+from train import mean_si_snri  # noqa: E402
 
 
 def load(path, model_name):
@@ -35,20 +35,13 @@ def main():
     p.add_argument("--model", default="mag_td_w64h16", help="models.py name of the .pt files")
     p.add_argument("weights", nargs="+")
     a = p.parse_args()
-    pit = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
-    rows = pd.read_csv(a.csv)
+    pairs = [
+        np.stack([sf.read(r[c], dtype="float32")[0] for c in ("source_1_path", "source_2_path")])
+        for _, r in pd.read_csv(a.csv).iterrows()
+    ]
     for path in a.weights:
-        model = load(path, a.model).eval()
-        scores = []
-        with torch.inference_mode():
-            for _, r in rows.iterrows():
-                src = [
-                    sf.read(r[c], dtype="float32")[0] for c in ("source_1_path", "source_2_path")
-                ]
-                s = torch.tensor(np.stack(src))[None]
-                m = s.sum(1)
-                scores.append(pit(m[:, None].expand_as(s), s).item() - pit(model(m), s).item())
-        print(f"{path}: SI-SNRi {np.mean(scores):.3f} dB on {len(scores)} mixtures")
+        score = mean_si_snri(load(path, a.model).eval(), pairs)
+        print(f"{path}: SI-SNRi {score:.3f} dB on {len(pairs)} mixtures")
 
 
 if __name__ == "__main__":

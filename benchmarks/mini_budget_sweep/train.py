@@ -63,6 +63,21 @@ def parse():
     return p.parse_args()
 
 
+PIT = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
+
+
+def mean_si_snri(model, pairs, device="cpu") -> float:
+    """Mean SI-SNRi (PIT) of ``model`` over ``pairs`` of sources ``(2, time)``, each mixture
+    the sum of its pair."""
+    scores = []
+    with torch.inference_mode():
+        for s in pairs:
+            s = torch.as_tensor(s)[None].to(device)
+            m = s.sum(1)
+            scores.append(PIT(m[:, None].expand_as(s), s).item() - PIT(model(m), s).item())
+    return float(np.mean(scores))
+
+
 class Mixer:
     def __init__(self, a, rng):
         banks = np.load(os.path.join(a.cache, "banks.npy"), mmap_mode="r")
@@ -152,18 +167,12 @@ def main():
     dev_all = np.load(os.path.join(a.cache, "realdev.npy"))
     bounds = np.cumsum([0] + list(np.load(os.path.join(a.cache, "realdev_lens.npy"))))
     dev = [dev_all[:, s:t] for s, t in zip(bounds, bounds[1:])]
-    pit = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
 
     def si_snri(model):
         model.eval()
-        scores = []
-        with torch.inference_mode():
-            for s in dev:
-                s = torch.tensor(s)[None].to(a.device)
-                m = s.sum(1)
-                scores.append(pit(m[:, None].expand_as(s), s).item() - pit(model(m), s).item())
+        score = mean_si_snri(model, dev, a.device)
         model.train()
-        return round(float(np.mean(scores)), 3)
+        return round(score, 3)
 
     model = build(a.model).to(a.device)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
@@ -194,7 +203,7 @@ def main():
         for group in opt.param_groups:
             warm = min(1.0, (step + 1) / 100)
             group["lr"] = a.lr * warm * 0.5 * (1 + np.cos(np.pi * min(1.0, progress())))
-        loss = pit(model(mix.to(a.device)), src.to(a.device))
+        loss = PIT(model(mix.to(a.device)), src.to(a.device))
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

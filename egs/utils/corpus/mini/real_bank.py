@@ -194,12 +194,19 @@ def load_trimmed(path: str, speed: float = 1.0):
     """Prompt samples (mono: stereo files are averaged) without leading/trailing silence
     (prompts have long pauses), played ``speed`` times faster."""
     audio, sr = read_prompt(path)
+    audio = mono_trimmed(audio)
+    if speed != 1.0:
+        # Resampling from sr * speed to sr keeps the rate and shortens the signal by speed.
+        audio = resample(audio, int(round(sr * speed)), sr)
+    return audio, sr
+
+
+def mono_trimmed(audio: np.ndarray) -> np.ndarray:
+    """``audio`` as mono (stereo channels averaged) without its leading and trailing samples
+    under 1 % of the peak: recordings' pauses around a prompt or a game line."""
     if audio.ndim == 2:
         audio = audio.mean(axis=1)
     active = np.flatnonzero(np.abs(audio) > 0.01 * max(np.abs(audio).max(), 1e-6))
     if len(active):
         audio = audio[active[0] : active[-1] + 1]
-    if speed != 1.0:
-        # Resampling from sr * speed to sr keeps the rate and shortens the signal by speed.
-        audio = resample(audio, int(round(sr * speed)), sr)
-    return audio, sr
+    return audio

@@ -28,6 +28,7 @@ import numpy as np
 import soundfile as sf
 
 from ..generate import Utterance, resample
+from .real_bank import mono_trimmed
 
 PACKAGES: Dict[str, str] = {
     "uqm-voice": "CC-BY-NC-SA-2.5 (The Ur-Quan Masters 3DO voice content; non-commercial)",
@@ -58,12 +59,7 @@ def load_line(archive: str, member: str, sample_rate: int) -> np.ndarray:
     """One line (mono, at ``sample_rate``) without leading and trailing silence."""
     with zipfile.ZipFile(archive) as z:
         audio, sr = sf.read(io.BytesIO(z.read(member)), dtype="float32")
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1)
-    active = np.flatnonzero(np.abs(audio) > 0.01 * max(np.abs(audio).max(), 1e-6))
-    if len(active):
-        audio = audio[active[0] : active[-1] + 1]
-    return resample(audio, sr, sample_rate)
+    return resample(mono_trimmed(audio), sr, sample_rate)
 
 
 def uqm_utterances(
