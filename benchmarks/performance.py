@@ -443,13 +443,21 @@ def machine_info(device: str) -> dict:
     return info
 
 
+def sizes(args) -> tuple:
+    """``(lengths, two-thread length, training batch, training seconds, long segment
+    seconds)`` of a run with ``args``."""
+    lengths = args.lengths or ([0.5, 1.0, 2.0] if args.quick else [1.0, 10.0, 60.0])
+    thread_len = 10.0 if 10.0 in lengths else lengths[len(lengths) // 2]
+    train_batch, train_seconds = (2, 0.5) if args.quick else (4, 3.0)
+    ckpt_seconds = args.checkpoint_seconds or (1.0 if args.quick else 12.0)
+    return lengths, thread_len, train_batch, train_seconds, ckpt_seconds
+
+
 def run(args) -> dict:
     quick, device = args.quick, args.device
     cuda = device.startswith("cuda")
-    lengths = args.lengths or ([0.5, 1.0, 2.0] if quick else [1.0, 10.0, 60.0])
-    thread_len = 10.0 if 10.0 in lengths else lengths[len(lengths) // 2]
-    train_batch, train_seconds = (2, 0.5) if quick else (4, 3.0)
-    ckpt_seconds = args.checkpoint_seconds or (1.0 if quick else 12.0)
+    lengths, thread_len, train_batch, train_seconds, ckpt_seconds = sizes(args)
+    print("@machine " + json.dumps(machine_info(device)), flush=True)
     base = dict(
         device=device,
         quick=quick,
@@ -475,9 +483,6 @@ def run(args) -> dict:
         anchor_model = RELEASED if RELEASED in models else STAND_IN
         if anchor_model not in models:
             models.append(anchor_model)
-        anchor = (
-            "released look2hear TDANet" if anchor_model == RELEASED else "official_compat stand-in"
-        )
 
         # ONNX exports, before (and apart from) the timed cases.
         backends = list(args.backends)
@@ -527,24 +532,30 @@ def run(args) -> dict:
         rows += run_cases(train, True, cache)  # always fresh: peak memory is the point
     finally:
         shutil.rmtree(cache, ignore_errors=True)
+    return assemble(args, rows, machine_info(device), released, anchor_model, ckpt)
 
+
+def assemble(args, rows, machine, released, anchor_model, ckpt) -> dict:
+    """The results dictionary (settings, rows, summary) of a run with ``args``."""
+    lengths, thread_len, train_batch, train_seconds, ckpt_seconds = sizes(args)
+    anchor = "released look2hear TDANet" if anchor_model == RELEASED else "official_compat stand-in"
     results = dict(
         benchmark="performance",
-        machine=machine_info(device),
+        machine=machine,
         allocator=ALLOCATOR,
         settings=dict(
-            device=device,
-            quick=quick,
+            device=args.device,
+            quick=args.quick,
             lengths=lengths,
-            backends=backends,
+            backends=list(args.backends),
             repeats=args.repeats,
             long_repeats=args.long_repeats,
             sample_rate=SAMPLE_RATE,
-            fresh_process_per_case=fresh,
+            fresh_process_per_case=args.fresh or not args.quick,
             two_thread_length=thread_len,
             training=dict(batch=train_batch, seconds=train_seconds, sample_rate=TRAIN_SAMPLE_RATE),
             checkpointing_long=dict(batch=1, seconds=ckpt_seconds, allocator="release"),
-            model_sizes=QUICK_SIZES if quick else "presets",
+            model_sizes=QUICK_SIZES if args.quick else "presets",
         ),
         released=released,
         anchor=anchor,
@@ -554,6 +565,36 @@ def run(args) -> dict:
         rows=rows,
     )
     results["summary"] = summarize(results)
+    return results
+
+
+def from_log(args) -> dict:
+    """Results of a run stopped before its end (a time limit, a lost machine), rebuilt from
+    the rows it printed: the same arguments as that run plus ``--from-log LOG``. Marked
+    ``partial`` with the count of rows; cases never reached are simply absent."""
+    rows, machine = [], dict(recorded="not in this log (a run from before @machine lines)")
+    with open(args.from_log) as f:
+        for line in f:
+            if line.startswith("@machine "):
+                machine = json.loads(line[len("@machine ") :])
+            elif line.startswith("{"):
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the summary printed at the end of a finished run
+                if isinstance(row, dict) and "task" in row:
+                    rows.append(row)
+    probe = next((r for r in rows if r["task"] == "probe"), None)
+    if probe is None:
+        released = dict(skipped="no --released checkout given")
+    else:
+        released = dict(path=args.released)
+        released.update({k: probe[k] for k in ("params", "module", "error") if k in probe})
+    cases = [r for r in rows if r["task"] != "probe"]
+    anchor_model = RELEASED if probe is not None and "error" not in probe else STAND_IN
+    ckpt = checkpoint_argument() if "train" in args.tasks else None
+    results = assemble(args, rows, machine, released, anchor_model, ckpt)
+    results["partial"] = dict(rows=len(cases), log=os.path.basename(args.from_log), note=args.note)
     return results
 
 
@@ -608,7 +649,9 @@ def summarize(results: dict) -> dict:
         if backend == "onnxruntime" and threads == 1 and pt:
             speedup.setdefault(model, {})[f"{seconds:g}s"] = pt["seconds"] / row["seconds"]
     for row in rows:
-        if row["task"] == "infer" and row["backend"] == "onnxruntime" and "seconds" not in row:
+        if row["task"] == "infer" and row["backend"] == "onnxruntime" and row["threads"] == 1:
+            if "seconds" in row:
+                continue
             refused[row["model"]] = row.get("skipped") or row.get("error")
     if speedup or refused:
         summary["onnxruntime_speedup_over_pytorch"] = speedup
@@ -677,7 +720,8 @@ def table(results: dict) -> str:
     settings, summary = results["settings"], results["summary"]
     lengths, first = settings["lengths"], settings["lengths"][0]
     infer = _inference(results["rows"])
-    where = results["machine"].get("gpu") or "1 CPU thread"
+    cuda = settings["device"].startswith("cuda")
+    where = results["machine"].get("gpu") or ("GPU" if cuda else "1 CPU thread")
     head = " | ".join(f"{s:g} s" for s in lengths)
     growth = " | ".join(f"{s:g} s / {first:g} s" for s in lengths[1:])
     lines = [
@@ -704,12 +748,18 @@ def table(results: dict) -> str:
             + " | ".join(speed + ratio + [peak])
             + " |"
         )
+    ratios = summary.get("tdanet_over_anchor_time") or {}
     notes = [
         f"Anchor: {results['anchor']}.",
         "`tdanet` / anchor time: "
-        + ", ".join(f"{k}: {v:.2f}" for k, v in summary.get("tdanet_over_anchor_time", {}).items())
+        + (", ".join(f"{k}: {v:.2f}" for k, v in ratios.items()) or "not measured")
         + ".",
     ]
+    partial = results.get("partial")
+    if partial:
+        notes.insert(
+            0, f"Partial run ({partial['rows']} rows of {partial['log']}): {partial['note']}."
+        )
     share = summary.get("attention_share")
     if share:
         notes.append(
@@ -725,8 +775,11 @@ def table(results: dict) -> str:
                 + ", ".join(f"{b} {v:.2f}x" for b, v in value.items())
                 + "."
             )
-    for model, reason in summary.get("onnxruntime_not_run", {}).items():
-        notes.append(f"onnxruntime not run for `{model}`: {reason}.")
+    refused = summary.get("onnxruntime_not_run", {})
+    if cuda and refused:
+        notes.append("onnxruntime: not run (it runs on the CPU).")
+    else:
+        notes += [f"onnxruntime not run for `{m}`: {why}." for m, why in refused.items()]
     training = settings["training"]
     lines += ["", *notes, ""]
     lines += [
@@ -849,6 +902,11 @@ def main(argv=None):
         help="malloc of the cases: reuse freed memory (default; what `asteroid-tdanet "
         "separate` does, asteroid_tdanet.utils.allocator) or glibc's default (system)",
     )
+    p.add_argument(
+        "--from-log",
+        help="rebuild --json and --png from the rows a stopped run printed (same arguments)",
+    )
+    p.add_argument("--note", help="with --from-log: a note kept in the JSON (e.g. the GPU)")
     p.add_argument("--_cases", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     global ALLOCATOR
@@ -869,9 +927,14 @@ def main(argv=None):
         if args.table:
             print(table(results))
         return 0
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        p.error("--device cuda: no GPU visible to torch")
-    results = run(args)
+    if args.from_log:
+        if not os.path.isfile(args.from_log):
+            p.error(f"--from-log: no such file: {args.from_log}")
+        results = from_log(args)
+    else:
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            p.error("--device cuda: no GPU visible to torch")
+        results = run(args)
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)
     plot(results, args.png)

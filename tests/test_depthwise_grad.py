@@ -115,6 +115,9 @@ def test_contexts_it_does_not_serve_keep_torch_autograd(monkeypatch):
     assert "DepthwiseConv1d" not in type(y.grad_fn).__name__
     half = depthwise_conv1d(x.bfloat16(), w.bfloat16(), None, 1, 1)
     assert "DepthwiseConv1d" not in type(half.grad_fn).__name__
+    # Another device (a GPU's kernels need no help; ``meta`` stands in for it here).
+    on_meta = depthwise_conv1d(x.detach().to("meta").requires_grad_(), w.to("meta"), None, 1, 1)
+    assert "DepthwiseConv1d" not in type(on_meta.grad_fn).__name__
 
 
 def test_model_gradients_unchanged(monkeypatch):

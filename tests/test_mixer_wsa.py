@@ -140,3 +140,18 @@ def test_mixer_is_the_layer_on_sinks_plus_frames():
     with torch.no_grad():
         full = mixer.attention(seq)  # every row, sinks included
         torch.testing.assert_close(mixer(x), full[:, 3:].transpose(1, 2))
+
+
+def test_auto_backend_keeps_narrow_heads_off_compiled_flex(monkeypatch):
+    import importlib
+
+    # The module (its package exports a function of the same name).
+    wsa = importlib.import_module("asteroid_tdanet.masknn.attention.windowed_sink_attend")
+
+    monkeypatch.setattr(wsa, "_flex_available", lambda: True)
+    assert wsa.auto_backend(True, 4000, 64) == "flex"
+    assert wsa.auto_backend(True, 4000, wsa.FLEX_MIN_HEAD_DIM) == "flex"
+    # CUDA's compiled flex refuses heads under 16 channels: those take the CPU's choices.
+    assert wsa.auto_backend(True, 100, 4) == "dense"
+    assert wsa.auto_backend(True, 10**6, 4) == "blocked"
+    assert wsa.auto_backend(False, 100, 64) == "dense"

@@ -13,7 +13,8 @@ the convolution's definition ``y[c, t] = b[c] + sum_j w[c, j] x[c, s t + j - p]`
 * ``db[c] = sum_{n, t} dy[n, c, t]``.
 
 Gradients equal PyTorch's up to float rounding (tested against float64). Used for float32 /
-float64 inputs of at least :data:`MIN_ELEMENTS` elements while autograd records; smaller
+float64 CPU inputs of at least :data:`MIN_ELEMENTS` elements while autograd records; other
+devices (PyTorch's GPU kernels need no help), smaller
 maps, tracing, scripting, compiling and autocast keep the plain call (the function has no
 double backward).
 """
@@ -106,6 +107,10 @@ def _plain(x: torch.Tensor, weight: torch.Tensor) -> bool:
     if not torch.is_grad_enabled() or not (x.requires_grad or weight.requires_grad):
         return True
     if x.numel() < MIN_ELEMENTS:
+        return True
+    if x.device.type != "cpu":
+        # The per-tap loop is a CPU cache optimisation; on a GPU it would be hundreds of small
+        # kernel launches where PyTorch's own backward kernels are one each.
         return True
     if x.dtype not in DIFFERENTIABLE_DTYPES or x.dtype != weight.dtype:
         return True

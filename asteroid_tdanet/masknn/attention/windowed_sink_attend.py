@@ -51,12 +51,17 @@ def windowed_sink_mask(
     return (q < n_sinks) | (k < n_sinks) | band
 
 
-def auto_backend(on_cuda: bool, length: int) -> str:
+# Compiled flex attention on CUDA refuses heads narrower than this (seen on an H100 with torch
+# 2.11: "NYI: embedding dimension of the query, key, and value must be at least 16").
+FLEX_MIN_HEAD_DIM = 16
+
+
+def auto_backend(on_cuda: bool, length: int, head_dim: int = FLEX_MIN_HEAD_DIM) -> str:
     """What ``backend="auto"`` computes for a sequence of ``length`` positions (sinks +
-    frames): ``flex`` on CUDA (when available), else ``dense`` up to
-    :data:`DENSE_MAX_LENGTH` positions and ``blocked`` beyond; traced graphs always get
-    ``blocked`` (their length is dynamic)."""
-    if on_cuda and _flex_available():
+    frames) and heads of ``head_dim`` channels: ``flex`` on CUDA (when available, heads of at
+    least :data:`FLEX_MIN_HEAD_DIM`), else ``dense`` up to :data:`DENSE_MAX_LENGTH` positions
+    and ``blocked`` beyond; traced graphs always get ``blocked`` (their length is dynamic)."""
+    if on_cuda and head_dim >= FLEX_MIN_HEAD_DIM and _flex_available():
         return "flex"
     short = length <= DENSE_MAX_LENGTH and not torch.jit.is_tracing()
     return "dense" if short else "blocked"
@@ -85,7 +90,7 @@ def windowed_sink_attend(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
     if backend == "auto":
-        backend = auto_backend(q.is_cuda, q.shape[-2])
+        backend = auto_backend(q.is_cuda, q.shape[-2], q.shape[-1])
     if backend == "flex" and dropout > 0:
         backend = "blocked"
     if backend == "dense":

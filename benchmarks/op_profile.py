@@ -1,0 +1,152 @@
+"""Where a forward pass (and a training step) of TDANet spends its time: the operators with the
+most self time under ``torch.profiler``, for our models and the released code, on CPU or GPU.
+
+Written for the GPU finding of ``results_performance_cuda.json``: on an H100 our ``tdanet``
+took 0.040 / 0.058 s per second of audio at 10 / 60 s, about 5x the paper's 11.8 ms on a
+2080 Ti, and the time was outside the GA mixers (1 %), so in the U-blocks' convolutions,
+norms and fusions. This script names the operators (and, on a GPU, the kernels) that take it,
+so that a GPU session can fix the cause in one call::
+
+    python benchmarks/op_profile.py --device cuda --released /path/to/TDANet \\
+        --json $OUT/op_profile_cuda.json
+    python benchmarks/op_profile.py --seconds 2 --top 10     # CPU, one thread
+
+Each model: a warm-up pass, then ``--passes`` profiled passes (inference: batch 1,
+``--seconds`` at 16 kHz, ``torch.inference_mode``; training: ``--train-batch`` x
+``--train-seconds`` at 8 kHz, Adam, PIT SI-SDR). The JSON holds, per model and task, the wall
+time per pass and the ``--top`` operators by self device time (self CPU time on the CPU) with
+their call counts and input shapes.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import performance  # noqa: E402  (build_model, MODELS, RELEASED: one definition of the cases)
+
+
+def _step(model, task, device, args):
+    """The callable one pass runs."""
+    if task == "infer":
+        wav = (0.1 * torch.randn(1, int(args.seconds * performance.SAMPLE_RATE))).to(device)
+
+        def call():
+            with torch.inference_mode():
+                model(wav)
+
+        return call
+    from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
+
+    loss_fn = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    n = int(args.train_seconds * performance.TRAIN_SAMPLE_RATE)
+    sources = (0.1 * torch.randn(args.train_batch, 2, n)).to(device)
+
+    def call():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(sources.sum(1)), sources).backward()
+        optimizer.step()
+
+    return call
+
+
+def profile(name: str, task: str, args) -> dict:
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    cuda = args.device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    rate = performance.SAMPLE_RATE if task == "infer" else performance.TRAIN_SAMPLE_RATE
+    spec = dict(quick=args.quick, released=args.released)
+    model = performance.build_model(name, rate, spec).to(args.device)
+    model.train(task == "train")
+    call = _step(model, task, args.device, args)
+    call()  # warm-up: kernels, allocator, Adam state
+    sync()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    start = time.perf_counter()
+    with torch_profile(activities=activities, record_shapes=True) as prof:
+        for _ in range(args.passes):
+            call()
+        sync()
+    wall = (time.perf_counter() - start) / args.passes
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    events = sorted(
+        prof.key_averages(group_by_input_shape=True),
+        key=lambda e: getattr(e, key),
+        reverse=True,
+    )
+    total = sum(getattr(e, key) for e in events) or 1.0
+    top = [
+        dict(
+            op=e.key,
+            shapes=str(e.input_shapes)[:200],
+            calls=e.count // args.passes,
+            self_ms=getattr(e, key) / 1e3 / args.passes,
+            share=getattr(e, key) / total,
+        )
+        for e in events[: args.top]
+    ]
+    return dict(model=name, task=task, seconds_per_pass=wall, ops_per_pass=len(events), top=top)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--models", nargs="+", default=["tdanet", "tdanet-compat"])
+    p.add_argument("--released", help="a checkout of JusperLee/TDANet: profiles it too")
+    p.add_argument("--tasks", nargs="+", default=["infer", "train"], choices=["infer", "train"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--seconds", type=float, default=10.0, help="inference input (16 kHz)")
+    p.add_argument("--train-seconds", type=float, default=3.0)
+    p.add_argument("--train-batch", type=int, default=4)
+    p.add_argument("--passes", type=int, default=2)
+    p.add_argument("--top", type=int, default=15)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument("--quick", action="store_true", help="tiny models (tests)")
+    p.add_argument("--json", help="write the results here")
+    args = p.parse_args(argv)
+    unknown = [m for m in args.models if m not in performance.MODELS]
+    if unknown:
+        p.error(f"--models: unknown {unknown}; known: {sorted(performance.MODELS)}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda: no GPU visible to torch")
+    torch.set_num_threads(args.threads)
+    models = list(args.models) + ([performance.RELEASED] if args.released else [])
+    results = dict(
+        device=args.device,
+        gpu=torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
+        torch=torch.__version__,
+        settings={k: v for k, v in vars(args).items() if k != "json"},
+        profiles=[],
+    )
+    for task in args.tasks:
+        for name in models:
+            try:
+                result = profile(name, task, args)
+            except Exception as err:  # one model's failure (e.g. the released code's imports)
+                result = dict(model=name, task=task, error=f"{type(err).__name__}: {err}")
+            results["profiles"].append(result)
+            print(f"== {name} {task}: " + (result.get("error") or ""), flush=True)
+            if "top" in result:
+                print(f"   {result['seconds_per_pass'] * 1e3:.1f} ms per pass")
+                for op in result["top"]:
+                    print(
+                        f"   {op['self_ms']:9.2f} ms {100 * op['share']:5.1f} % "
+                        f"x{op['calls']:<5d} {op['op'][:60]}  {op['shapes'][:80]}"
+                    )
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+        print(f"Wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
