@@ -85,6 +85,7 @@ def _patch_sources(monkeypatch, asterisk=True, kde=True, uqm=True):
     )
     monkeypatch.setattr(kde_bank, "index_voices", lambda d: {f"k{i}": {} for i in range(12)})
     monkeypatch.setattr(kde_bank, "kde_utterances", lambda v, n, *a, **k: _tone_utterances("k", n))
+    monkeypatch.setattr(kde_bank, "kde_words", lambda v, n, *a, **k: _tone_utterances("w", n))
     monkeypatch.setattr(uqm_bank, "index_voices", lambda d: {f"u{i}": {} for i in range(8)})
     monkeypatch.setattr(uqm_bank, "uqm_utterances", lambda v, n, *a, **k: _tone_utterances("u", n))
     monkeypatch.setattr(espeak_bank, "espeak_speakers", _fake_speakers)

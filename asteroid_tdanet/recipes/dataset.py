@@ -181,27 +181,55 @@ class CsvMixDataset(Dataset):
         )
 
 
+def find_sources_csv(csv_dir: str) -> Optional[str]:
+    """Path of the split's whole-sources list ``sources_<split>.csv`` in ``csv_dir`` (written
+    by stage 1 for corpora whose builder keeps whole utterances, e.g. the mini set's train
+    split), or ``None``."""
+    found = sorted(
+        f for f in os.listdir(csv_dir) if f.startswith("sources_") and f.endswith(".csv")
+    )
+    if len(found) > 1:
+        raise FileNotFoundError(
+            f"Expected at most one sources_*.csv in {csv_dir!r}, found {found}."
+        )
+    return os.path.join(csv_dir, found[0]) if found else None
+
+
 class DynamicMixDataset(CsvMixDataset):
-    """Training mixtures drawn afresh at every item from the sources of a csv split.
+    """Training mixtures drawn afresh at every item from the sources of a split.
 
     Dynamic mixing (as in the SepFormer / SpeechBrain recipes): each item takes ``n_src``
-    sources of *different* csv rows, a random ``segment`` of each, sets each to unit RMS
-    times a random gain of ``±gain_db / 2`` dB, and sums them; the mixture is then scaled to
-    a random peak in ``peak_range``. So every epoch shows new pairs, offsets and level
-    ratios, which is what makes a small corpus generalise. With ``speed_range`` ``s`` each
-    source is also played at a random speed in ``[1 - s, 1 + s]`` (a crop of ``segment *
-    speed`` samples resampled to ``segment``: tempo, pitch and formants scale together, so a
-    few recorded voices become many; SpeechBrain's speed perturbation does the same). The
-    mixture file of a row is never read; the epoch length stays the number of rows. Only
-    ``sep_clean``.
+    sources, a random ``segment`` of each, sets each to unit RMS times a random gain of
+    ``±gain_db / 2`` dB, and sums them; the mixture is then scaled to a random peak in
+    ``peak_range``. So every epoch shows new pairs, offsets and level ratios, which is what
+    makes a small corpus generalise. With ``speed_range`` ``s`` each source is also played at
+    a random speed in ``[1 - s, 1 + s]`` (a crop of ``segment * speed`` samples resampled to
+    ``segment``: tempo, pitch and formants scale together, so a few recorded voices become
+    many; SpeechBrain's speed perturbation does the same). Only ``sep_clean``.
 
-    Same arguments as :class:`CsvMixDataset` (``segment`` required) plus ``gain_db``,
-    ``peak_range`` and ``speed_range``. Items: ``mixture (time,)``, ``sources (n_src,
-    time)``; the sources sum to the mixture exactly.
+    Where the sources come from (``sources``):
+
+    * ``"list"``: the split's whole utterances, ``sources_<split>.csv`` (columns ``source_ID,
+      speaker, path, length, join``): ``n_src`` *different speakers*, each drawn uniformly,
+      then one of their utterances; an utterance shorter than the segment is placed at a
+      random offset in silence, and ``join`` clips (single words) are strung, each at unit
+      RMS, with 30-250 ms pauses into fresh continuous talk of that speaker.
+    * ``"rows"``: the source files of the csv's rows (two different rows; LibriMix's min-mode
+      cuts, so each source is cut to its partner's length and rows under the segment are
+      never drawn).
+    * ``"auto"`` (default): ``list`` when the split has one, else ``rows``.
+
+    Either way the mixture files are never read and the epoch length stays the number of
+    (long enough) csv rows. Same arguments as :class:`CsvMixDataset` (``segment`` required)
+    plus ``gain_db``, ``peak_range``, ``speed_range`` and ``sources``. Items: ``mixture
+    (time,)``, ``sources (n_src, time)``; the sources sum to the mixture exactly.
     """
 
     # Speeds are multiples of 1 / SPEED_STEPS (exact rational resampling ratios).
     SPEED_STEPS = 40
+    SOURCES = ("auto", "list", "rows")
+    # Pauses between the words of joined talk, in seconds (KDE's word recordings).
+    JOIN_GAP = (0.03, 0.25)
 
     def __init__(
         self,
@@ -211,52 +239,131 @@ class DynamicMixDataset(CsvMixDataset):
         gain_db: float = 10.0,
         peak_range=(0.3, 0.9),
         speed_range: float = 0.0,
+        sources: str = "auto",
         **kwargs,
     ):
         if task != "sep_clean":
             raise ValueError(f"Dynamic mixing makes clean mixtures only, not task {task!r}.")
+        if sources not in self.SOURCES:
+            raise ValueError(f"sources must be one of {self.SOURCES}, got {sources!r}.")
         super().__init__(csv_dir, task, *args, **kwargs)
         if self.seg_len is None:
             raise ValueError("Dynamic mixing needs a training segment (data.segment).")
-        if len(self.df) < self.n_src:
-            raise ValueError(f"{self.csv_path}: dynamic mixing needs {self.n_src} rows or more.")
         self.gain_db, self.peak_range = float(gain_db), tuple(peak_range)
         if not 0.0 <= speed_range < 0.5:
             raise ValueError(f"speed_range must be in [0, 0.5), got {speed_range}.")
         self.speed_range = float(speed_range)
+        self.sources_csv = None if sources == "rows" else find_sources_csv(csv_dir)
+        if sources == "list" and self.sources_csv is None:
+            raise FileNotFoundError(
+                f"No sources_<split>.csv in {csv_dir!r} (sources='list'): the corpus builder "
+                "wrote no whole sources for this split; use sources='rows' or 'auto'."
+            )
+        self.speakers = None
+        if self.sources_csv is not None:
+            self.speakers = self._read_sources(self.sources_csv, kwargs.get("validate", True))
+        elif len(self.df) < self.n_src:
+            raise ValueError(f"{self.csv_path}: dynamic mixing needs {self.n_src} rows or more.")
 
-    def _speed_steps(self, length: int, rng: np.random.Generator) -> int:
-        """A random speed (in 1 / SPEED_STEPS) within ``speed_range``, for which a source of
-        ``length`` samples still holds a whole resampled segment."""
+    def _read_sources(self, path: str, validate: bool) -> list:
+        """``[[(path, length, join), ...] per speaker]`` of a sources csv."""
+        df = pd.read_csv(path)
+        missing = [c for c in ("source_ID", "speaker", "path", "length", "join") if c not in df]
+        if missing:
+            raise ValueError(f"{path} lacks columns {missing}.")
+        if validate:
+            for row in tqdm(
+                df.itertuples(index=False), total=len(df), desc="checking sources", leave=False
+            ):
+                if check_audio(row.path, self.sample_rate, path) != row.length:
+                    raise BadAudioFileError(f"{row.path}: length differs from {path}.")
+        speakers = [
+            list(zip(g["path"], g["length"].astype(int), g["join"].astype(bool)))
+            for _, g in df.groupby("speaker", sort=True)
+        ]
+        if len(speakers) < self.n_src:
+            raise ValueError(
+                f"{path}: dynamic mixing needs {self.n_src} speakers, found {len(speakers)}."
+            )
+        return speakers
+
+    def _speed_steps(self, length: Optional[int], rng: np.random.Generator) -> int:
+        """A random speed (in 1 / SPEED_STEPS) within ``speed_range``; for a source of
+        ``length`` samples, only speeds for which it still holds a whole resampled segment."""
+        if not self.speed_range:
+            return self.SPEED_STEPS
         lo = int(np.ceil((1 - self.speed_range) * self.SPEED_STEPS))
         hi = int(np.floor((1 + self.speed_range) * self.SPEED_STEPS))
-        hi = min(hi, length * self.SPEED_STEPS // self.seg_len)  # >= SPEED_STEPS (rows >= seg)
+        if length is not None:
+            hi = min(hi, length * self.SPEED_STEPS // self.seg_len)  # >= SPEED_STEPS (rows >= seg)
         return int(rng.integers(lo, max(hi, lo) + 1))
 
+    def _needed(self, steps: int) -> int:
+        """Samples that played ``steps / SPEED_STEPS`` times faster fill a segment."""
+        return -(-self.seg_len * steps // self.SPEED_STEPS)  # ceil
+
+    def _at_speed(self, audio: np.ndarray, steps: int) -> np.ndarray:
+        if steps == self.SPEED_STEPS:
+            return audio
+        audio = resample_poly(audio, self.SPEED_STEPS, steps)[: self.seg_len]
+        return np.pad(audio, (0, self.seg_len - len(audio))).astype(np.float32)
+
     def _crop(self, row: int, col: str, rng: np.random.Generator) -> np.ndarray:
-        """A random non-silent ``segment`` of one source (a few tries, then the last), at a
-        random speed when ``speed_range`` is set."""
+        """A random non-silent ``segment`` of one csv row's source (a few tries, then the
+        last), at a random speed when ``speed_range`` is set."""
         length, path = int(self.df.at[row, "length"]), self.df.at[row, col]
-        steps = self._speed_steps(length, rng) if self.speed_range else self.SPEED_STEPS
-        need = min(length, -(-self.seg_len * steps // self.SPEED_STEPS))  # ceil
+        steps = self._speed_steps(length, rng)
+        need = min(length, self._needed(steps))
         for _ in range(5):
             start = int(rng.integers(0, length - need + 1))
             audio = read_audio(path, start, start + need)
             if np.sqrt(np.mean(audio**2)) > 1e-4:
                 break
-        if steps != self.SPEED_STEPS:
-            # need samples played steps / SPEED_STEPS times faster: seg_len samples.
-            audio = resample_poly(audio, self.SPEED_STEPS, steps)[: self.seg_len]
-            audio = np.pad(audio, (0, self.seg_len - len(audio))).astype(np.float32)
-        return audio
+        return self._at_speed(audio, steps)
+
+    def _speaker_segment(self, clips: list, rng: np.random.Generator) -> np.ndarray:
+        """A random non-silent ``segment`` of one speaker of the sources list (a few tries,
+        then the last), at a random speed when ``speed_range`` is set."""
+        steps = self._speed_steps(None, rng)
+        need = self._needed(steps)
+        for _ in range(5):
+            path, length, join = clips[rng.integers(len(clips))]
+            if join:
+                audio = self._talk([c for c in clips if c[2]], need, rng)
+            elif length >= need:
+                start = int(rng.integers(0, length - need + 1))
+                audio = read_audio(path, start, start + need)
+            else:
+                audio = np.zeros(need, np.float32)
+                start = int(rng.integers(0, need - length + 1))
+                audio[start : start + length] = read_audio(path)
+            if np.sqrt(np.mean(audio**2)) > 1e-4:
+                break
+        return self._at_speed(audio, steps)
+
+    def _talk(self, words: list, need: int, rng: np.random.Generator) -> np.ndarray:
+        """``need`` samples of one speaker's words, each at unit RMS, joined by pauses."""
+        parts, total = [], 0
+        while total < need + self.sample_rate:  # a second to spare: a random start
+            audio = read_audio(words[rng.integers(len(words))][0])
+            gap = np.zeros(int(rng.uniform(*self.JOIN_GAP) * self.sample_rate), np.float32)
+            parts += [audio / (np.sqrt(np.mean(audio**2)) + 1e-6), gap]
+            total += len(audio) + len(gap)
+        talk = np.concatenate(parts).astype(np.float32)
+        start = int(rng.integers(0, len(talk) - need + 1))
+        return talk[start : start + need]
 
     def __getitem__(self, idx: int):
         # np.random's global state: seeded per worker by Lightning's seed_everything.
         rng = np.random.default_rng(np.random.randint(2**31))
-        rows = rng.choice(len(self.df), size=self.n_src, replace=False)
+        if self.speakers is not None:
+            picks = rng.choice(len(self.speakers), size=self.n_src, replace=False)
+            raw = [self._speaker_segment(self.speakers[int(k)], rng) for k in picks]
+        else:
+            rows = rng.choice(len(self.df), size=self.n_src, replace=False)
+            raw = [self._crop(int(r), self.src_cols[rng.integers(self.n_src)], rng) for r in rows]
         sources = []
-        for row in rows:
-            audio = self._crop(int(row), self.src_cols[rng.integers(self.n_src)], rng)
+        for audio in raw:
             rms = max(float(np.sqrt(np.mean(audio**2))), 1e-4)
             gain = 10 ** (rng.uniform(-self.gain_db, self.gain_db) / 40)  # ±gain_db/2 in dB
             sources.append(audio * (gain / rms))
@@ -273,4 +380,13 @@ class DynamicMixDataset(CsvMixDataset):
             "dataset": "DynamicMixDataset",
             "gain_db": self.gain_db,
             "speed_range": self.speed_range,
+            "sources": (
+                dict(
+                    csv=self.sources_csv,
+                    speakers=len(self.speakers),
+                    utterances=sum(len(c) for c in self.speakers),
+                )
+                if self.speakers is not None
+                else "csv rows"
+            ),
         }

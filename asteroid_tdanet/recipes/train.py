@@ -67,7 +67,11 @@ def _speech_sets(data: dict):
     )
     # Dynamic mixing draws new training mixtures from the split's sources at every item.
     train_cls = DynamicMixDataset if data.get("dynamic_mixing") else CsvMixDataset
-    extra = {"speed_range": data.get("speed_perturb") or 0.0} if data.get("dynamic_mixing") else {}
+    extra = {}
+    if data.get("dynamic_mixing"):
+        extra = dict(
+            speed_range=data.get("speed_perturb") or 0.0, sources=data.get("mix_sources", "auto")
+        )
     return train_cls(data["train_dir"], **common, **extra), CsvMixDataset(
         data["valid_dir"], **common
     )

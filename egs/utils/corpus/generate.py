@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+import pandas as pd
 import soundfile as sf
 from scipy.signal import resample_poly
 from tqdm import tqdm
@@ -25,11 +26,20 @@ MIX_DIRS = ("mix_clean", "mix_both", "noise")
 
 @dataclass
 class Utterance:
-    """One utterance of one speaker; ``load()`` returns ``(samples (time,), sample_rate)``."""
+    """One utterance of one speaker; ``load()`` returns ``(samples (time,), sample_rate)``.
+
+    ``join``: a word or short phrase, which dynamic mixing joins with other such clips of its
+    speaker into continuous talk (:func:`write_sources`)."""
 
     utt_id: str
     speaker: str
     load: Callable[[], tuple]
+    join: bool = False
+
+
+# The whole utterances of a split, for dynamic mixing: <split dir>/sources/<ID>.wav + index.
+SOURCES_DIR = "sources"
+SOURCES_INDEX = "index.csv"
 
 
 def resample(signal: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
@@ -163,4 +173,63 @@ def write_split(
             counts["too_short"],
             min_seconds,
         )
+    return counts
+
+
+def write_sources(
+    root: str,
+    split: str,
+    utterances: Sequence[Utterance],
+    sample_rate: int,
+    min_seconds: float = 0.3,
+    subtype: str = "PCM_16",
+) -> Dict[str, int]:
+    """Write every utterance of ``split`` whole, for dynamic mixing to draw from.
+
+    Files go to ``<root>/wav<k>k/min/<split>/sources/<utt_id>.wav`` and are listed in
+    ``sources/index.csv`` (columns ``source_ID, speaker, file, length, join``; ``file``
+    relative to that folder). Utterances that cannot be read, or are shorter than
+    ``min_seconds`` or silent, are left out, counted and logged.
+
+    Returns:
+        counts ``{"written": n, "seconds": s, "unreadable": n, "too_short": n}``.
+    """
+    out = os.path.join(root, f"wav{sample_rate // 1000}k", "min", split, SOURCES_DIR)
+    os.makedirs(out, exist_ok=True)
+    rows, seen = [], set()
+    counts = {"written": 0, "seconds": 0.0, "unreadable": 0, "too_short": 0}
+    for utt in tqdm(utterances, desc=f"sources {split}", unit="utt", mininterval=2):
+        try:
+            audio, sr = utt.load()
+        except RuntimeError as err:  # soundfile's errors: a damaged recording
+            logger.warning("Source %s left out: %s", utt.utt_id, err)
+            counts["unreadable"] += 1
+            continue
+        audio = resample(np.asarray(audio, dtype=np.float32), sr, sample_rate)
+        peak = float(np.abs(audio).max()) if len(audio) else 0.0
+        if len(audio) < min_seconds * sample_rate or peak < 1e-4:
+            counts["too_short"] += 1
+            continue
+        source_id, k = utt.utt_id, 1
+        while source_id in seen:  # e.g. one prompt name in two folders: keep both
+            k += 1
+            source_id = f"{utt.utt_id}-{k}"
+        seen.add(source_id)
+        name = f"{source_id}.wav"
+        sf.write(os.path.join(out, name), 0.9 * audio / peak, sample_rate, subtype=subtype)
+        rows.append(
+            dict(
+                source_ID=source_id,
+                speaker=utt.speaker,
+                file=name,
+                length=len(audio),
+                join=int(utt.join),
+            )
+        )
+        counts["written"] += 1
+        counts["seconds"] += len(audio) / sample_rate
+    pd.DataFrame(rows, columns=["source_ID", "speaker", "file", "length", "join"]).to_csv(
+        os.path.join(out, SOURCES_INDEX), index=False
+    )
+    counts["seconds"] = round(counts["seconds"], 1)
     return counts

@@ -3,7 +3,9 @@
 For each split, writes ``<out_dir>/<split>/mixture_<split>_mix_clean.csv`` (and
 ``..._mix_both.csv`` for corpora with noise) with the columns ``mixture_ID, mixture_path,
 source_1_path, source_2_path, [noise_path], length`` read by ``asteroid.data.LibriMix`` and
-:class:`~asteroid_tdanet.recipes.dataset.CsvMixDataset`. Paths are absolute.
+:class:`~asteroid_tdanet.recipes.dataset.CsvMixDataset`; for a split whose builder wrote its
+whole utterances (the mini set's train split), also ``sources_<split>.csv`` (``source_ID,
+speaker, path, length, join``), which dynamic mixing draws from. Paths are absolute.
 
 Usage: ``python -m corpus.metadata --dataset libri2mix --storage_dir /data
 --sample_rate 8000 --out_dir data/wav8k/min``
@@ -20,6 +22,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from .corpora import Corpus, get_corpus
+from .generate import SOURCES_DIR, SOURCES_INDEX
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +81,29 @@ def write_metadata(
             df.to_csv(path, index=False)
             written.append(path)
             logger.info("%s: %d mixtures", path, len(df))
+        sources = sources_table(os.path.join(root, split))
+        if sources is not None:
+            path = os.path.join(split_out, f"sources_{split}.csv")
+            sources.to_csv(path, index=False)
+            written.append(path)
+            logger.info("%s: %d whole sources", path, len(sources))
     return written
+
+
+def sources_table(split_dir: str):
+    """The split's whole sources for dynamic mixing (``sources/index.csv``, written by the
+    corpus builder, :func:`.generate.write_sources`) with absolute paths, or ``None``."""
+    folder = os.path.join(split_dir, SOURCES_DIR)
+    index = os.path.join(folder, SOURCES_INDEX)
+    if not os.path.isfile(index):
+        return None
+    df = pd.read_csv(index)
+    paths = [os.path.abspath(os.path.join(folder, f)) for f in df["file"]]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"{index} lists {len(missing)} missing files, e.g. {missing[0]}.")
+    df.insert(2, "path", paths)
+    return df.drop(columns="file")
 
 
 def main(argv=None) -> int:

@@ -106,6 +106,12 @@ def main(argv=None) -> int:
             help="comma-separated speed factors, each a virtual speaker per real one ('' none)",
         )
     mini.add_argument("--mini_noise", type=str2bool, default=DEFAULTS["noise"])
+    mini.add_argument(
+        "--mini_train_sources",
+        type=str2bool,
+        default=DEFAULTS["train_sources"],
+        help="write the train split's whole utterances for dynamic mixing",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.makedirs(args.storage_dir, exist_ok=True)

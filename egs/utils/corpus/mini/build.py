@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from ..generate import write_split
+from ..generate import write_sources, write_split
 from . import espeak_bank, kde_bank, real_bank, uqm_bank
 from .espeak import EspeakUnavailable
 
@@ -33,9 +33,11 @@ DEFAULTS = dict(
     kde_utts_per_voice=24,  # utterances of talk per KDE voice (kde_bank; 0: no KDE voices)
     kde_speed_factors=(),  # virtual speakers per KDE voice, as real_speed_factors
     uqm_utts_per_voice=0,  # lines per Ur-Quan Masters voice (uqm_bank; non-commercial
-    # licence). Off: in two recipe runs the voices lowered the real-speech score (1.60 dB ->
-    # 0.87 dB with 40 lines, 0.45 dB with 60 and 2000 mixtures), although they raised it in
-    # benchmarks/mini_budget_sweep's own pipeline
+    # licence). Off: in three recipe runs the voices lowered the real-speech score (1.60 dB ->
+    # 0.87 dB with 40 lines, 0.45 dB with 60 and 2000 mixtures; 1.51 -> 0.40 dB with 100 lines
+    # and whole-utterance mixing), although they raised it in benchmarks/mini_budget_sweep
+    train_sources=True,  # also write the train split's whole utterances (Asterisk: every prompt,
+    # KDE: every word, joined into fresh talk at each draw) for dynamic mixing to draw from
     n_train=1000,
     n_dev=100,
     n_test=100,
@@ -114,7 +116,9 @@ def build_mini(root: str, **options) -> dict:
     if opts["source"] not in SOURCES:
         raise ValueError(f"Unknown mini source {opts['source']!r}; choose one of {SOURCES}.")
     rng = np.random.default_rng(opts["seed"])
-    groups = {}  # source name -> (speaker names, utterance factory)
+    # source name -> (speaker names, utterance factory[, factory of the whole sources of
+    # dynamic mixing: by default the mixtures' utterances])
+    groups = {}
     notes = []
     if opts["source"] in ("auto", "real"):
         try:
@@ -130,6 +134,8 @@ def build_mini(root: str, **options) -> dict:
                     r,
                     speed_factors=tuple(opts["real_speed_factors"]),
                 ),
+                # every prompt, at its own speed (dynamic mixing perturbs the speed itself)
+                lambda names, r: real_bank.real_utterances(speakers, names, 0, r),
             )
             notes.append(f"real: {len(speakers)} speakers from Debian Asterisk prompt packages")
         except real_bank.RealSpeechUnavailable as err:
@@ -150,6 +156,7 @@ def build_mini(root: str, **options) -> dict:
                     sample_rate=opts["sample_rate"],
                     speed_factors=tuple(opts["kde_speed_factors"]),
                 ),
+                lambda names, r: kde_bank.kde_words(voices, names, opts["sample_rate"]),
             )
             notes.append(f"kde: {len(voices)} voices from Debian KDE game word recordings")
     if opts["source"] in ("auto", "real") and opts["uqm_utts_per_voice"] > 0:
@@ -185,7 +192,7 @@ def build_mini(root: str, **options) -> dict:
         raise RuntimeError("No speech source available for the mini dataset.")
 
     split_names = {s: {} for s in SPLITS}
-    for group, (names, _) in groups.items():
+    for group, (names, *_) in groups.items():
         # Mixtures need two speakers per split: one group alone must give each split two;
         # with two groups, the other group's speakers complete the pairs.
         min_per_split = 2 if len(groups) == 1 else 1
@@ -193,11 +200,22 @@ def build_mini(root: str, **options) -> dict:
             names, opts["dev_fraction"], opts["test_fraction"], rng, min_per_split
         ).items():
             split_names[split][group] = members
-    counts = {}
+    counts, sources = {}, {}
+    sources_rng = np.random.default_rng([opts["seed"], 1])
     for split in SPLITS:
-        utterances = []
-        for group, (_, make) in groups.items():
-            utterances += make(split_names[split][group], rng)
+        utterances, whole = [], []
+        for group, (_, make, *make_sources) in groups.items():
+            made = make(split_names[split][group], rng)
+            utterances += made
+            if split == "train" and opts["train_sources"]:
+                # its own generator: the mixtures stay those of a build without the sources
+                whole += (
+                    make_sources[0](split_names[split][group], sources_rng)
+                    if make_sources
+                    else made
+                )
+        if whole:
+            sources[split] = write_sources(root, split, whole, opts["sample_rate"])
         noise_fn = (lambda n, sr: colored_noise(n, sr, rng)) if opts["noise"] else None
         counts[split] = write_split(
             root,
@@ -218,6 +236,7 @@ def build_mini(root: str, **options) -> dict:
         speakers={s: split_names[s] for s in SPLITS},
         n_speakers={s: {g: len(v) for g, v in split_names[s].items()} for s in SPLITS},
         mixtures={s: counts[s]["written"] for s in SPLITS},
+        sources=sources,  # per split: whole utterances written for dynamic mixing
         not_written={s: {k: v for k, v in counts[s].items() if k != "written"} for s in SPLITS},
         licences=dict(
             real={p: real_bank.PACKAGES[p] for p in real_bank.PACKAGES} if "real" in groups else {},

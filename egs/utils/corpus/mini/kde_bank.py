@@ -121,3 +121,27 @@ def kde_utterances(
                     )
                 )
     return utterances
+
+
+def kde_words(voices: Dict[str, dict], names: List[str], sample_rate: int = 8000):
+    """Every recording of each voice in ``names`` as a ``join`` utterance: dynamic mixing
+    strings a voice's words into fresh talk at every draw (as :func:`talk` does once, at
+    build time, for the fixed mixtures)."""
+    utterances = []
+    for name in names:
+        speaker = f"kde_{name}"
+        for k, path in enumerate(voices[name]["files"]):
+            utterances.append(
+                Utterance(
+                    f"{speaker.replace('_', '-')}-w{k:04d}",
+                    speaker,
+                    lambda p=path: _word(p, sample_rate),
+                    join=True,
+                )
+            )
+    return utterances
+
+
+def _word(path: str, sample_rate: int):
+    audio, sr = load_trimmed(path)
+    return resample(audio, sr, sample_rate), sample_rate

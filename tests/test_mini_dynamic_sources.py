@@ -1,0 +1,186 @@
+"""Dynamic mixing from whole utterances: the corpus builder writes a split's utterances whole
+(``sources/index.csv``), stage 1 lists them (``sources_<split>.csv``), and
+``DynamicMixDataset`` draws two different speakers from that list (words joined into talk)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from asteroid_tdanet.recipes.dataset import DynamicMixDataset
+from corpus.generate import Utterance, write_sources
+from corpus.metadata import sources_table
+from corpus.mini import build
+from test_mini_redraw import _patch_sources
+
+SR = 8000
+
+
+def _tone(freq, seconds, amp=0.1):
+    t = np.arange(int(seconds * SR)) / SR
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def _active(x, width=33):
+    """Samples within ``width // 2`` of a non-zero one (a tone's zero crossings are not
+    pauses)."""
+    return np.convolve(np.abs(x) > 1e-6, np.ones(width), mode="same") > 0
+
+
+def _dominant(x):
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return np.fft.rfftfreq(len(x), 1 / SR)[np.argmax(spectrum)]
+
+
+def test_write_sources_keeps_every_utterance_whole(tmp_path):
+    def broken():
+        raise RuntimeError("damaged file")
+
+    utts = [
+        Utterance("a-1", "spk_a", lambda: (_tone(200, 3.0), SR)),
+        Utterance("a-1", "spk_a", lambda: (_tone(200, 2.0), SR)),  # same name, other folder
+        Utterance("b-w1", "spk_b", lambda: (_tone(500, 1.0, amp=0.01), 16000), join=True),
+        Utterance("b-w2", "spk_b", lambda: (_tone(500, 0.1), SR), join=True),  # too short
+        Utterance("c-1", "spk_c", lambda: (np.zeros(SR, np.float32), SR)),  # silent
+        Utterance("c-2", "spk_c", broken),
+    ]
+    counts = write_sources(str(tmp_path), "train", utts, SR)
+    assert counts == dict(written=3, seconds=5.5, unreadable=1, too_short=2)
+    folder = tmp_path / "wav8k" / "min" / "train" / "sources"
+    index = pd.read_csv(folder / "index.csv")
+    assert list(index.source_ID) == ["a-1", "a-1-2", "b-w1"]  # both kept, none overwritten
+    assert list(index.length) == [3 * SR, 2 * SR, SR // 2]  # b resampled 16 -> 8 kHz
+    assert list(index["join"]) == [0, 0, 1]
+    for row in index.itertuples():
+        audio, rate = sf.read(folder / row.file)
+        assert rate == SR and len(audio) == row.length
+        assert np.abs(audio).max() == pytest.approx(0.9, abs=1e-3)  # peak-normalised
+    table = sources_table(str(tmp_path / "wav8k" / "min" / "train"))
+    assert list(table.columns) == ["source_ID", "speaker", "path", "length", "join"]
+    assert all(p.startswith("/") for p in table.path)
+    (folder / "a-1.wav").unlink()
+    with pytest.raises(FileNotFoundError, match="1 missing files, e.g. .*a-1.wav"):
+        sources_table(str(tmp_path / "wav8k" / "min" / "train"))
+    assert sources_table(str(tmp_path)) is None  # a split without a list
+
+
+def test_mini_build_writes_the_train_split_whole(tmp_path, monkeypatch):
+    _patch_sources(monkeypatch, uqm=False)
+    sizes = dict(n_espeak_speakers=12, utts_per_speaker=3, n_train=4, n_dev=2, n_test=2)
+    info = build.build_mini(str(tmp_path), noise=False, **sizes)
+    index = pd.read_csv(tmp_path / "wav8k" / "min" / "train" / "sources" / "index.csv")
+    speakers = set(index.speaker)
+    train = info["speakers"]["train"]
+    # Asterisk and KDE through their whole-source factories, eSpeak NG's own utterances.
+    assert speakers == (
+        {f"r_{n}" for n in train["real"]} | {f"w_{n}" for n in train["kde"]} | set(train["espeak"])
+    )
+    assert info["sources"]["train"]["written"] == len(index)
+    for split in ("dev", "test"):  # fixed mixtures only
+        assert not (tmp_path / "wav8k" / "min" / split / "sources").exists()
+    # The mixtures are those of a build without the sources (their own random draws).
+    plain = build.build_mini(str(tmp_path / "plain"), noise=False, train_sources=False, **sizes)
+    assert plain["speakers"] == info["speakers"] and "train" not in plain["sources"]
+    for split in ("train", "dev", "test"):
+        names = sorted(p.name for p in (tmp_path / "wav8k/min" / split / "s1").glob("*.wav"))
+        plain_dir = tmp_path / "plain" / "wav8k/min" / split / "s1"
+        assert names == sorted(p.name for p in plain_dir.glob("*.wav"))
+
+
+def _split(tmp_path, speakers):
+    """A train split: a 4-row mixture csv and ``sources_train.csv`` of ``speakers``
+    ``{name: (freq, [(seconds, join), ...])}``."""
+    d = tmp_path / "train"
+    (d / "files").mkdir(parents=True)
+    rows = []
+    for i in range(4):
+        paths = []
+        for name in ("mix", "s1", "s2"):
+            path = d / "files" / f"{name}{i}.wav"
+            sf.write(path, _tone(300, 2.5), SR)
+            paths.append(str(path))
+        rows.append(
+            dict(
+                mixture_ID=f"m{i}",
+                mixture_path=paths[0],
+                source_1_path=paths[1],
+                source_2_path=paths[2],
+                length=int(2.5 * SR),
+            )
+        )
+    pd.DataFrame(rows).to_csv(d / "mixture_train_mix_clean.csv", index=False)
+    srcs = []
+    for name, (freq, clips) in speakers.items():
+        for k, (seconds, join) in enumerate(clips):
+            path = d / "files" / f"{name}{k}.wav"
+            sf.write(path, _tone(freq, seconds), SR)
+            srcs.append(
+                dict(
+                    source_ID=f"{name}{k}",
+                    speaker=name,
+                    path=str(path),
+                    length=int(seconds * SR),
+                    join=int(join),
+                )
+            )
+    pd.DataFrame(srcs).to_csv(d / "sources_train.csv", index=False)
+    return str(d)
+
+
+def test_pairs_are_two_different_speakers_of_the_list(tmp_path):
+    freqs = {"a": 200.0, "b": 400.0, "c": 800.0}
+    d = _split(tmp_path, {n: (f, [(3.0, False), (4.0, False)]) for n, f in freqs.items()})
+    ds = DynamicMixDataset(d, "sep_clean", SR, segment=1.0, speed_range=0.0)
+    assert ds.get_infos()["sources"]["speakers"] == 3
+    seen = set()
+    torch.manual_seed(0)
+    np.random.seed(0)
+    for i in range(60):
+        mixture, sources = ds[i % len(ds)]
+        torch.testing.assert_close(mixture, sources.sum(0))
+        found = [min(freqs, key=lambda n: abs(freqs[n] - _dominant(s.numpy()))) for s in sources]
+        assert found[0] != found[1]  # never one speaker twice
+        assert all(abs(freqs[n] - _dominant(s.numpy())) < 10 for n, s in zip(found, sources))
+        seen.add(tuple(sorted(found)))
+    assert seen == {("a", "b"), ("a", "c"), ("b", "c")}
+    rows = DynamicMixDataset(d, "sep_clean", SR, segment=1.0, sources="rows")
+    assert rows.get_infos()["sources"] == "csv rows" and rows.speakers is None
+    assert abs(_dominant(rows[0][1][0].numpy()) - 300) < 10  # the csv rows' 300 Hz files
+
+
+def test_words_are_joined_into_talk_and_short_clips_sit_in_silence(tmp_path):
+    d = _split(
+        tmp_path,
+        {"words": (500.0, [(0.2, True)] * 3), "short": (250.0, [(0.5, False)])},
+    )
+    ds = DynamicMixDataset(d, "sep_clean", SR, segment=2.0, gain_db=0.0)
+    np.random.seed(1)
+    for i in range(10):
+        _, sources = ds[i]
+        for s in sources.numpy():
+            active = _active(s)
+            if abs(_dominant(s) - 500) < 10:  # 0.2 s words with 30-250 ms pauses
+                assert 0.5 < active.mean() < 0.9
+                edges = np.flatnonzero(np.diff(active.astype(int)) == 1)
+                gaps = np.diff(edges) / SR - 0.2  # pause between consecutive word onsets
+                assert len(gaps) >= 3 and np.all((gaps > 0.02) & (gaps < 0.27))
+            else:  # one 0.5 s clip somewhere in 2 s of silence
+                assert abs(_dominant(s) - 250) < 10
+                assert active.sum() == pytest.approx(0.5 * SR, abs=40)  # one run, 0.5 s
+                first, last = np.flatnonzero(active)[[0, -1]]
+                assert np.all(active[first:last])
+
+
+def test_source_choice_errors_name_the_folder(tmp_path):
+    d = _split(tmp_path, {"a": (200.0, [(3.0, False)]), "b": (400.0, [(3.0, False)])})
+    with pytest.raises(ValueError, match="sources must be one of"):
+        DynamicMixDataset(d, "sep_clean", SR, segment=1.0, sources="everything")
+    (tmp_path / "train" / "sources_train.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="No sources_<split>.csv in .*train"):
+        DynamicMixDataset(d, "sep_clean", SR, segment=1.0, sources="list")
+    auto = DynamicMixDataset(d, "sep_clean", SR, segment=1.0)  # falls back to the rows
+    assert auto.speakers is None
+    one = _split(tmp_path / "one", {"a": (200.0, [(3.0, False)])})
+    with pytest.raises(ValueError, match="needs 2 speakers, found 1"):
+        DynamicMixDataset(one, "sep_clean", SR, segment=1.0)
