@@ -102,6 +102,7 @@ class CsvMixDataset(Dataset):
     ):
         self.csv_path = find_csv(csv_dir, task)
         self.sample_rate, self.n_src, self.return_id = int(sample_rate), n_src, return_id
+        self.validate = validate
         self.seg_len = None if segment is None else int(round(segment * sample_rate))
         df = pd.read_csv(self.csv_path)
         self.src_cols = [f"source_{i + 1}_path" for i in range(n_src)]
@@ -261,7 +262,7 @@ class DynamicMixDataset(CsvMixDataset):
             )
         self.speakers = None
         if self.sources_csv is not None:
-            self.speakers = self._read_sources(self.sources_csv, kwargs.get("validate", True))
+            self.speakers = self._read_sources(self.sources_csv, self.validate)
         elif len(self.df) < self.n_src:
             raise ValueError(f"{self.csv_path}: dynamic mixing needs {self.n_src} rows or more.")
 
@@ -273,7 +274,11 @@ class DynamicMixDataset(CsvMixDataset):
             raise ValueError(f"{path} lacks columns {missing}.")
         if validate:
             for row in tqdm(
-                df.itertuples(index=False), total=len(df), desc="checking sources", leave=False
+                df.itertuples(index=False),
+                total=len(df),
+                desc="checking sources",
+                leave=False,
+                mininterval=2,
             ):
                 if check_audio(row.path, self.sample_rate, path) != row.length:
                     raise BadAudioFileError(f"{row.path}: length differs from {path}.")

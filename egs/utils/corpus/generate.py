@@ -186,7 +186,8 @@ def write_sources(
 ) -> Dict[str, int]:
     """Write every utterance of ``split`` whole, for dynamic mixing to draw from.
 
-    Files go to ``<root>/wav<k>k/min/<split>/sources/<utt_id>.wav`` and are listed in
+    Files (peak-normalised to 0.9, ``subtype``) go to
+    ``<root>/wav<k>k/min/<split>/sources/<utt_id>.wav`` and are listed in
     ``sources/index.csv`` (columns ``source_ID, speaker, file, length, join``; ``file``
     relative to that folder). Utterances that cannot be read, or are shorter than
     ``min_seconds`` or silent, are left out, counted and logged.
