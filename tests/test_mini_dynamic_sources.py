@@ -79,9 +79,21 @@ def test_mini_build_writes_the_train_split_whole(tmp_path, monkeypatch):
     assert info["sources"]["train"]["written"] == len(index)
     for split in ("dev", "test"):  # fixed mixtures only
         assert not (tmp_path / "wav8k" / "min" / split / "sources").exists()
+    # Stage 1 lists them for the train split only.
+    from corpus import metadata
+
+    monkeypatch.setattr(metadata.Corpus, "root", lambda self, storage, sr: str(storage))
+    out = tmp_path / "csv"
+    corpus = metadata.get_corpus("mini")
+    metadata.write_metadata(corpus, str(tmp_path / "wav8k" / "min"), 8000, str(out))
+    listed = pd.read_csv(out / "train" / "sources_train.csv")
+    assert len(listed) == len(index) and not (out / "dev" / "sources_dev.csv").exists()
     # The mixtures are those of a build without the sources (their own random draws).
     plain = build.build_mini(str(tmp_path / "plain"), noise=False, train_sources=False, **sizes)
     assert plain["speakers"] == info["speakers"] and "train" not in plain["sources"]
+    # Stage 1 on a build without them drops the list an earlier build left.
+    metadata.write_metadata(corpus, str(tmp_path / "plain" / "wav8k" / "min"), 8000, str(out))
+    assert not (out / "train" / "sources_train.csv").exists()
     for split in ("train", "dev", "test"):
         names = sorted(p.name for p in (tmp_path / "wav8k/min" / split / "s1").glob("*.wav"))
         plain_dir = tmp_path / "plain" / "wav8k/min" / split / "s1"

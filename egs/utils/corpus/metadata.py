@@ -82,11 +82,14 @@ def write_metadata(
             written.append(path)
             logger.info("%s: %d mixtures", path, len(df))
         sources = sources_table(os.path.join(root, split))
+        path = os.path.join(split_out, f"sources_{split}.csv")
         if sources is not None:
-            path = os.path.join(split_out, f"sources_{split}.csv")
             sources.to_csv(path, index=False)
             written.append(path)
             logger.info("%s: %d whole sources", path, len(sources))
+        elif os.path.exists(path):  # a list of an earlier build would point at deleted files
+            os.remove(path)
+            logger.info("%s removed: this build wrote no whole sources for %s", path, split)
     return written
 
 
