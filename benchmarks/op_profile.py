@@ -29,7 +29,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import performance  # noqa: E402  (build_model, MODELS, RELEASED: one definition of the cases)
+import performance  # noqa: E402  (build_model, training_step, MODELS: one definition of the cases)
 
 
 def _step(model, task, device, args):
@@ -42,19 +42,7 @@ def _step(model, task, device, args):
                 model(wav)
 
         return call
-    from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
-
-    loss_fn = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    n = int(args.train_seconds * performance.TRAIN_SAMPLE_RATE)
-    sources = (0.1 * torch.randn(args.train_batch, 2, n)).to(device)
-
-    def call():
-        optimizer.zero_grad(set_to_none=True)
-        loss_fn(model(sources.sum(1)), sources).backward()
-        optimizer.step()
-
-    return call
+    return performance.training_step(model, args.train_batch, args.train_seconds, device)
 
 
 def profile(name: str, task: str, args) -> dict:

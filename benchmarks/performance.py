@@ -317,9 +317,25 @@ def export_case(spec: dict) -> dict:
     return dict(seconds=time.perf_counter() - start, onnx_mib=os.path.getsize(path) / 2**20)
 
 
-def train_case(spec: dict) -> dict:
+def training_step(model, batch: int, seconds: float, device: str):
+    """One Adam step (PIT negative SI-SDR) of ``model`` on ``batch`` random two-source
+    mixtures of ``seconds`` at 8 kHz, as a callable (the optimiser keeps its state)."""
     from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
 
+    loss_fn = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    sources = (0.1 * torch.randn(batch, 2, int(seconds * TRAIN_SAMPLE_RATE))).to(device)
+    mixture = sources.sum(1)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(model(mixture), sources).backward()
+        optimizer.step()
+
+    return step
+
+
+def train_case(spec: dict) -> dict:
     device = spec["device"]
     torch.set_num_threads(spec["threads"])
     ckpt = spec.get("checkpoint")
@@ -328,20 +344,9 @@ def train_case(spec: dict) -> dict:
     if ckpt and ckpt.endswith("()"):
         getattr(model, ckpt[:-2])()
     model = model.to(device).train()
-    loss_fn = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     torch.manual_seed(1)
-    n = int(spec["audio_seconds"] * TRAIN_SAMPLE_RATE)
     batch = spec.get("batch", spec["train_batch"])
-    sources = (0.1 * torch.randn(batch, 2, n)).to(device)
-    mixture = sources.sum(1)
-
-    def step():
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(mixture), sources)
-        loss.backward()
-        optimizer.step()
-
+    step = training_step(model, batch, spec["audio_seconds"], device)
     if device.startswith("cuda"):
         times, peak = _passes(step, spec["repeats"], device)
     else:
@@ -457,7 +462,8 @@ def run(args) -> dict:
     quick, device = args.quick, args.device
     cuda = device.startswith("cuda")
     lengths, thread_len, train_batch, train_seconds, ckpt_seconds = sizes(args)
-    print("@machine " + json.dumps(machine_info(device)), flush=True)
+    machine = machine_info(device)
+    print("@machine " + json.dumps(machine), flush=True)
     base = dict(
         device=device,
         quick=quick,
@@ -532,7 +538,7 @@ def run(args) -> dict:
         rows += run_cases(train, True, cache)  # always fresh: peak memory is the point
     finally:
         shutil.rmtree(cache, ignore_errors=True)
-    return assemble(args, rows, machine_info(device), released, anchor_model, ckpt)
+    return assemble(args, rows, machine, released, anchor_model, ckpt)
 
 
 def assemble(args, rows, machine, released, anchor_model, ckpt) -> dict:
@@ -649,9 +655,8 @@ def summarize(results: dict) -> dict:
         if backend == "onnxruntime" and threads == 1 and pt:
             speedup.setdefault(model, {})[f"{seconds:g}s"] = pt["seconds"] / row["seconds"]
     for row in rows:
-        if row["task"] == "infer" and row["backend"] == "onnxruntime" and row["threads"] == 1:
-            if "seconds" in row:
-                continue
+        onnx = row["task"] == "infer" and row["backend"] == "onnxruntime"
+        if onnx and row["threads"] == 1 and "seconds" not in row:
             refused[row["model"]] = row.get("skipped") or row.get("error")
     if speedup or refused:
         summary["onnxruntime_speedup_over_pytorch"] = speedup

@@ -196,6 +196,16 @@ def find_sources_csv(csv_dir: str) -> Optional[str]:
     return os.path.join(csv_dir, found[0]) if found else None
 
 
+def _voiced(draw, tries: int = 5) -> np.ndarray:
+    """The first of up to ``tries`` calls of ``draw()`` that is not silent (RMS above 1e-4),
+    or the last one."""
+    for _ in range(tries):
+        audio = draw()
+        if np.sqrt(np.mean(audio**2)) > 1e-4:
+            break
+    return audio
+
+
 class DynamicMixDataset(CsvMixDataset):
     """Training mixtures drawn afresh at every item from the sources of a split.
 
@@ -262,17 +272,18 @@ class DynamicMixDataset(CsvMixDataset):
             )
         self.speakers = None
         if self.sources_csv is not None:
-            self.speakers = self._read_sources(self.sources_csv, self.validate)
+            self.speakers = self._read_sources(self.sources_csv)
         elif len(self.df) < self.n_src:
             raise ValueError(f"{self.csv_path}: dynamic mixing needs {self.n_src} rows or more.")
 
-    def _read_sources(self, path: str, validate: bool) -> list:
-        """``[[(path, length, join), ...] per speaker]`` of a sources csv."""
+    def _read_sources(self, path: str) -> list:
+        """Per speaker of a sources csv, ``(clips, words)``: every ``(path, length, join)``
+        and the paths of its ``join`` clips."""
         df = pd.read_csv(path)
         missing = [c for c in ("source_ID", "speaker", "path", "length", "join") if c not in df]
         if missing:
             raise ValueError(f"{path} lacks columns {missing}.")
-        if validate:
+        if self.validate:
             for row in tqdm(
                 df.itertuples(index=False),
                 total=len(df),
@@ -283,7 +294,10 @@ class DynamicMixDataset(CsvMixDataset):
                 if check_audio(row.path, self.sample_rate, path) != row.length:
                     raise BadAudioFileError(f"{row.path}: length differs from {path}.")
         speakers = [
-            list(zip(g["path"], g["length"].astype(int), g["join"].astype(bool)))
+            (
+                list(zip(g["path"], g["length"].astype(int), g["join"].astype(bool))),
+                list(g.loc[g["join"].astype(bool), "path"]),
+            )
             for _, g in df.groupby("speaker", sort=True)
         ]
         if len(speakers) < self.n_src:
@@ -319,38 +333,40 @@ class DynamicMixDataset(CsvMixDataset):
         length, path = int(self.df.at[row, "length"]), self.df.at[row, col]
         steps = self._speed_steps(length, rng)
         need = min(length, self._needed(steps))
-        for _ in range(5):
-            start = int(rng.integers(0, length - need + 1))
-            audio = read_audio(path, start, start + need)
-            if np.sqrt(np.mean(audio**2)) > 1e-4:
-                break
-        return self._at_speed(audio, steps)
 
-    def _speaker_segment(self, clips: list, rng: np.random.Generator) -> np.ndarray:
-        """A random non-silent ``segment`` of one speaker of the sources list (a few tries,
-        then the last), at a random speed when ``speed_range`` is set."""
+        def draw():
+            start = int(rng.integers(0, length - need + 1))
+            return read_audio(path, start, start + need)
+
+        return self._at_speed(_voiced(draw), steps)
+
+    def _speaker_segment(self, speaker: tuple, rng: np.random.Generator) -> np.ndarray:
+        """A random non-silent ``segment`` of one speaker ``(clips, words)`` of the sources
+        list (a few tries, then the last), at a random speed when ``speed_range`` is set."""
+        clips, words = speaker
         steps = self._speed_steps(None, rng)
         need = self._needed(steps)
-        for _ in range(5):
+
+        def draw():
             path, length, join = clips[rng.integers(len(clips))]
             if join:
-                audio = self._talk([c for c in clips if c[2]], need, rng)
-            elif length >= need:
+                return self._talk(words, need, rng)
+            if length >= need:
                 start = int(rng.integers(0, length - need + 1))
-                audio = read_audio(path, start, start + need)
-            else:
-                audio = np.zeros(need, np.float32)
-                start = int(rng.integers(0, need - length + 1))
-                audio[start : start + length] = read_audio(path)
-            if np.sqrt(np.mean(audio**2)) > 1e-4:
-                break
-        return self._at_speed(audio, steps)
+                return read_audio(path, start, start + need)
+            audio = np.zeros(need, np.float32)
+            start = int(rng.integers(0, need - length + 1))
+            audio[start : start + length] = read_audio(path)
+            return audio
+
+        return self._at_speed(_voiced(draw), steps)
 
     def _talk(self, words: list, need: int, rng: np.random.Generator) -> np.ndarray:
-        """``need`` samples of one speaker's words, each at unit RMS, joined by pauses."""
+        """``need`` samples of one speaker's words (paths), each at unit RMS, joined by
+        pauses."""
         parts, total = [], 0
         while total < need + self.sample_rate:  # a second to spare: a random start
-            audio = read_audio(words[rng.integers(len(words))][0])
+            audio = read_audio(words[rng.integers(len(words))])
             gap = np.zeros(int(rng.uniform(*self.JOIN_GAP) * self.sample_rate), np.float32)
             parts += [audio / (np.sqrt(np.mean(audio**2)) + 1e-6), gap]
             total += len(audio) + len(gap)
@@ -389,7 +405,7 @@ class DynamicMixDataset(CsvMixDataset):
                 dict(
                     csv=self.sources_csv,
                     speakers=len(self.speakers),
-                    utterances=sum(len(c) for c in self.speakers),
+                    utterances=sum(len(clips) for clips, _ in self.speakers),
                 )
                 if self.speakers is not None
                 else "csv rows"
