@@ -16,6 +16,12 @@ Each model: a warm-up pass, then ``--passes`` profiled passes (inference: batch 
 ``--train-seconds`` at 8 kHz, Adam, PIT SI-SDR). The JSON holds, per model and task, the wall
 time per pass and the ``--top`` operators by self device time (self CPU time on the CPU) with
 their call counts and input shapes.
+
+On the CPU the profiler itself slows a pass (1.8-3x for a 10 s forward on this project's VM)
+and unevenly, so the operator shares are indicative only. Each profile therefore also gives
+the unprofiled time per pass and the ``--top`` module roles by inclusive time from forward
+hooks (``benchmarks/module_clock.py``: microseconds per call; the forward pass only in a
+training step).
 """
 
 import argparse
@@ -30,6 +36,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import performance  # noqa: E402  (build_model, training_step, MODELS: one definition of the cases)
+from module_clock import ModuleClock  # noqa: E402
+
+from asteroid_tdanet.utils.allocator import ALLOCATOR_MODES, set_allocator  # noqa: E402
 
 
 def _step(model, task, device, args):
@@ -82,7 +91,25 @@ def profile(name: str, task: str, args) -> dict:
         )
         for e in events[: args.top]
     ]
-    return dict(model=name, task=task, seconds_per_pass=wall, ops_per_pass=len(events), top=top)
+    clock = ModuleClock(model, sync)
+    try:
+        start = time.perf_counter()
+        for _ in range(args.passes):
+            call()
+        sync()
+        plain = (time.perf_counter() - start) / args.passes
+        modules = clock.top(args.top, plain, args.passes)
+    finally:
+        clock.close()
+    return dict(
+        model=name,
+        task=task,
+        seconds_per_pass=wall,
+        seconds_per_pass_unprofiled=plain,
+        ops_per_pass=len(events),
+        top=top,
+        modules=modules,
+    )
 
 
 def main(argv=None):
@@ -97,6 +124,12 @@ def main(argv=None):
     p.add_argument("--passes", type=int, default=2)
     p.add_argument("--top", type=int, default=15)
     p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument(
+        "--allocator",
+        default="reuse",
+        choices=ALLOCATOR_MODES,
+        help="malloc mode (asteroid_tdanet.utils.allocator); reuse: as performance.py and the CLI",
+    )
     p.add_argument("--quick", action="store_true", help="tiny models (tests)")
     p.add_argument("--json", help="write the results here")
     args = p.parse_args(argv)
@@ -106,6 +139,7 @@ def main(argv=None):
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         p.error("--device cuda: no GPU visible to torch")
     torch.set_num_threads(args.threads)
+    set_allocator(args.allocator)
     models = list(args.models) + ([performance.RELEASED] if args.released else [])
     results = dict(
         device=args.device,
@@ -128,6 +162,15 @@ def main(argv=None):
                     print(
                         f"   {op['self_ms']:9.2f} ms {100 * op['share']:5.1f} % "
                         f"x{op['calls']:<5d} {op['op'][:60]}  {op['shapes'][:80]}"
+                    )
+                print(
+                    f"   modules, forward hooks (inclusive; "
+                    f"{result['seconds_per_pass_unprofiled'] * 1e3:.1f} ms per pass unprofiled):"
+                )
+                for mod in result["modules"]:
+                    print(
+                        f"   {mod['ms']:9.2f} ms {100 * mod['share']:5.1f} % "
+                        f"x{mod['calls']:<5d} {mod['module']}"
                     )
     if args.json:
         with open(args.json, "w") as f:

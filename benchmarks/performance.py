@@ -37,6 +37,13 @@ scaled_dot_product_attention`` is wrapped by a timer for the duration of the cas
 best pass, are divided by that pass's total time (the hooks cost microseconds per call, 16
 calls per pass; on cuda they synchronize).
 
+Dense-product floor (pytorch cases): after the timed passes, ``benchmarks/dense_floor.py``
+records the pass's dense operators (linear layers, matrix products, attention, convolutions
+with ``groups == 1``) and replays them alone on random tensors of the same shapes and strides:
+the time the pass cannot go below without changing its arithmetic. The summary gives each
+model's floor and, for ``tdanet`` against the anchor, the speed-up that floor permits and the
+share of the remaining (memory-bound) time that 4x the anchor's speed would have to remove.
+
 Released implementation: ``--released PATH`` is a checkout of JusperLee/TDANet; its
 ``look2hear`` ``TDANetBest`` (the class of the released checkpoints) ``(out_channels=128,
 in_channels=512, num_blocks=16, upsampling_depth=5,
@@ -89,6 +96,8 @@ import tempfile
 import time
 
 import torch
+from dense_floor import capture, replay_seconds  # benchmarks/dense_floor.py
+from dense_floor import summary as dense_ops
 from mixers import _clear_s4_caches, _env, peak_rss_of  # benchmarks/mixers.py
 
 from asteroid_tdanet.utils.allocator import ALLOCATOR_ENV, ALLOCATOR_MODES
@@ -305,6 +314,12 @@ def infer_case(spec: dict) -> dict:
         # cuda: the warm-up pass is breakdown[0] and not in ``times``
         mixer, sdpa = breakdown[best + len(breakdown) - len(times)]
         out.update(mixer_seconds=mixer, sdpa_seconds=sdpa)
+    if spec["backend"] == "pytorch":
+        # After the timed passes, so that neither the peak nor the times include it.
+        with torch.inference_mode():
+            calls = capture(lambda: run(wav))
+        floor = replay_seconds(calls, max(1, reps), _sync_for(device))
+        out.update(dense_floor_seconds=floor, dense_ops=dense_ops(calls))
     return out
 
 
@@ -682,6 +697,7 @@ def summarize(results: dict) -> dict:
             ratio[f"{seconds:g}s"] = ours["seconds"] / anchor["seconds"]
     summary["anchor"] = results["anchor"]
     summary["tdanet_over_anchor_time"] = ratio
+    summary.update(_dense_floor_summary(infer, lengths, anchor_model))
 
     # 5. training step
     train = {_train_label(r): r for r in rows if r["task"] == "train"}
@@ -718,6 +734,46 @@ def summarize(results: dict) -> dict:
                 memory=cp["peak_mib"] / max(plain["peak_mib"], 1e-9),
             )
     return summary
+
+
+GOAL_OVER_ANCHOR = 4.0  # the performance issue's inference goal: 4x the released code's speed
+FLOOR_METHOD = (
+    "benchmarks/dense_floor.py: the pass's dense operators (linear layers, matrix products, "
+    "attention, convolutions with groups == 1) recorded by a TorchDispatchMode, replayed alone "
+    "on random tensors of the same shapes and strides (best of the case's passes)"
+)
+
+
+def _dense_floor_summary(infer: dict, lengths: list, anchor_model: str) -> dict:
+    """Each model's dense-product floor (s per s of audio, share of its time) and, for
+    ``tdanet`` against the anchor, the speed-up the floor permits and the share of the rest
+    (memory-bound work) that reaching :data:`GOAL_OVER_ANCHOR` would have to remove (above 1:
+    out of reach without changing the arithmetic)."""
+    floors, bound = {}, {}
+    for (model, backend, threads, seconds), row in infer.items():
+        if backend == "pytorch" and threads == 1 and "dense_floor_seconds" in row:
+            floor = row["dense_floor_seconds"]
+            floors.setdefault(model, {})[f"{seconds:g}s"] = dict(
+                s_per_s=floor / seconds, share=floor / row["seconds"], ops=row.get("dense_ops")
+            )
+    for seconds in lengths:
+        ours = infer.get(("tdanet", "pytorch", 1, seconds), {})
+        anchor = infer.get((anchor_model, "pytorch", 1, seconds), {})
+        if "dense_floor_seconds" in ours and "seconds" in anchor:
+            floor, goal = ours["dense_floor_seconds"], anchor["seconds"] / GOAL_OVER_ANCHOR
+            rest = ours["seconds"] - floor
+            bound[f"{seconds:g}s"] = dict(
+                speedup_bound=anchor["seconds"] / floor,
+                rest_to_remove_for_goal=(
+                    max(0.0, ours["seconds"] - goal) / rest if rest > 0 else None
+                ),
+            )
+    if not floors:
+        return {}
+    out = dict(dense_floor=dict(models=floors, method=FLOOR_METHOD))
+    if bound:
+        out["tdanet_dense_floor_over_anchor"] = dict(goal=GOAL_OVER_ANCHOR, lengths=bound)
+    return out
 
 
 def table(results: dict) -> str:
@@ -772,6 +828,7 @@ def table(results: dict) -> str:
             f"of the time in the quadratic attention product, "
             f"{100 * share['whole_ga_mixer']:.0f} % in the whole GA mixer."
         )
+    notes += _floor_notes(summary, lengths, results["anchor_model"])
     for key, value in summary.items():
         if key.startswith("two_thread_speedup"):
             notes.append(
@@ -802,6 +859,34 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _floor_notes(summary: dict, lengths: list, anchor_model: str) -> list:
+    floors = (summary.get("dense_floor") or {}).get("models") or {}
+    notes = []
+    for model in [m for m in ("tdanet", anchor_model) if m in floors]:
+        cells = [floors[model].get(f"{s:g}s") for s in lengths]
+        notes.append(
+            f"Dense products alone of `{model}` (matrix products, attention, dense "
+            "convolutions, replayed: `benchmarks/dense_floor.py`): "
+            + " / ".join(f"{c['s_per_s']:.3f}" if c else "-" for c in cells)
+            + f" s per s at {' / '.join(f'{s:g}' for s in lengths)} s ("
+            + " / ".join(f"{100 * c['share']:.0f}" if c else "-" for c in cells)
+            + " % of its time)."
+        )
+    bound = summary.get("tdanet_dense_floor_over_anchor")
+    if bound:
+        parts = []
+        for length, b in bound["lengths"].items():
+            need = b["rest_to_remove_for_goal"]
+            need = "met" if need == 0 else ("n/a" if need is None else f"{100 * need:.0f} %")
+            parts.append(f"{length}: at most {b['speedup_bound']:.1f}x, {need}")
+        notes.append(
+            f"Against the anchor, with `tdanet`'s dense products as they are (speed-up if all "
+            f"other work were free; share of that other work that {bound['goal']:g}x would "
+            "have to remove, above 100 % out of reach): " + "; ".join(parts) + "."
+        )
+    return notes
+
+
 def plot(results: dict, path: str) -> None:
     import matplotlib
 
@@ -821,6 +906,14 @@ def plot(results: dict, path: str) -> None:
             )
             if pts:
                 ax.loglog(*zip(*pts), style, color=colors[model], label=f"{model} ({backend})")
+        floor = sorted(
+            (s, r["dense_floor_seconds"] / s)
+            for (m, b, t, s), r in infer.items()
+            if (m, b, t) == (model, "pytorch", 1) and "dense_floor_seconds" in r
+        )
+        if floor and model in ("tdanet", results["anchor_model"]):
+            label = f"{model}: dense products alone"
+            ax.loglog(*zip(*floor), ":", color=colors[model], alpha=0.8, label=label)
         for (m, b, t, s), r in sorted(infer.items()):
             if m == model and t > 1:
                 marker = "*" if b == "pytorch" else "P"
@@ -840,7 +933,10 @@ def plot(results: dict, path: str) -> None:
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.13))
 
     train = [r for r in results["rows"] if r["task"] == "train" and "seconds" in r]
-    labels = [_train_label(r).replace(" (", "\n(") for r in train]
+    labels = [
+        _train_label(r).replace(" (", "\n(").replace(" [", "\n[").replace("_enable()", "")
+        for r in train
+    ]
     xs = range(len(train))
     bx.bar([x - 0.2 for x in xs], [r["seconds"] for r in train], 0.4, color="C0", label="time")
     bx.set_ylabel("seconds per step", color="C0")
@@ -849,7 +945,7 @@ def plot(results: dict, path: str) -> None:
     mx.set_ylabel("peak MiB", color="C1")
     bx.set_xticks(list(xs))
     bx.legend([bx.patches[0], mx.patches[0]] if train else [], ["time", "peak memory"], fontsize=7)
-    bx.set_xticklabels(labels, fontsize=7)
+    bx.set_xticklabels(labels, fontsize=6, rotation=30, ha="right")
     t = results["settings"]["training"]
     bx.set_title(
         f"Training step ({t['batch']} x {t['seconds']:g} s, {t['sample_rate'] // 1000} kHz)"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
 
@@ -124,5 +125,131 @@ def test_operator_profile_of_a_tiny_model(tmp_path):
         assert len(prof["top"]) == 4 and prof["seconds_per_pass"] > 0
         shares = [op["share"] for op in prof["top"]]
         assert shares == sorted(shares, reverse=True) and sum(shares) <= 1 + 1e-9
+        # Module roles from forward hooks: inclusive, so the whole model leads, and the
+        # shared U-block is called once per block (--quick: 2 blocks) in every forward pass.
+        modules = {m["module"]: m for m in prof["modules"]}
+        assert prof["modules"][0]["module"] == "TDANet" and prof["modules"][0]["share"] <= 1
+        assert modules["UBlock:ublock"]["calls"] == 2
+        assert prof["seconds_per_pass_unprofiled"] > 0
     unknown = _bench("op_profile.py", "--models", "nope")
     assert unknown.returncode != 0 and "nope" in unknown.stderr
+
+
+class _Dense(torch.nn.Module):
+    """One of each: a linear layer, a dense and a depthwise convolution, attention, and
+    memory-bound work (norm, activation) around them."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(6, 8)
+        self.dense = torch.nn.Conv1d(8, 8, 3, padding=1)
+        self.depthwise = torch.nn.Conv1d(8, 8, 3, padding=1, groups=8)
+        self.norm = torch.nn.GroupNorm(1, 8)
+
+    def forward(self, x):  # (batch, frames, 6)
+        h = torch.relu(self.linear(x)).transpose(1, 2)
+        h = self.norm(self.depthwise(self.dense(h))).transpose(1, 2)
+        q = h.unflatten(-1, (2, 4)).transpose(1, 2)
+        return torch.nn.functional.scaled_dot_product_attention(q, q, q)
+
+
+@pytest.mark.parametrize("mode", ["inference_mode", "no_grad"])
+def test_dense_floor_records_the_products_and_replays_the_same_calls(mode):
+    sys.path.insert(0, BENCH)
+    try:
+        import dense_floor
+    finally:
+        sys.path.remove(BENCH)
+    model, x = _Dense(), torch.randn(2, 10, 6)
+    with getattr(torch, mode)():
+        calls = dense_floor.capture(lambda: model(x))
+    counts = dense_floor.summary(calls)
+    # One linear layer, one dense convolution (not the depthwise one), one attention (one
+    # fused call or its batched products: names depend on the dispatch level and kernel).
+    conv = sum(n for k, n in counts.items() if "conv" in k)
+    linear = sum(n for k, n in counts.items() if k in ("linear", "addmm", "mm"))
+    attention = sum(n for k, n in counts.items() if "attention" in k or "bmm" in k)
+    assert (conv, linear) == (1, 1) and attention >= 1, counts
+    assert sum(counts.values()) == conv + linear + attention, counts
+    assert not any("norm" in k or "relu" in k for k in counts)
+    flat = [a for _, args, kwargs in calls for a in (*args, *kwargs.values())]
+    assert not any(isinstance(a, torch.Tensor) for a in flat), "descriptions keep no data"
+    # The replay issues the same operators on tensors of the recorded shapes and strides.
+    replayed = []
+    original = dense_floor._Recorder.__torch_dispatch__
+
+    def spy(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if dense_floor._is_dense(func, args, kwargs):
+            replayed.append((func, dense_floor._describe(args), dense_floor._describe(kwargs)))
+        return func(*args, **kwargs)
+
+    dense_floor._Recorder.__torch_dispatch__ = spy
+    try:
+        with dense_floor._Recorder():
+            seconds = dense_floor.replay_seconds(calls, repeats=2)
+    finally:
+        dense_floor._Recorder.__torch_dispatch__ = original
+    assert seconds > 0
+    assert replayed == calls * 3  # a warm-up round and two timed rounds
+
+
+def test_dense_floor_bound_against_the_anchor():
+    sys.path.insert(0, BENCH)
+    try:
+        import performance
+    finally:
+        sys.path.remove(BENCH)
+    rows = [
+        _row("tdanet", 1.0, 0.2, dense_floor_seconds=0.1),
+        _row("released", 1.0, 0.6),  # goal 0.15 s: half the other 0.1 s would have to go
+        _row("tdanet", 10.0, 0.2, dense_floor_seconds=1.0),
+        _row("released", 10.0, 0.9),  # goal 2.25 s > 2 s: met
+        _row("tdanet", 60.0, 0.3, dense_floor_seconds=12.0),
+        _row("released", 60.0, 0.4),  # goal 6 s below the 12 s floor: out of reach
+    ]
+    infer = performance._inference(rows)
+    out = performance._dense_floor_summary(infer, [1.0, 10.0, 60.0], "released")
+    assert out["dense_floor"]["models"]["tdanet"]["1s"]["share"] == pytest.approx(0.5)
+    bound = out["tdanet_dense_floor_over_anchor"]["lengths"]
+    assert bound["1s"]["speedup_bound"] == pytest.approx(6.0)
+    assert bound["1s"]["rest_to_remove_for_goal"] == pytest.approx(0.5)
+    assert bound["10s"]["rest_to_remove_for_goal"] == 0.0
+    assert bound["60s"]["speedup_bound"] == pytest.approx(2.0)
+    assert bound["60s"]["rest_to_remove_for_goal"] > 1.0
+    notes = " ".join(performance._floor_notes(out, [1.0, 10.0, 60.0], "released"))
+    assert "1s: at most 6.0x, 50 %" in notes and "10s: at most 9.0x, met" in notes
+
+
+def test_module_roles_sum_repeated_calls_and_drop_list_indices():
+    sys.path.insert(0, BENCH)
+    try:
+        from module_clock import ModuleClock, role
+    finally:
+        sys.path.remove(BENCH)
+    block = torch.nn.Linear(3, 3)
+    model = torch.nn.Sequential(block, torch.nn.ModuleList([torch.nn.ReLU(), torch.nn.ReLU()]))
+    assert role("", model) == "Sequential"
+    assert role("1.0", model[1][0]) == "ReLU"
+    assert role("masker.ublock.bottom_up.3", block) == "Linear:bottom_up"
+
+    class Shared(torch.nn.Module):  # one block applied three times, as TDANet's U-block
+        def __init__(self):
+            super().__init__()
+            self.block = block
+
+        def forward(self, x):
+            for _ in range(3):
+                x = self.block(x)
+            return x
+
+    shared = Shared()
+    clock = ModuleClock(shared)
+    shared(torch.randn(2, 3))
+    shared(torch.randn(2, 3))
+    top = {m["module"]: m for m in clock.top(5, total=1.0, passes=2)}
+    assert top["Linear:block"]["calls"] == 3 and top["Shared"]["calls"] == 1
+    assert top["Shared"]["ms"] >= top["Linear:block"]["ms"]  # inclusive
+    clock.close()
+    shared(torch.randn(2, 3))
+    assert clock.calls["Shared"] == 2, "closed: hooks removed"
