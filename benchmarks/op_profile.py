@@ -67,13 +67,17 @@ def profile(name: str, task: str, args) -> dict:
     call = _step(model, task, args.device, args)
     call()  # warm-up: kernels, allocator, Adam state
     sync()
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    start = time.perf_counter()
-    with torch_profile(activities=activities, record_shapes=True) as prof:
+
+    def per_pass() -> float:
+        start = time.perf_counter()
         for _ in range(args.passes):
             call()
         sync()
-    wall = (time.perf_counter() - start) / args.passes
+        return (time.perf_counter() - start) / args.passes
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with torch_profile(activities=activities, record_shapes=True) as prof:
+        wall = per_pass()
     key = "self_device_time_total" if cuda else "self_cpu_time_total"
     events = sorted(
         prof.key_averages(group_by_input_shape=True),
@@ -93,11 +97,7 @@ def profile(name: str, task: str, args) -> dict:
     ]
     clock = ModuleClock(model, sync)
     try:
-        start = time.perf_counter()
-        for _ in range(args.passes):
-            call()
-        sync()
-        plain = (time.perf_counter() - start) / args.passes
+        plain = per_pass()
         modules = clock.top(args.top, plain, args.passes)
     finally:
         clock.close()
