@@ -196,3 +196,60 @@ def test_source_choice_errors_name_the_folder(tmp_path):
     one = _split(tmp_path / "one", {"a": (200.0, [(3.0, False)])})
     with pytest.raises(ValueError, match="needs 2 speakers, found 1"):
         DynamicMixDataset(one, "sep_clean", SR, segment=1.0)
+
+
+def _harmonic(f0, seconds, n_harmonics=8):
+    """A voiced-like signal: ``n_harmonics`` harmonics of ``f0`` with a 1/k roll-off."""
+    t = np.arange(int(seconds * SR)) / SR
+    return sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, n_harmonics + 1)).astype(
+        np.float32
+    ) * np.float32(0.1)
+
+
+@pytest.mark.parametrize("f0", [85.0, 120.0, 210.0, 330.0])
+def test_median_f0_of_harmonic_signals(f0):
+    from asteroid_tdanet.recipes.pitch import median_f0
+
+    # Within a quarter of a semitone, half the signal silent (unvoiced frames are skipped).
+    audio = np.concatenate([_harmonic(f0, 1.0), np.zeros(SR, np.float32)])
+    assert abs(12 * np.log2(median_f0(audio, SR) / f0)) < 0.25
+    assert np.isnan(median_f0(np.zeros(SR, np.float32), SR))
+    noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    assert np.isnan(median_f0(noise, SR))  # no periodicity: no voiced frame
+
+
+def test_pitch_pairs_lie_within_the_interval(tmp_path):
+    # Tones stand for speakers: the dominant frequency is the pitch after the speed change.
+    # Periods of whole samples (the estimate is then exact) and each tone 1.1-1.3 semitones
+    # from a partner, so every first draw can be paired (a first without one pairs at random).
+    freqs = {n: SR / lag for n, lag in zip("abcdef", (80, 75, 47, 44, 27, 25))}
+    d = _split(tmp_path, {n: (f, [(3.0, False), (4.0, False)]) for n, f in freqs.items()})
+
+    def semitones(n=80, **kwargs):
+        ds = DynamicMixDataset(d, "sep_clean", SR, segment=1.0, speed_range=0.15, **kwargs)
+        np.random.seed(0)
+        out = []
+        for i in range(n):
+            mixture, sources = ds[i % len(ds)]
+            torch.testing.assert_close(mixture, sources.sum(0))
+            fa, fb = (_dominant(s.numpy()) for s in sources)
+            out.append(abs(12 * np.log2(fa / fb)))
+        return np.array(out)
+
+    ds = DynamicMixDataset(d, "sep_clean", SR, segment=1.0, pair_share=1.0)
+    np.testing.assert_allclose(ds.speaker_f0, list(freqs.values()), rtol=1e-9)
+    assert ds.get_infos()["pair_share"] == 1.0
+    # The FFT peak's resolution is 1 Hz: a small margin around the interval's ends.
+    assert semitones(pair_share=1.0, pair_semitones=(0, 2)).max() < 2.0 + 0.2
+    apart = semitones(pair_share=1.0, pair_semitones=(4, 100))
+    assert apart.min() > 4.0 - 0.2
+    plain = semitones()
+    assert (plain > 4).mean() > 0.5 and (plain < 2.2).any()  # random pairs: both kinds
+    half = semitones(200, pair_share=0.5, pair_semitones=(0, 2))
+    assert 0.3 < (half > 4).mean() < 0.6  # about half of the random pairs' share
+    with pytest.raises(ValueError, match="pair_share must be in"):
+        DynamicMixDataset(d, "sep_clean", SR, segment=1.0, pair_share=1.5)
+    with pytest.raises(ValueError, match="pair_semitones must be"):
+        DynamicMixDataset(d, "sep_clean", SR, segment=1.0, pair_share=1.0, pair_semitones=(3, 1))
+    with pytest.raises(ValueError, match="pair_share pairs the speakers of a sources list"):
+        DynamicMixDataset(d, "sep_clean", SR, segment=1.0, sources="rows", pair_share=0.5)

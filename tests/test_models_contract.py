@@ -50,6 +50,7 @@ CASES = {
             fla_norm_type="RMSGroupNorm_2",
         ),
     ),
+    "BLSTMNet": ("blstm-mini", dict(hidden=8, kernel_size=64, n_layers=2)),
     "ConvTasNet": (
         "convtasnet-mini",
         dict(n_filters=32, bn_chan=16, hid_chan=32, skip_chan=16, n_blocks=2, n_repeats=1),
@@ -205,5 +206,5 @@ def test_recipe_trains_evaluates_and_publishes(name, request, tmp_path):
     arxiv = {"TDANet": "2209.15200", "S4M": "2305.16932", "ConvTasNet": "1809.07454"}
     arxiv.update(SuDORMRFNet="2007.06833", DPRNNTasNet="1910.06379")
     arxiv.update(FLATFLocoformer="2508.19528", FLASepReformer="2508.19528")
-    arxiv.update(MelBandRoformer="2510.25745")
+    arxiv.update(MelBandRoformer="2510.25745", BLSTMNet="1703.06284")
     assert f"arxiv.org/abs/{arxiv[name]}" in card

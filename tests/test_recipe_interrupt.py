@@ -49,6 +49,8 @@ def test_sigterm_in_the_first_epoch_then_resume(tmp_path):
         PYTHON,
         "--dataset",
         "mini",
+        "--model",
+        "tdanet",  # TINY_MODEL holds TDANet's sizes (the mini default is blstmnet)
         "--stage",
         "2",
         "--stop_stage",

@@ -3,6 +3,7 @@
 import argparse
 import os
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -109,6 +110,23 @@ def test_conf_rejects_fractional_int_and_duplicates(tmp_path):
         load_conf(dup)
 
 
+def test_mini_default_model_is_blstmnet(tmp_path):
+    """``--dataset mini`` trains BLSTMNet unless ``--model`` says otherwise; the corpus
+    recipes train TDANet (the banner run.sh prints before any stage)."""
+    run_sh = os.path.join(REPO, "egs", "libri2mix", "run.sh")
+
+    def banner(*args):
+        cmd = [run_sh, "--python", sys.executable, "--stage", "9", "--stop_stage", "0", *args]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.splitlines()[0]
+
+    assert "model=blstmnet" in banner("--dataset", "mini")
+    assert "exp_dir=exp/blstmnet_mini_sep_clean_8k" in banner("--dataset", "mini")
+    assert "exp_dir=exp/tdanet_mini_sep_clean_8k" in banner("--dataset", "mini", "--model", "TDANet")
+    assert "model=tdanet dataset=libri2mix" in banner()
+
+
 def test_recipe_confs_load_and_build(tmp_path):
     from asteroid_tdanet.recipes.model_factory import build_model
 
@@ -118,8 +136,11 @@ def test_recipe_confs_load_and_build(tmp_path):
         assert conf["scheduler"]["lr_patience"] == 15 and conf["training"]["stop_patience"] == 30
         assert conf["training"]["epochs"] == 500 and conf["training"]["loss"] is None  # model's own
     mini = apply_overrides(load_conf(os.path.join(REPO, "egs", "utils", "conf_mini.yml")), {})
-    model = build_model(mini["model"], 8000, 2)
-    assert model.get_model_args()["n_blocks"] == 4 and model.sample_rate == 8000
+    model = build_model(mini["model"], 8000, 2)  # the demo's default: blstm-mini
+    assert type(model).__name__ == "BLSTMNet" and model.sample_rate == 8000
+    assert (model.get_model_args()["hidden"], model.get_model_args()["n_layers"]) == (128, 1)
+    tdanet = build_model({**mini["model"], "model_name": "tdanet"}, 8000, 2)
+    assert tdanet.get_model_args()["n_blocks"] == 4  # tdanet-mini
 
 
 def test_model_section_picks_the_model_and_its_presets():

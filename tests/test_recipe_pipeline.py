@@ -34,6 +34,8 @@ def run(workdir, *args, stage=0, stop_stage=4, check=True):
         PYTHON,
         "--dataset",
         "mini",
+        "--model",
+        "tdanet",  # the mini default is blstmnet; TINY_MODEL holds TDANet's sizes
         "--mini_source",
         "espeak",
         "--mini_args",

@@ -1,4 +1,5 @@
 from .base import SeparationBaseModel, SeparationModel, package_model
+from .blstm import BLSTMNet
 from .flasepreformer import FLASepReformer
 from .flatflocoformer import FLATFLocoformer
 from .mel_band_roformer import MelBandRoformer
@@ -12,6 +13,7 @@ load_model = SeparationModel.from_pretrained
 __all__ = [
     "SeparationModel",
     "SeparationBaseModel",
+    "BLSTMNet",
     "FLASepReformer",
     "FLATFLocoformer",
     "MelBandRoformer",

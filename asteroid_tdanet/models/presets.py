@@ -110,6 +110,12 @@ PRESETS: Dict[str, dict] = {
         sinks=4,
         mlp_expansion_factor=1,
     ),
+    # uPIT-BLSTM (Kolbaek et al. 2017) on 64 ms STFT magnitudes: 3 x 512 as in the paper, and
+    # one bidirectional layer of 128 for CPU demos: in the mini recipe's 10.5 CPU minutes it
+    # runs ~13,000 steps and scored best of eight LSTM sizes and TDANet-mini on real speech
+    # (benchmarks/mini_budget_sweep, follow-up 3).
+    "blstm": dict(model="BLSTMNet", sample_rate=8000, hidden=512, n_layers=3),
+    "blstm-mini": dict(model="BLSTMNet", sample_rate=8000, hidden=128, n_layers=1),
     # Asteroid's models: their own defaults (the papers' configurations) and a mini size.
     # Conv-TasNet (Luo & Mesgarani 2019): N=512, L=16, B=128, H=512, P=3, X=8, R=3.
     "convtasnet": dict(model="ConvTasNet"),

@@ -4,6 +4,7 @@ from typing import Dict, Type
 
 from torch import nn
 
+from .blstm import BLSTMNet
 from .flasepreformer import FLASepReformer
 from .flatflocoformer import FLATFLocoformer
 from .mel_band_roformer import MelBandRoformer
@@ -16,6 +17,7 @@ MODELS: Dict[str, Type[nn.Module]] = {
     "FLASepReformer": FLASepReformer,
     "FLATFLocoformer": FLATFLocoformer,
     "MelBandRoformer": MelBandRoformer,
+    "BLSTMNet": BLSTMNet,
 }
 
 

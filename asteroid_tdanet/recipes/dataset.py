@@ -21,6 +21,8 @@ from scipy.signal import resample_poly
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from .pitch import median_f0
+
 logger = logging.getLogger(__name__)
 
 TASK_SUFFIX = {"sep_clean": "mix_clean", "sep_noisy": "mix_both"}
@@ -251,6 +253,8 @@ class DynamicMixDataset(CsvMixDataset):
         peak_range=(0.3, 0.9),
         speed_range: float = 0.0,
         sources: str = "auto",
+        pair_share: float = 0.0,
+        pair_semitones=(0.0, 2.0),
         **kwargs,
     ):
         if task != "sep_clean":
@@ -275,6 +279,21 @@ class DynamicMixDataset(CsvMixDataset):
             self.speakers = self._read_sources(self.sources_csv)
         elif len(self.df) < self.n_src:
             raise ValueError(f"{self.csv_path}: dynamic mixing needs {self.n_src} rows or more.")
+        if not 0.0 <= pair_share <= 1.0:
+            raise ValueError(f"pair_share must be in [0, 1], got {pair_share}.")
+        low, high = (float(v) for v in pair_semitones)
+        if not 0.0 <= low <= high:
+            raise ValueError(
+                f"pair_semitones must be (min, max), 0 <= min <= max: {pair_semitones}"
+            )
+        if pair_share and (self.speakers is None or self.n_src != 2):
+            raise ValueError(
+                "pair_share pairs the speakers of a sources list (sources='list' or 'auto' "
+                f"with a sources_<split>.csv) by pitch, for n_src=2; {self.csv_path} has "
+                + ("n_src=%d." % self.n_src if self.speakers is not None else "no such list.")
+            )
+        self.pair_share, self.pair_semitones = float(pair_share), (low, high)
+        self.speaker_f0 = self._speaker_pitches() if pair_share else None
 
     def _read_sources(self, path: str) -> list:
         """Per speaker of a sources csv, ``(clips, words)``: every ``(path, length, join)``
@@ -306,13 +325,53 @@ class DynamicMixDataset(CsvMixDataset):
             )
         return speakers
 
+    def _speaker_pitches(self, clips_per_speaker: int = 6) -> np.ndarray:
+        """Median F0 (Hz) of each speaker of the sources list, from up to
+        ``clips_per_speaker`` of its clips (``nan`` where none is voiced)."""
+        rng = np.random.default_rng(0)
+        f0 = []
+        for clips, _ in self.speakers:
+            picks = rng.choice(len(clips), min(clips_per_speaker, len(clips)), replace=False)
+            audio = np.concatenate([read_audio(clips[int(i)][0]) for i in picks])
+            f0.append(median_f0(audio, self.sample_rate))
+        return np.array(f0)
+
+    def _pitch_pair(self, rng: np.random.Generator) -> Optional[list]:
+        """Two ``(speaker, speed steps)`` whose pitches after the speed change lie
+        ``pair_semitones`` apart (``(min, max)``), or ``None`` if the first speaker drawn has
+        no such partner at any speed."""
+        first = int(rng.integers(len(self.speakers)))
+        steps = self._speed_steps(None, rng)
+        pitch = self.speaker_f0[first] * steps / self.SPEED_STEPS
+        if not np.isfinite(pitch):
+            return None
+        lo, hi = self._speed_bounds()
+        speeds = np.arange(lo, hi + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            apart = np.abs(
+                12 * np.log2(np.outer(self.speaker_f0, speeds / self.SPEED_STEPS) / pitch)
+            )
+        low, high = self.pair_semitones
+        ok = (apart >= low) & (apart <= high)  # nan (unvoiced speakers) compares False
+        ok[first] = False
+        cells = np.flatnonzero(ok)
+        if not len(cells):
+            return None
+        second, k = np.unravel_index(int(rng.choice(cells)), ok.shape)
+        return [(first, steps), (int(second), int(speeds[k]))]
+
+    def _speed_bounds(self) -> tuple:
+        """Lowest and highest speed, in steps."""
+        lo = int(np.ceil((1 - self.speed_range) * self.SPEED_STEPS))
+        hi = int(np.floor((1 + self.speed_range) * self.SPEED_STEPS))
+        return lo, hi
+
     def _speed_steps(self, length: Optional[int], rng: np.random.Generator) -> int:
         """A random speed (in 1 / SPEED_STEPS) within ``speed_range``; for a source of
         ``length`` samples, only speeds for which it still holds a whole resampled segment."""
         if not self.speed_range:
             return self.SPEED_STEPS
-        lo = int(np.ceil((1 - self.speed_range) * self.SPEED_STEPS))
-        hi = int(np.floor((1 + self.speed_range) * self.SPEED_STEPS))
+        lo, hi = self._speed_bounds()
         if length is not None:
             hi = min(hi, length * self.SPEED_STEPS // self.seg_len)  # >= SPEED_STEPS (rows >= seg)
         return int(rng.integers(lo, max(hi, lo) + 1))
@@ -340,11 +399,14 @@ class DynamicMixDataset(CsvMixDataset):
 
         return self._at_speed(_voiced(draw), steps)
 
-    def _speaker_segment(self, speaker: tuple, rng: np.random.Generator) -> np.ndarray:
+    def _speaker_segment(
+        self, speaker: tuple, rng: np.random.Generator, steps: Optional[int] = None
+    ) -> np.ndarray:
         """A random non-silent ``segment`` of one speaker ``(clips, words)`` of the sources
-        list (a few tries, then the last), at a random speed when ``speed_range`` is set."""
+        list (a few tries, then the last), at ``steps`` or a random speed when
+        ``speed_range`` is set."""
         clips, words = speaker
-        steps = self._speed_steps(None, rng)
+        steps = self._speed_steps(None, rng) if steps is None else steps
         need = self._needed(steps)
 
         def draw():
@@ -377,7 +439,12 @@ class DynamicMixDataset(CsvMixDataset):
     def __getitem__(self, idx: int):
         # np.random's global state: seeded per worker by Lightning's seed_everything.
         rng = np.random.default_rng(np.random.randint(2**31))
-        if self.speakers is not None:
+        pair = None
+        if self.pair_share and rng.uniform() < self.pair_share:
+            pair = self._pitch_pair(rng)
+        if pair is not None:
+            raw = [self._speaker_segment(self.speakers[k], rng, steps) for k, steps in pair]
+        elif self.speakers is not None:
             picks = rng.choice(len(self.speakers), size=self.n_src, replace=False)
             raw = [self._speaker_segment(self.speakers[int(k)], rng) for k in picks]
         else:
@@ -401,6 +468,8 @@ class DynamicMixDataset(CsvMixDataset):
             "dataset": "DynamicMixDataset",
             "gain_db": self.gain_db,
             "speed_range": self.speed_range,
+            "pair_share": self.pair_share,
+            "pair_semitones": list(self.pair_semitones),
             "sources": (
                 dict(
                     csv=self.sources_csv,

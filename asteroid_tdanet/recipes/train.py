@@ -70,7 +70,10 @@ def _speech_sets(data: dict):
     extra = {}
     if data.get("dynamic_mixing"):
         extra = dict(
-            speed_range=data.get("speed_perturb") or 0.0, sources=data.get("mix_sources", "auto")
+            speed_range=data.get("speed_perturb") or 0.0,
+            sources=data.get("mix_sources", "auto"),
+            pair_share=data.get("pair_share") or 0.0,
+            pair_semitones=data.get("pair_semitones") or (0.0, 2.0),
         )
     return train_cls(data["train_dir"], **common, **extra), CsvMixDataset(
         data["valid_dir"], **common

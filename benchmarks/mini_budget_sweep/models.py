@@ -45,6 +45,13 @@ def _mag_ctn(n_fft=256, hop=64):
     return MagnitudeMask(masker, n_fft=n_fft, hop=hop)
 
 
+def _mag_lstm(hidden=128, layers=2):
+    """uPIT-BLSTM on the 64 ms / 16 ms STFT (the package's ``BLSTMNet`` is the same model)."""
+    from asteroid_tdanet.masknn.blstm_masker import BLSTMMasker
+
+    return MagnitudeMask(BLSTMMasker(257, 2, hidden=hidden, n_layers=layers), n_fft=512, hop=128)
+
+
 def build(name):
     from asteroid.models import ConvTasNet, DPRNNTasNet, LSTMTasNet
 
@@ -63,6 +70,15 @@ def build(name):
         "mag_td_w128h32": lambda: preset("tdanet-mini", kernel_ms=128.0),
         "mag_ctn": lambda: _mag_ctn(),
         "mag_ctn_w64h16": lambda: _mag_ctn(n_fft=512, hop=128),
+        # uPIT-BLSTM masks (BLSTMNet): 2 x 128, 2 x 96, 2 x 64, 1 x 128, 3 x 128, 1 x 96, 1 x 192, 1 x 256
+        "mag_lstm": lambda: _mag_lstm(),
+        "mag_lstm96": lambda: _mag_lstm(hidden=96),
+        "mag_lstm64": lambda: _mag_lstm(hidden=64),
+        "mag_lstm1": lambda: _mag_lstm(layers=1),
+        "mag_lstm3": lambda: _mag_lstm(layers=3),
+        "mag_lstm1x96": lambda: _mag_lstm(hidden=96, layers=1),
+        "mag_lstm1x192": lambda: _mag_lstm(hidden=192, layers=1),
+        "mag_lstm1x256": lambda: _mag_lstm(hidden=256, layers=1),
         "s4m": lambda: preset("s4m-mini", **OLD_MINI),
         "ctn": lambda: preset("convtasnet-mini", **STFT),
         "ctn_sig": lambda: preset("convtasnet-mini", mask_act="sigmoid", **STFT),

@@ -6,7 +6,8 @@ stage=0             # first stage to run
 stop_stage=4        # last stage to run
 storage_dir=storage # where the corpus is (or is generated)
 task=sep_clean      # sep_clean or sep_noisy (corpora with noise)
-model=tdanet        # tdanet, s4m, or any asteroid.models name (convtasnet, sudormrfnet, ...)
+model=""            # tdanet (default; blstmnet with --dataset mini), s4m, blstmnet, or any
+                    # asteroid.models name (convtasnet, sudormrfnet, ...)
 tag=""              # experiment name: exp/<model>_<tag> (default <dataset>_<task>_<k>k)
 conf=""             # recipe conf (default local/conf.yml; the mini set: ../utils/conf_mini.yml)
 force=false         # true: redo stages whose results exist (old trainings are moved aside)
