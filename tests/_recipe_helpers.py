@@ -86,6 +86,7 @@ def make_tiny_data(tmp_path):
         segment=1.0,
     )
     conf["training"].update(max_minutes=None, epochs=1, batch_size=2, accelerator="cpu", devices=1)
+    conf["model"]["model_name"] = "tdanet"  # TINY_MODEL's sizes (the mini conf trains blstmnet)
     conf_path = tmp_path / "conf.yml"
     with open(conf_path, "w") as f:
         yaml.safe_dump(conf, f)
