@@ -123,7 +123,9 @@ def test_mini_default_model_is_blstmnet(tmp_path):
 
     assert "model=blstmnet" in banner("--dataset", "mini")
     assert "exp_dir=exp/blstmnet_mini_sep_clean_8k" in banner("--dataset", "mini")
-    assert "exp_dir=exp/tdanet_mini_sep_clean_8k" in banner("--dataset", "mini", "--model", "TDANet")
+    assert "exp_dir=exp/tdanet_mini_sep_clean_8k" in banner(
+        "--dataset", "mini", "--model", "TDANet"
+    )
     assert "model=tdanet dataset=libri2mix" in banner()
 
 
