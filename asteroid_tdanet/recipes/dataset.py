@@ -232,9 +232,15 @@ class DynamicMixDataset(CsvMixDataset):
       never drawn).
     * ``"auto"`` (default): ``list`` when the split has one, else ``rows``.
 
+    With a sources list, ``pair_share`` ``p`` draws that share of the pairs by pitch: the
+    first speaker and its speed at random, the second among the speakers and speeds that put
+    its median F0 (:func:`~.pitch.median_f0`, once per speaker) ``pair_semitones`` ``(lo,
+    hi)`` semitones from the first's (a first speaker without such a partner: a random pair).
+
     Either way the mixture files are never read and the epoch length stays the number of
     (long enough) csv rows. Same arguments as :class:`CsvMixDataset` (``segment`` required)
-    plus ``gain_db``, ``peak_range``, ``speed_range`` and ``sources``. Items: ``mixture
+    plus ``gain_db``, ``peak_range``, ``speed_range``, ``sources``, ``pair_share`` and
+    ``pair_semitones``. Items: ``mixture
     (time,)``, ``sources (n_src, time)``; the sources sum to the mixture exactly.
     """
 
