@@ -2,7 +2,8 @@
 
 from torch import nn
 
-from .norms import CAUSAL_NORMS, get_norm
+from .mask_activations import apply_mask_act, check_mask_act
+from .norms import check_causal_norm, get_norm
 
 
 class BLSTMMasker(nn.Module):
@@ -34,8 +35,6 @@ class BLSTMMasker(nn.Module):
     Shape: ``(batch, F, frames)`` -> ``(batch, n_src, F, frames)``.
     """
 
-    ACTIVATIONS = {"sigmoid": nn.Sigmoid, "relu": nn.ReLU}
-
     def __init__(
         self,
         in_chan: int,
@@ -49,16 +48,9 @@ class BLSTMMasker(nn.Module):
         mask_act: str = "sigmoid",
     ):
         super().__init__()
-        if mask_act not in self.ACTIVATIONS:
-            raise ValueError(
-                f"mask_act must be one of {sorted(self.ACTIVATIONS)}, got {mask_act!r}."
-            )
+        self.mask_act = check_mask_act(mask_act)
         norm_type = norm_type or ("cLN" if causal else "gLN")
-        if causal and norm_type not in CAUSAL_NORMS:
-            raise ValueError(
-                f"A causal BLSTMMasker needs a causal norm ({' or '.join(CAUSAL_NORMS)}), "
-                f"not {norm_type!r}."
-            )
+        check_causal_norm(norm_type, causal)
         self.in_chan, self.n_src = in_chan, n_src
         self.norm = get_norm(norm_type, in_chan)
         self.rnn = nn.LSTM(
@@ -70,9 +62,8 @@ class BLSTMMasker(nn.Module):
             dropout=dropout if n_layers > 1 else 0.0,
         )
         self.out = nn.Linear(hidden * (1 if causal else 2), n_src * in_chan)
-        self.act = self.ACTIVATIONS[mask_act]()
 
     def forward(self, features):
         hidden, _ = self.rnn(self.norm(features).transpose(1, 2))  # (batch, frames, H)
-        masks = self.act(self.out(hidden))  # (batch, frames, n_src * F)
+        masks = apply_mask_act(self.mask_act, self.out(hidden))  # (batch, frames, n_src * F)
         return masks.unflatten(-1, (self.n_src, self.in_chan)).permute(0, 2, 3, 1)

@@ -60,6 +60,15 @@ NORMS = {"gLN": GlobalLayerNorm, "cLN": ChannelLayerNorm, "cgLN": CumulativeLaye
 CAUSAL_NORMS = ("cLN", "cgLN")
 
 
+def check_causal_norm(norm_type: str, causal: bool) -> None:
+    """A causal model needs a norm that only looks back: error otherwise."""
+    if causal and norm_type not in CAUSAL_NORMS:
+        raise ValueError(
+            f"causal=True needs a causal norm_type ({' or '.join(CAUSAL_NORMS)}), "
+            f"got {norm_type!r}: a global norm looks at the whole signal."
+        )
+
+
 def get_norm(norm_type: str, num_channels: int) -> nn.Module:
     """Build the norm called ``norm_type`` (one of ``gLN``, ``cLN``, ``cgLN``)."""
     if norm_type not in NORMS:

@@ -8,10 +8,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from .convolutions import DepthwiseConv1d, PointwiseConv1d
-from .norms import CAUSAL_NORMS, get_norm
+from .mask_activations import apply_mask_act, check_mask_act
+from .norms import check_causal_norm, get_norm
 from .ublock import UBlock
-
-MASK_ACTIVATIONS = ("relu", "sigmoid")
 
 
 class TDANetMasker(nn.Module):
@@ -57,17 +56,12 @@ class TDANetMasker(nn.Module):
         mask_act: str = "relu",
     ):
         super().__init__()
-        if causal and norm_type not in CAUSAL_NORMS:
-            raise ValueError(
-                f"causal=True needs a causal norm_type ({' or '.join(CAUSAL_NORMS)}), "
-                f"got {norm_type!r}: a global norm looks at the whole signal."
-            )
+        check_causal_norm(norm_type, causal)
         if causal and global_module is not None and not getattr(global_module, "causal", False):
             raise ValueError(
                 "causal=True needs a causal global module (a causal sequence mixer and FFN)."
             )
-        if mask_act not in MASK_ACTIVATIONS:
-            raise ValueError(f"mask_act must be 'relu' or 'sigmoid', got {mask_act!r}.")
+        check_mask_act(mask_act)
         if n_blocks < 1:
             raise ValueError(f"n_blocks must be >= 1, got {n_blocks}.")
         self.in_chan, self.n_src, self.n_blocks = in_chan, n_src, n_blocks
@@ -116,4 +110,4 @@ class TDANetMasker(nn.Module):
         masks = self.mask_head(out).transpose(1, 2)[:, :n_frames]
         masks = masks.reshape(masks.shape[0], n_frames, self.n_src, self.in_chan)
         masks = masks.permute(0, 2, 3, 1).contiguous()
-        return torch.relu(masks) if self.mask_act == "relu" else torch.sigmoid(masks)
+        return apply_mask_act(self.mask_act, masks)
