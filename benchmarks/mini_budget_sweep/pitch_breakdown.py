@@ -15,12 +15,10 @@ import sys
 
 import numpy as np
 import pandas as pd
-import soundfile as sf
-import torch
-from asteroid.losses import pairwise_neg_sisdr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from score_csv import load  # noqa: E402
+from score_csv import load, read_pairs  # noqa: E402
+from train import si_snri  # noqa: E402
 
 from asteroid_tdanet.recipes.pitch import median_f0  # noqa: E402
 
@@ -28,25 +26,12 @@ BINS = [0, 1, 2, 4, 8, 36]
 
 
 def per_mixture(model, df, sample_rate):
+    """One row per mixture: its ID, the two sources' median F0 and the model's SI-SNRi."""
     rows = []
-    for _, r in df.iterrows():
-        s = np.stack(
-            [sf.read(r[c], dtype="float32")[0] for c in ("source_1_path", "source_2_path")]
-        )
-        src = torch.as_tensor(s)[None]
-        mix = src.sum(1)
-        with torch.inference_mode():
-            out = -pairwise_neg_sisdr(model(mix), src)[0]  # (estimate, source)
-        ref = -pairwise_neg_sisdr(mix[:, None].expand_as(src), src)[0].diag()
-        best = max(out.diag().sum(), out.flip(0).diag().sum())
-        f0 = [median_f0(x, sample_rate) for x in s]
+    for mixture_id, pair in zip(df["mixture_ID"], read_pairs(df)):
+        f0 = [median_f0(x, sample_rate) for x in pair]
         rows.append(
-            dict(
-                mixture_ID=r["mixture_ID"],
-                f0_1=f0[0],
-                f0_2=f0[1],
-                si_snri=float(best / 2 - ref.mean()),
-            )
+            dict(mixture_ID=mixture_id, f0_1=f0[0], f0_2=f0[1], si_snri=si_snri(model, pair))
         )
     return pd.DataFrame(rows)
 

@@ -29,16 +29,21 @@ def load(path, model_name):
     return model
 
 
+def read_pairs(df: pd.DataFrame) -> list:
+    """The two sources ``(2, time)`` of every row of a Libri2Mix-layout csv."""
+    return [
+        np.stack([sf.read(r[c], dtype="float32")[0] for c in ("source_1_path", "source_2_path")])
+        for _, r in df.iterrows()
+    ]
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--csv", required=True)
     p.add_argument("--model", default="mag_td_w64h16", help="models.py name of the .pt files")
     p.add_argument("weights", nargs="+")
     a = p.parse_args()
-    pairs = [
-        np.stack([sf.read(r[c], dtype="float32")[0] for c in ("source_1_path", "source_2_path")])
-        for _, r in pd.read_csv(a.csv).iterrows()
-    ]
+    pairs = read_pairs(pd.read_csv(a.csv))
     for path in a.weights:
         score = mean_si_snri(load(path, a.model).eval(), pairs)
         print(f"{path}: SI-SNRi {score:.3f} dB on {len(pairs)} mixtures")

@@ -66,16 +66,18 @@ def parse():
 PIT = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
 
 
-def mean_si_snri(model, pairs, device="cpu") -> float:
-    """Mean SI-SNRi (PIT) of ``model`` over ``pairs`` of sources ``(2, time)``, each mixture
-    the sum of its pair."""
-    scores = []
+def si_snri(model, pair, device="cpu") -> float:
+    """SI-SNRi (PIT) of ``model`` on the mixture of ``pair``, sources ``(2, time)``: the
+    estimates' SI-SNR under the best permutation less the mixture's, averaged over sources."""
+    s = torch.as_tensor(pair)[None].to(device)
+    m = s.sum(1)
     with torch.inference_mode():
-        for s in pairs:
-            s = torch.as_tensor(s)[None].to(device)
-            m = s.sum(1)
-            scores.append(PIT(m[:, None].expand_as(s), s).item() - PIT(model(m), s).item())
-    return float(np.mean(scores))
+        return PIT(m[:, None].expand_as(s), s).item() - PIT(model(m), s).item()
+
+
+def mean_si_snri(model, pairs, device="cpu") -> float:
+    """Mean :func:`si_snri` of ``model`` over ``pairs``."""
+    return float(np.mean([si_snri(model, s, device) for s in pairs]))
 
 
 class Mixer:
