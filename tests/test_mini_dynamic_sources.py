@@ -253,3 +253,35 @@ def test_pitch_pairs_lie_within_the_interval(tmp_path):
         DynamicMixDataset(d, "sep_clean", SR, segment=1.0, pair_share=1.0, pair_semitones=(3, 1))
     with pytest.raises(ValueError, match="pair_share pairs the speakers of a sources list"):
         DynamicMixDataset(d, "sep_clean", SR, segment=1.0, sources="rows", pair_share=0.5)
+
+
+@pytest.mark.parametrize("steps", [34, 37, 40, 43, 46])
+def test_speed_change_is_scipys_resampling(steps):
+    """The cached filter gives ``resample_poly``'s own samples (its default design)."""
+    from scipy.signal import resample_poly
+
+    from asteroid_tdanet.recipes.dataset import resample_ratio
+
+    audio = np.random.default_rng(steps).standard_normal(4000).astype(np.float32)
+    expected = resample_poly(audio, DynamicMixDataset.SPEED_STEPS, steps)
+    got = resample_ratio(audio, DynamicMixDataset.SPEED_STEPS, steps)
+    assert got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_held_out_shares_of_the_voices_are_options(tmp_path, monkeypatch):
+    """``--mini_dev_fraction`` / ``--mini_test_fraction`` reach the builder, and the split
+    holds out those shares of a group's speakers (the rest train)."""
+    from corpus import prepare_data
+
+    seen = {}
+    monkeypatch.setattr(prepare_data, "prepare_mini", lambda root, force, **o: seen.update(o))
+    argv = ["--dataset", "mini", "--storage_dir", str(tmp_path)]
+    prepare_data.main(argv + ["--mini_dev_fraction", "0.1", "--mini_test_fraction", "0.2"])
+    assert (seen["dev_fraction"], seen["test_fraction"]) == (0.1, 0.2)
+    with pytest.raises(SystemExit):
+        prepare_data.main(argv + ["--mini_test_fraction", "1.5"])
+    names = [f"v{k}" for k in range(40)]
+    split = build.split_speakers(names, 0.1, 0.2, np.random.default_rng(0))
+    assert [len(split[s]) for s in ("train", "dev", "test")] == [28, 4, 8]
+    assert sorted(sum(split.values(), [])) == sorted(names)
