@@ -80,9 +80,9 @@ def _speed_filter(up: int, down: int, dtype: str) -> np.ndarray:
 
 def resample_ratio(audio: np.ndarray, up: int, down: int) -> np.ndarray:
     """``resample_poly(audio, up, down)`` (scipy's default filter, the same samples)."""
-    g = math.gcd(up, down)
     if up == down:
         return audio.copy()  # as resample_poly: no filter for a ratio of 1
+    g = math.gcd(up, down)
     return resample_poly(audio, up, down, window=_speed_filter(up // g, down // g, audio.dtype.str))
 
 

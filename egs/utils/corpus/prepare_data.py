@@ -105,10 +105,17 @@ def main(argv=None) -> int:
             default=DEFAULTS[key],
             help="comma-separated speed factors, each a virtual speaker per real one ('' none)",
         )
+
+    def fraction(text: str) -> float:
+        value = float(text)
+        if not 0.0 <= value < 1.0:
+            raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+        return value
+
     for key in ("dev_fraction", "test_fraction"):
         mini.add_argument(
             f"--mini_{key}",
-            type=float,
+            type=fraction,
             default=DEFAULTS[key],
             help="share of each voice group's speakers held out for the "
             + key.split("_")[0]
@@ -122,9 +129,6 @@ def main(argv=None) -> int:
         help="write the train split's whole utterances for dynamic mixing",
     )
     args = parser.parse_args(argv)
-    for key in ("mini_dev_fraction", "mini_test_fraction"):
-        if not 0.0 <= getattr(args, key) < 1.0:
-            parser.error(f"--{key} must be in [0, 1), got {getattr(args, key)}.")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.makedirs(args.storage_dir, exist_ok=True)
     if args.dataset == "mini":
