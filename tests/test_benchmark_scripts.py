@@ -253,3 +253,43 @@ def test_module_roles_sum_repeated_calls_and_drop_list_indices():
     clock.close()
     shared(torch.randn(2, 3))
     assert clock.calls["Shared"] == 2, "closed: hooks removed"
+
+
+def test_device_paths_toggles_one_setting_per_variant_and_restores_them():
+    sys.path.insert(0, BENCH)
+    try:
+        import device_paths
+    finally:
+        sys.path.remove(BENCH)
+    from asteroid_tdanet.masknn import frame_major, norms
+
+    try:
+        device_paths._set_paths("frame-major", "cuda:0")
+        assert frame_major.FRAME_MAJOR_DEVICES == ("cpu", "cuda")
+        assert norms.GROUP_NORM_DEVICES == ("cpu",)
+        device_paths._set_paths("group-norm", "cuda")
+        assert frame_major.FRAME_MAJOR_DEVICES == ("cpu",)
+        assert norms.GROUP_NORM_DEVICES == ("cpu", "cuda")
+    finally:
+        device_paths._set_paths("default", "cuda")
+    assert frame_major.FRAME_MAJOR_DEVICES == ("cpu",) and norms.GROUP_NORM_DEVICES == ("cpu",)
+
+
+def test_device_paths_rows_and_summary_on_the_cpu(tmp_path):
+    out = tmp_path / "paths.json"
+    proc = _bench("device_paths.py", "--quick", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    variants = ["default", "frame-major", "group-norm"]
+    infer = [(r["variant"], r["audio_seconds"]) for r in result["rows"] if r["task"] == "infer"]
+    assert infer == [(v, s) for s in (0.5, 1.0) for v in variants]
+    assert [r["variant"] for r in result["rows"] if r["task"] == "train"] == variants
+    for row in result["rows"]:
+        assert "error" not in row and row["seconds"] > 0
+        if row["task"] == "infer" and row["variant"] != "default":
+            assert row["max_abs_diff"] == 0.0  # the CPU's own paths in every variant
+    assert set(result["summary"]) == {"infer_0.5s", "infer_1s", "train_0.5s"}
+    assert set(result["summary"]["train_0.5s"]) == {
+        "frame-major_over_default",
+        "group-norm_over_default",
+    }

@@ -8,7 +8,8 @@ Memory layout: inside the masker, ``(batch, C, frames)`` tensors are stored fram
 (``x.transpose(1, 2)`` is contiguous, i.e. 2D "channels-last"). On CPU the depthwise
 convolutions, group norms, pooling and nearest up-sampling of TDANet are 5-10x faster in that
 layout, and 1x1 convolutions become a single matrix product. The modules here produce that
-layout and accept any layout.
+layout on the CPU (channel-major elsewhere: :func:`~.frame_major.prefers_frame_major`) and
+accept any layout.
 """
 
 from typing import Optional
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .depthwise_grad import depthwise_conv1d
+from .frame_major import prefers_frame_major
 from .norms import get_norm
 
 
@@ -84,14 +86,20 @@ class DepthwiseConv1d(nn.Module):
 class PointwiseConv1d(nn.Conv1d):
     """1x1 convolution (``nn.Conv1d`` parameters) computed as one matrix product per item.
 
-    Shape: ``(batch, in_chan, T)`` -> ``(batch, out_chan, T)`` stored frame-major.
+    Shape: ``(batch, in_chan, T)`` -> ``(batch, out_chan, T)``, stored frame-major on the CPU
+    and channel-major elsewhere (:func:`~.frame_major.prefers_frame_major`).
     """
 
     def __init__(self, in_chan: int, out_chan: int, bias: bool = True):
         super().__init__(in_chan, out_chan, 1, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x.transpose(1, 2), self.weight.squeeze(-1), self.bias).transpose(1, 2)
+        if prefers_frame_major(x):
+            return F.linear(x.transpose(1, 2), self.weight.squeeze(-1), self.bias).transpose(1, 2)
+        # W x as a batched matrix product (cuBLAS: no TF32 unless the user allows it for
+        # matmuls, unlike cuDNN convolutions), whatever x's layout.
+        out = torch.matmul(self.weight.squeeze(-1), x)
+        return out if self.bias is None else out + self.bias.unsqueeze(-1)
 
 
 class ConvNorm(nn.Module):

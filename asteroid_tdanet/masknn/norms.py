@@ -3,8 +3,9 @@
 All layers take and return ``(batch, channels, frames)`` tensors.
 
 * ``gLN``  -- global layer norm over channels and frames (non-causal, the paper's choice).
-  Implemented with the native ``group_norm`` kernel: the hand-written mean/variance of the
-  released code was the largest single cost of its CPU profile.
+  On the CPU the native ``group_norm`` kernel (the hand-written mean/variance of the released
+  code was the largest single cost of its CPU profile); on a GPU one device-wide reduction
+  (:func:`global_layer_norm`: the CUDA ``group_norm`` kernel uses one block per item).
 * ``cLN``  -- channel-wise layer norm, one frame at a time (causal).
 * ``cgLN`` -- cumulative layer norm: statistics over channels and all *past* frames (causal).
 """
@@ -17,6 +18,34 @@ from asteroid.masknn.norms import CumLN
 # checkpoints reproduce their outputs.
 GLOBAL_NORM_EPS = 1e-8
 
+# Devices where gLN is PyTorch's native group_norm (one fused kernel on the CPU); elsewhere
+# :func:`global_layer_norm` (see there why).
+GROUP_NORM_DEVICES = ("cpu",)
+
+
+def global_layer_norm(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float
+) -> torch.Tensor:
+    """gLN from its definition (Conv-TasNet eq. 13, TDANet's norm):
+    ``gamma * (x - E[x]) / sqrt(Var[x] + eps) + beta``, ``E`` and ``Var`` (biased) over every
+    dimension but the batch, ``gamma`` and ``beta`` per channel.
+
+    The statistics come from one ``torch.var_mean`` reduction, spread over the whole device,
+    and the affine map is one ``addcmul`` with a per-(item, channel) scale and shift. PyTorch's
+    CUDA ``group_norm`` reduces each (item, group) row within one thread block: with one group
+    that is one block (of a GPU's hundreds of cores) per item, 90 % of a TDANet forward pass on
+    an H200 (``benchmarks/results_map_layout_cuda.json``). Statistics in float32 for half
+    inputs; the output keeps ``x``'s dtype.
+
+    Shape: ``x (batch, C, *)``, ``weight``, ``bias (C,)`` -> like ``x``.
+    """
+    dims = tuple(range(1, x.dim()))
+    var, mean = torch.var_mean(x.float(), dim=dims, keepdim=True, correction=0)
+    view = (1, -1) + (1,) * (x.dim() - 2)
+    scale = weight.float().view(view) * torch.rsqrt(var + eps)
+    shift = bias.float().view(view) - mean * scale
+    return torch.addcmul(shift, x, scale).to(x.dtype)
+
 
 class GlobalLayerNorm(nn.GroupNorm):
     """Global layer norm (gLN): one group spanning every channel and frame.
@@ -25,15 +54,22 @@ class GlobalLayerNorm(nn.GroupNorm):
         num_channels (int): number of channels ``C``.
         eps (float): added to the variance.
 
-    Shape: ``(batch, C, frames)`` -> ``(batch, C, frames)``.
+    On the CPU PyTorch's ``group_norm`` kernel computes it (as a height-1 image, so that
+    frame-major maps take the channels-last kernel); on other devices
+    :func:`global_layer_norm`, whose reduction uses the whole GPU.
+
+    Shape: ``(batch, C, *)`` -> the same.
     """
 
     def __init__(self, num_channels: int, eps: float = GLOBAL_NORM_EPS):
         super().__init__(1, num_channels, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # As a height-1 image so that frame-major inputs use the channels-last kernel.
-        return super().forward(x.unsqueeze(2)).squeeze(2)
+        if x.device.type in GROUP_NORM_DEVICES:
+            if x.dim() == 3:
+                return super().forward(x.unsqueeze(2)).squeeze(2)
+            return super().forward(x)
+        return global_layer_norm(x, self.weight, self.bias, self.eps)
 
 
 class ChannelLayerNorm(nn.LayerNorm):

@@ -15,6 +15,7 @@ from ..masknn.locoformer import (
     TFLocoformerLayer,
 )
 from ..masknn.mixers import build_mixer
+from ..masknn.norms import GlobalLayerNorm
 from ..masknn.rotary import RotaryEmbedding
 from ..masknn.token_norms import RMSGroupNorm
 from ..filterbanks import ComplexSTFT
@@ -164,7 +165,7 @@ class FLATFLocoformer(SeparationBaseModel):
             return block(MixerAttention(mixer, keep_input=official_compat))
 
         self.conv = nn.Sequential(
-            nn.Conv2d(2, emb_dim, 3, padding=1), nn.GroupNorm(1, emb_dim, eps=eps)
+            nn.Conv2d(2, emb_dim, 3, padding=1), GlobalLayerNorm(emb_dim, eps=eps)
         )
         self.blocks = nn.ModuleList(
             TFLocoformerLayer(

@@ -1,0 +1,260 @@
+"""TDANet's device-dependent paths on a GPU, one against another and against the released code:
+seconds per second of audio at each length, one training step, and how far the outputs
+differ. One process, one JSON.
+
+Why: on an H100 our ``tdanet`` took 0.100 / 0.040 / 0.058 s per second of audio at
+1 / 10 / 60 s (``results_performance_cuda.json``), about 5x the paper's 2080 Ti figure. Two
+suspects, each now a device setting that this script toggles on one model:
+
+* map storage: frame-major (the CPU's layout; on CUDA the fused nearest up-sampling of that
+  layout is one small kernel per run of frames) or channel-major
+  (:data:`asteroid_tdanet.masknn.frame_major.FRAME_MAJOR_DEVICES`: the CPU only);
+* gLN: PyTorch's ``group_norm`` (its CUDA kernel reduces each item in one thread block) or
+  one device-wide ``var_mean`` reduction (:data:`asteroid_tdanet.masknn.norms.
+  GROUP_NORM_DEVICES`: the CPU only).
+
+Usage::
+
+    python benchmarks/device_paths.py --device cuda --released /path/to/TDANet \\
+        --json $OUT/device_paths_cuda.json
+    python benchmarks/device_paths.py --quick              # tiny model, CPU (tests)
+
+Inference: ``tdanet`` (random weights, eval, ``torch.inference_mode``, batch 1, 16 kHz) at
+each ``--lengths``: best of ``--repeats`` passes after a warm-up pass (``--long-repeats``
+above 10 s), each between device synchronisations; peak memory allocated by torch on CUDA.
+Variants: ``default`` (the device's own paths), ``frame-major`` (maps stored frame-major on
+the device), ``group-norm`` (gLN by ``group_norm`` on the device), ``default+graph`` (the
+default, captured once in a CUDA graph and replayed: what a loop over fixed-size chunks could
+use; CUDA only), ``default+fp16`` (CUDA autocast), and ``released`` (look2hear
+``TDANetBest``, ``--released``). ``max_abs_diff``: each variant's largest output difference
+from ``default`` on the same input (the released code has other weights: not compared). On
+the CPU the variants are the CPU's own paths (the script runs there for its tests).
+
+Training: one Adam step (batch 4 x 3 s at 8 kHz, PIT SI-SDR: ``performance.training_step``)
+for ``default``, ``frame-major``, ``group-norm`` and the released code: best of
+``--repeats`` steps after a warm-up step, and the peak memory allocated (CUDA).
+
+``results_map_layout_cuda_h200.json`` is the first GPU run, of this script's first form
+(before the gLN setting existed), whose ``channel-major`` variant is today's ``group-norm``
+and ``frame-major`` today's ``frame-major`` + ``group-norm``.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import performance  # noqa: E402  (build_model, training_step, released_class)
+
+from asteroid_tdanet.masknn import frame_major, norms  # noqa: E402
+
+MODEL = "tdanet"
+# variant -> (module, setting) it adds ``device`` to; the CPU keeps its own paths.
+SETTINGS = {
+    "frame-major": (frame_major, "FRAME_MAJOR_DEVICES"),
+    "group-norm": (norms, "GROUP_NORM_DEVICES"),
+}
+DEFAULTS = {name: getattr(module, name) for module, name in SETTINGS.values()}
+
+
+def _set_paths(variant: str, device: str) -> None:
+    """The device settings of ``variant`` (``default`` and its ``+`` forms: the defaults)."""
+    kind = torch.device(device).type
+    for key, (module, name) in SETTINGS.items():
+        devices = DEFAULTS[name]
+        if variant == key and kind not in devices:
+            devices = devices + (kind,)
+        setattr(module, name, devices)
+
+
+def _timer(device: str):
+    cuda = device.startswith("cuda")
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+
+    def best_of(call, reps: int):
+        """``(best seconds, peak bytes)`` of ``reps`` calls after a warm-up call."""
+        call()
+        sync()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            call()
+            sync()
+            times.append(time.perf_counter() - start)
+        peak = torch.cuda.max_memory_allocated() - base if cuda else None
+        return min(times), peak
+
+    return best_of
+
+
+def _graphed(model, wav):
+    """A callable replaying ``model(wav)`` from a CUDA graph (inputs copied into its static
+    buffer first), and the graph's output tensor."""
+    static = wav.clone()
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):  # lazy initialisations and caches outside the capture
+            model(static)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = model(static)
+
+    def call():
+        static.copy_(wav)
+        graph.replay()
+        return out
+
+    return call
+
+
+def infer_rows(args) -> list:
+    best_of = _timer(args.device)
+    spec = dict(quick=args.quick, released=args.released)
+    cuda = args.device.startswith("cuda")
+    variants = ["default", "frame-major", "group-norm"]  # the reference first
+    if cuda:
+        variants += ["default+graph", "default+fp16"]
+    model = performance.build_model(MODEL, performance.SAMPLE_RATE, spec).to(args.device).eval()
+    released = None
+    if args.released:
+        released = performance.build_model(performance.RELEASED, performance.SAMPLE_RATE, spec)
+        released = released.to(args.device).eval()
+    rows = []
+    for seconds in args.lengths:
+        torch.manual_seed(1)
+        wav = (0.1 * torch.randn(1, int(seconds * performance.SAMPLE_RATE))).to(args.device)
+        reps = args.repeats if seconds <= 10 else args.long_repeats
+        reference = None
+        for variant in variants + (["released"] if released is not None else []):
+            row = dict(task="infer", variant=variant, audio_seconds=seconds)
+            try:
+                _set_paths(variant, args.device)
+                with torch.inference_mode():
+                    if variant == "released":
+                        call = lambda: released(wav)  # noqa: E731
+                    elif variant.endswith("+graph"):
+                        call = _graphed(model, wav)
+                    elif variant.endswith("+fp16"):
+
+                        def call():
+                            with torch.autocast("cuda", dtype=torch.float16):
+                                return model(wav)
+
+                    else:
+                        call = lambda: model(wav)  # noqa: E731
+                    seconds_best, peak = best_of(call, reps)
+                    out = call().float()
+                if variant == "default":
+                    reference = out
+                elif reference is not None and variant != "released":
+                    row["max_abs_diff"] = (out - reference).abs().max().item()
+                row.update(seconds=seconds_best, s_per_s=seconds_best / seconds)
+                if peak is not None:
+                    row["peak_mib"] = peak / 2**20
+            except Exception as err:  # one variant's failure (capture, released imports)
+                row["error"] = f"{type(err).__name__}: {err}"
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    _set_paths("default", args.device)
+    return rows
+
+
+def train_rows(args) -> list:
+    best_of = _timer(args.device)
+    spec = dict(quick=args.quick, released=args.released)
+    variants = ["default", "frame-major", "group-norm"] + (["released"] if args.released else [])
+    rows = []
+    for variant in variants:
+        row = dict(task="train", variant=variant, batch=args.train_batch)
+        row["audio_seconds"] = args.train_seconds
+        try:
+            _set_paths(variant, args.device)
+            name = performance.RELEASED if variant == "released" else MODEL
+            model = performance.build_model(name, performance.TRAIN_SAMPLE_RATE, spec)
+            model = model.to(args.device).train()
+            torch.manual_seed(1)
+            step = performance.training_step(
+                model, args.train_batch, args.train_seconds, args.device
+            )
+            seconds_best, peak = best_of(step, args.repeats)
+            row["seconds"] = seconds_best
+            if peak is not None:
+                row["peak_mib"] = peak / 2**20
+            del model, step
+        except Exception as err:
+            row["error"] = f"{type(err).__name__}: {err}"
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    _set_paths("default", args.device)
+    return rows
+
+
+def summary(rows: list) -> dict:
+    """Each variant's time over the default's, per task and length."""
+    by = {}
+    for r in rows:
+        if "seconds" in r:
+            by.setdefault(f"{r['task']}_{r['audio_seconds']:g}s", {})[r["variant"]] = r["seconds"]
+    return {
+        case: {
+            f"{v}_over_default": t / times["default"] for v, t in times.items() if v != "default"
+        }
+        for case, times in by.items()
+        if "default" in times
+    }
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--released", help="a checkout of JusperLee/TDANet")
+    p.add_argument("--lengths", nargs="+", type=float, default=[1.0, 10.0, 60.0])
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--long-repeats", type=int, default=2, help="passes above 10 s")
+    p.add_argument("--tasks", nargs="+", default=["infer", "train"], choices=["infer", "train"])
+    p.add_argument("--train-seconds", type=float, default=3.0)
+    p.add_argument("--train-batch", type=int, default=4)
+    p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument("--quick", action="store_true", help="tiny models, short inputs (tests)")
+    p.add_argument("--json", help="write the rows and the summary here")
+    args = p.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda: no GPU visible to torch")
+    if args.quick:
+        args.lengths = [0.5, 1.0]
+        args.train_seconds, args.train_batch, args.repeats = 0.5, 2, 2
+    torch.set_num_threads(args.threads)
+    rows = []
+    if "infer" in args.tasks:
+        rows += infer_rows(args)
+    if "train" in args.tasks:
+        rows += train_rows(args)
+    result = dict(
+        device=args.device,
+        gpu=torch.cuda.get_device_name() if args.device.startswith("cuda") else None,
+        torch=torch.__version__,
+        settings={k: v for k, v in vars(args).items() if k != "json"},
+        rows=rows,
+        summary=summary(rows),
+    )
+    print(json.dumps(result["summary"], indent=1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"Wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
