@@ -101,6 +101,16 @@ def test_conf_overrides_are_typed(tmp_path):
     assert same == conf
 
 
+def test_list_options_are_read_as_yaml(tmp_path):
+    conf = {"data": {"pair_groups": ["espeak_"], "pair_semitones": [0.0, 2.0]}}
+    path = write(tmp_path, conf)
+    _, out = parse_with_conf(
+        argparse.ArgumentParser(),
+        ["--conf", path, "--pair_groups", "[]", "--pair_semitones", "[1, 3.5]"],
+    )
+    assert out["data"] == {"pair_groups": [], "pair_semitones": [1, 3.5]}
+
+
 def test_conf_rejects_fractional_int_and_duplicates(tmp_path):
     path = write(tmp_path, {"training": {"batch_size": 4}})
     with pytest.raises(SystemExit):
@@ -171,3 +181,17 @@ def test_model_section_picks_the_model_and_its_presets():
         build_model({"model_name": "ConvTasNet", "model_args": {"bn_chn": 3}}, 8000, 2)
     with pytest.raises(ValueError, match="model_args must be a mapping"):
         build_model({"model_name": "ConvTasNet", "model_args": [1]}, 8000, 2)
+
+
+def test_conf_lists_of_text_reach_tensorboard_as_text():
+    """Asteroid turns every conf list into a tensor for TensorBoard's hparams; a list of
+    prefixes (``data.pair_groups``) cannot be one."""
+    import torch
+
+    from asteroid_tdanet.recipes.system import SeparationSystem
+
+    conf = {"data": {"pair_groups": ["espeak_"], "pair_semitones": [0.0, 2.0], "x": None}}
+    hparams = SeparationSystem.config_to_hparams(conf)
+    assert hparams["data_pair_groups"] == "['espeak_']" and hparams["data_x"] == "None"
+    torch.testing.assert_close(hparams["data_pair_semitones"], torch.tensor([0.0, 2.0]))
+    assert conf["data"]["pair_groups"] == ["espeak_"]  # the conf itself is left as it was

@@ -30,9 +30,9 @@ def _typed(default):
     """argparse ``type`` for an option whose conf default is ``default``."""
     if isinstance(default, bool):
         return str2bool
-    if default is None:
-        # No type to go by (e.g. a model size left to the preset): read it as YAML, so
-        # "64" -> 64, "true" -> True, "gLN" -> "gLN".
+    if default is None or isinstance(default, (list, dict)):
+        # No type to go by (e.g. a model size left to the preset), or a list / mapping: read
+        # it as YAML, so "64" -> 64, "true" -> True, "gLN" -> "gLN", "[0, 2]" -> [0, 2].
         return lambda value: yaml.safe_load(value) if value.lower() not in NONE_STRINGS else None
     base = type(default) if isinstance(default, (int, float)) else str
 

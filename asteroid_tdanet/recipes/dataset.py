@@ -256,10 +256,16 @@ class DynamicMixDataset(CsvMixDataset):
     its median F0 (:func:`~.pitch.median_f0`, once per speaker) ``pair_semitones`` ``(lo,
     hi)`` semitones from the first's (a first speaker without such a partner: a random pair).
 
+    With a sources list, ``pair_groups`` (speaker-ID prefixes, e.g. ``["espeak_"]``) draws
+    both speakers of every pair from one group: one group per prefix, one of the speakers
+    matching none, the group drawn uniformly. The mini set pairs synthetic voices with
+    synthetic ones and recorded with recorded: a pair of one of each can be told apart by
+    how synthetic speech sounds, a cue read speech does not have (README, the mini dataset).
+
     Either way the mixture files are never read and the epoch length stays the number of
     (long enough) csv rows. Same arguments as :class:`CsvMixDataset` (``segment`` required)
-    plus ``gain_db``, ``peak_range``, ``speed_range``, ``sources``, ``pair_share`` and
-    ``pair_semitones``. Items: ``mixture
+    plus ``gain_db``, ``peak_range``, ``speed_range``, ``sources``, ``pair_share``,
+    ``pair_semitones`` and ``pair_groups``. Items: ``mixture
     (time,)``, ``sources (n_src, time)``; the sources sum to the mixture exactly.
     """
 
@@ -280,6 +286,7 @@ class DynamicMixDataset(CsvMixDataset):
         sources: str = "auto",
         pair_share: float = 0.0,
         pair_semitones=(0.0, 2.0),
+        pair_groups=(),
         **kwargs,
     ):
         if task != "sep_clean":
@@ -299,9 +306,9 @@ class DynamicMixDataset(CsvMixDataset):
                 f"No sources_<split>.csv in {csv_dir!r} (sources='list'): the corpus builder "
                 "wrote no whole sources for this split; use sources='rows' or 'auto'."
             )
-        self.speakers, self._words = None, {}
+        self.speakers, self.speaker_names, self._words = None, None, {}
         if self.sources_csv is not None:
-            self.speakers = self._read_sources(self.sources_csv)
+            self.speaker_names, self.speakers = self._read_sources(self.sources_csv)
         elif len(self.df) < self.n_src:
             raise ValueError(f"{self.csv_path}: dynamic mixing needs {self.n_src} rows or more.")
         if not 0.0 <= pair_share <= 1.0:
@@ -319,10 +326,62 @@ class DynamicMixDataset(CsvMixDataset):
             )
         self.pair_share, self.pair_semitones = float(pair_share), (low, high)
         self.speaker_f0 = self._speaker_pitches() if pair_share else None
+        if isinstance(pair_groups, str):
+            raise ValueError(
+                f"pair_groups must be a list of speaker-ID prefixes, got {pair_groups!r}."
+            )
+        self.pair_groups = tuple(str(prefix) for prefix in pair_groups or ())
+        self.speaker_groups = self._group_speakers() if self.pair_groups else None
 
-    def _read_sources(self, path: str) -> list:
-        """Per speaker of a sources csv, ``(clips, words)``: every ``(path, length, join)``
-        and the paths of its ``join`` clips."""
+    def _group_speakers(self) -> Optional[list]:
+        """Speaker indices of each ``pair_groups`` group: one per prefix (the speakers whose
+        ID starts with it and with no earlier prefix), then one of the speakers matching none.
+        Empty groups are left out with a warning (e.g. the mini conf's ``espeak_`` on a build
+        without eSpeak NG voices), as is the whole option without a sources list (csv rows:
+        no speakers to group)."""
+        if self.pair_share:
+            raise ValueError("pair_share (pitch pairs) and pair_groups exclude each other.")
+        if self.speakers is None:
+            logger.warning(
+                "%s: pair_groups %s ignored: no sources list (sources='rows' or no "
+                "sources_<split>.csv), so pairs are two csv rows.",
+                self.csv_path,
+                list(self.pair_groups),
+            )
+            return None
+        groups, taken = [], set()
+        for prefix in self.pair_groups + (None,):
+            members = [
+                i
+                for i, name in enumerate(self.speaker_names)
+                if i not in taken and (prefix is None or name.startswith(prefix))
+            ]
+            what = f"prefix {prefix!r}" if prefix else f"no prefix of {list(self.pair_groups)}"
+            if not members:
+                if prefix is not None:
+                    logger.warning("pair_groups: no speaker of %s has %s.", self.sources_csv, what)
+                continue
+            if len(members) < self.n_src:
+                raise ValueError(
+                    f"pair_groups: {len(members)} speaker(s) of {self.sources_csv} match "
+                    f"{what}; a group needs n_src={self.n_src} or more."
+                )
+            taken.update(members)
+            groups.append((prefix, np.array(members)))
+        return groups
+
+    def _pick_speakers(self, rng: np.random.Generator) -> np.ndarray:
+        """``n_src`` different speakers (indices): uniformly, or with ``pair_groups`` from one
+        group, the group drawn uniformly."""
+        if self.speaker_groups is None:
+            return rng.choice(len(self.speakers), size=self.n_src, replace=False)
+        _, group = self.speaker_groups[int(rng.integers(len(self.speaker_groups)))]
+        return rng.choice(group, size=self.n_src, replace=False)
+
+    def _read_sources(self, path: str) -> tuple:
+        """``(names, speakers)`` of a sources csv: the speaker IDs (sorted) and per speaker
+        ``(clips, words)``: every ``(path, length, join)`` and the paths of its ``join``
+        clips."""
         df = pd.read_csv(path)
         missing = [c for c in ("source_ID", "speaker", "path", "length", "join") if c not in df]
         if missing:
@@ -337,18 +396,19 @@ class DynamicMixDataset(CsvMixDataset):
             ):
                 if check_audio(row.path, self.sample_rate, path) != row.length:
                     raise BadAudioFileError(f"{row.path}: length differs from {path}.")
+        groups = list(df.groupby("speaker", sort=True))
         speakers = [
             (
                 list(zip(g["path"], g["length"].astype(int), g["join"].astype(bool))),
                 list(g.loc[g["join"].astype(bool), "path"]),
             )
-            for _, g in df.groupby("speaker", sort=True)
+            for _, g in groups
         ]
         if len(speakers) < self.n_src:
             raise ValueError(
                 f"{path}: dynamic mixing needs {self.n_src} speakers, found {len(speakers)}."
             )
-        return speakers
+        return [str(name) for name, _ in groups], speakers
 
     def _speaker_pitches(self, clips_per_speaker: int = 6) -> np.ndarray:
         """Median F0 (Hz) of each speaker of the sources list, from up to
@@ -479,7 +539,7 @@ class DynamicMixDataset(CsvMixDataset):
         if pair is not None:
             raw = [self._speaker_segment(self.speakers[k], rng, steps) for k, steps in pair]
         elif self.speakers is not None:
-            picks = rng.choice(len(self.speakers), size=self.n_src, replace=False)
+            picks = self._pick_speakers(rng)
             raw = [self._speaker_segment(self.speakers[int(k)], rng) for k in picks]
         else:
             rows = rng.choice(len(self.df), size=self.n_src, replace=False)
@@ -504,6 +564,11 @@ class DynamicMixDataset(CsvMixDataset):
             "speed_range": self.speed_range,
             "pair_share": self.pair_share,
             "pair_semitones": list(self.pair_semitones),
+            "pair_groups": (
+                {prefix or "other": len(g) for prefix, g in self.speaker_groups}
+                if self.speaker_groups is not None
+                else None
+            ),
             "sources": (
                 dict(
                     csv=self.sources_csv,

@@ -1,6 +1,8 @@
 """Asteroid ``System`` for any model, driven by an objective, with metrics averaged over DDP
 processes."""
 
+import numbers
+
 from asteroid.engine.system import System
 
 
@@ -11,6 +13,28 @@ class SeparationSystem(System):
 
     Batches are ``(mixture (batch, time), sources (batch, n_src, time))``.
     """
+
+    @staticmethod
+    def config_to_hparams(dic):
+        """Asteroid's sanitising of the conf for TensorBoard, which turns every list into a
+        tensor: lists that are not all numbers (e.g. ``data.pair_groups: [espeak_]``) are kept
+        as their text instead of failing."""
+        text = {}
+        for section, values in dic.items():
+            for key, value in values.items() if isinstance(values, dict) else ():
+                if isinstance(value, (list, tuple)) and not all(
+                    isinstance(v, numbers.Number) for v in value
+                ):
+                    text[(section, key)] = str(list(value))
+        clean = {
+            section: (
+                {k: text.get((section, k), v) for k, v in values.items()}
+                if isinstance(values, dict)
+                else values
+            )
+            for section, values in dic.items()
+        }
+        return System.config_to_hparams(clean)
 
     def common_step(self, batch, batch_nb, train=True):
         mixture, sources = batch

@@ -74,6 +74,7 @@ def _speech_sets(data: dict):
             sources=data.get("mix_sources", "auto"),
             pair_share=data.get("pair_share") or 0.0,
             pair_semitones=data.get("pair_semitones") or (0.0, 2.0),
+            pair_groups=data.get("pair_groups") or (),
         )
     return train_cls(data["train_dir"], **common, **extra), CsvMixDataset(
         data["valid_dir"], **common
