@@ -340,7 +340,10 @@ class DynamicMixDataset(CsvMixDataset):
         without eSpeak NG voices), as is the whole option without a sources list (csv rows:
         no speakers to group)."""
         if self.pair_share:
-            raise ValueError("pair_share (pitch pairs) and pair_groups exclude each other.")
+            raise ValueError(
+                "pair_share (pitch pairs) and pair_groups exclude each other: set one of them "
+                "off (pair_share 0 or pair_groups [], e.g. --pair_groups '[]')."
+            )
         if self.speakers is None:
             logger.warning(
                 "%s: pair_groups %s ignored: no sources list (sources='rows' or no "
