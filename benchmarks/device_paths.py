@@ -20,8 +20,10 @@ Usage::
     python benchmarks/device_paths.py --quick              # tiny model, CPU (tests)
 
 Inference: ``tdanet`` (random weights, eval, ``torch.inference_mode``, batch 1, 16 kHz) at
-each ``--lengths``: best of ``--repeats`` passes after a warm-up pass (``--long-repeats``
-above 10 s), each between device synchronisations; peak memory allocated by torch on CUDA.
+each ``--lengths``: best of ``--repeats`` passes (``--long-repeats`` above 10 s), timed as
+in ``performance.py`` (``_passes``: on CUDA after a warm-up pass, each between device
+synchronisations, peak memory allocated by torch; on the CPU the first pass's peak resident
+memory).
 Variants: ``default`` (the device's own paths), ``frame-major`` (maps stored frame-major on
 the device), ``group-norm`` (gLN by ``group_norm`` on the device), ``default+graph`` (the
 default, captured once in a CUDA graph and replayed: what a loop over fixed-size chunks could
@@ -32,7 +34,7 @@ the CPU the variants are the CPU's own paths (the script runs there for its test
 
 Training: one Adam step (batch 4 x 3 s at 8 kHz, PIT SI-SDR: ``performance.training_step``)
 for ``default``, ``frame-major``, ``group-norm`` and the released code: best of
-``--repeats`` steps after a warm-up step, and the peak memory allocated (CUDA).
+``--repeats`` steps and their peak memory, timed the same way.
 
 ``results_map_layout_cuda_h200.json`` is the first GPU run, of this script's first form
 (before the gLN setting existed), whose ``channel-major`` variant is today's ``group-norm``
@@ -43,7 +45,6 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import torch
 
@@ -73,27 +74,12 @@ def _set_paths(variant: str, device: str) -> None:
         setattr(module, name, devices)
 
 
-def _timer(device: str):
-    cuda = device.startswith("cuda")
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
-
-    def best_of(call, reps: int):
-        """``(best seconds, peak bytes)`` of ``reps`` calls after a warm-up call."""
-        call()
-        sync()
-        if cuda:
-            torch.cuda.reset_peak_memory_stats()
-            base = torch.cuda.memory_allocated()
-        times = []
-        for _ in range(reps):
-            start = time.perf_counter()
-            call()
-            sync()
-            times.append(time.perf_counter() - start)
-        peak = torch.cuda.max_memory_allocated() - base if cuda else None
-        return min(times), peak
-
-    return best_of
+def _best_of(call, reps: int, device: str):
+    """``(best seconds, peak MiB)`` of ``reps`` calls: ``performance._passes``, the timing of
+    the performance table (CUDA: after a warm-up call, peak allocated by torch; CPU: the first
+    call's peak resident memory)."""
+    times, peak = performance._passes(call, reps, device)
+    return min(times), peak / 2**20
 
 
 def _graphed(model, wav):
@@ -119,7 +105,6 @@ def _graphed(model, wav):
 
 
 def infer_rows(args) -> list:
-    best_of = _timer(args.device)
     spec = dict(quick=args.quick, released=args.released)
     cuda = args.device.startswith("cuda")
     variants = ["default", "frame-major", "group-norm"]  # the reference first
@@ -153,15 +138,13 @@ def infer_rows(args) -> list:
 
                     else:
                         call = lambda: model(wav)  # noqa: E731
-                    seconds_best, peak = best_of(call, reps)
+                    seconds_best, peak_mib = _best_of(call, reps, args.device)
                     out = call().float()
                 if variant == "default":
                     reference = out
                 elif reference is not None and variant != "released":
                     row["max_abs_diff"] = (out - reference).abs().max().item()
-                row.update(seconds=seconds_best, s_per_s=seconds_best / seconds)
-                if peak is not None:
-                    row["peak_mib"] = peak / 2**20
+                row.update(seconds=seconds_best, s_per_s=seconds_best / seconds, peak_mib=peak_mib)
             except Exception as err:  # one variant's failure (capture, released imports)
                 row["error"] = f"{type(err).__name__}: {err}"
             rows.append(row)
@@ -171,7 +154,6 @@ def infer_rows(args) -> list:
 
 
 def train_rows(args) -> list:
-    best_of = _timer(args.device)
     spec = dict(quick=args.quick, released=args.released)
     variants = ["default", "frame-major", "group-norm"] + (["released"] if args.released else [])
     rows = []
@@ -187,10 +169,7 @@ def train_rows(args) -> list:
             step = performance.training_step(
                 model, args.train_batch, args.train_seconds, args.device
             )
-            seconds_best, peak = best_of(step, args.repeats)
-            row["seconds"] = seconds_best
-            if peak is not None:
-                row["peak_mib"] = peak / 2**20
+            row["seconds"], row["peak_mib"] = _best_of(step, args.repeats, args.device)
             del model, step
         except Exception as err:
             row["error"] = f"{type(err).__name__}: {err}"

@@ -34,7 +34,7 @@ def global_layer_norm(
     and the affine map is one ``addcmul`` with a per-(item, channel) scale and shift. PyTorch's
     CUDA ``group_norm`` reduces each (item, group) row within one thread block: with one group
     that is one block (of a GPU's hundreds of cores) per item, 90 % of a TDANet forward pass on
-    an H200 (``benchmarks/results_map_layout_cuda.json``). Statistics in float32 for half
+    an H200 (``benchmarks/log_op_profile_cuda_h200.txt``). Statistics in float32 for half
     inputs; the output keeps ``x``'s dtype.
 
     Shape: ``x (batch, C, *)``, ``weight``, ``bias (C,)`` -> like ``x``.

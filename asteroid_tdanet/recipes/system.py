@@ -19,22 +19,24 @@ class SeparationSystem(System):
         """Asteroid's sanitising of the conf for TensorBoard, which turns every list into a
         tensor: lists that are not all numbers (e.g. ``data.pair_groups: [espeak_]``) are kept
         as their text instead of failing."""
-        text = {}
-        for section, values in dic.items():
-            for key, value in values.items() if isinstance(values, dict) else ():
-                if isinstance(value, (list, tuple)) and not all(
-                    isinstance(v, numbers.Number) for v in value
-                ):
-                    text[(section, key)] = str(list(value))
-        clean = {
-            section: (
-                {k: text.get((section, k), v) for k, v in values.items()}
-                if isinstance(values, dict)
-                else values
-            )
-            for section, values in dic.items()
-        }
-        return System.config_to_hparams(clean)
+
+        def text_if_not_numbers(value):
+            if isinstance(value, (list, tuple)) and not all(
+                isinstance(v, numbers.Number) for v in value
+            ):
+                return str(list(value))
+            return value
+
+        return System.config_to_hparams(
+            {
+                section: (
+                    {k: text_if_not_numbers(v) for k, v in values.items()}
+                    if isinstance(values, dict)
+                    else values
+                )
+                for section, values in dic.items()
+            }
+        )
 
     def common_step(self, batch, batch_nb, train=True):
         mixture, sources = batch
