@@ -11,7 +11,8 @@ suspects, each now a device setting that this script toggles on one model:
   (:data:`asteroid_tdanet.masknn.frame_major.FRAME_MAJOR_DEVICES`: the CPU only);
 * gLN: PyTorch's ``group_norm`` (its CUDA kernel reduces each item in one thread block) or
   one device-wide ``var_mean`` reduction (:data:`asteroid_tdanet.masknn.norms.
-  GROUP_NORM_DEVICES`: the CPU only).
+  GROUP_NORM_DEVICES`: ``group_norm`` at any size on the CPU only; elsewhere for items of at
+  most :data:`~asteroid_tdanet.masknn.norms.GROUP_NORM_MAX_ITEM` elements).
 
 Usage::
 
@@ -25,7 +26,9 @@ in ``performance.py`` (``_passes``: on CUDA after a warm-up pass, each between d
 synchronisations, peak memory allocated by torch; on the CPU the first pass's peak resident
 memory).
 Variants: ``default`` (the device's own paths), ``frame-major`` (maps stored frame-major on
-the device), ``group-norm`` (gLN by ``group_norm`` on the device), ``default+graph`` (the
+the device), ``group-norm`` (gLN by ``group_norm`` at every size), ``var-mean`` (gLN by the
+device-wide reduction at every size), ``group-norm<=E`` for each ``--group-norm-limits E``
+(``group_norm`` for items up to ``E`` elements), ``default+graph`` (the
 default, captured once in a CUDA graph and replayed: what a loop over fixed-size chunks could
 use; CUDA only), ``default+fp16`` (CUDA autocast), and ``released`` (look2hear
 ``TDANetBest``, ``--released``). ``max_abs_diff``: each variant's largest output difference
@@ -33,10 +36,12 @@ from ``default`` on the same input (the released code has other weights: not com
 the CPU the variants are the CPU's own paths (the script runs there for its tests).
 
 Training: one Adam step (batch 4 x 3 s at 8 kHz, PIT SI-SDR: ``performance.training_step``)
-for ``default``, ``frame-major``, ``group-norm`` and the released code: best of
+for the variants that change a path and the released code: best of
 ``--repeats`` steps and their peak memory, timed the same way.
 
-``results_map_layout_cuda_h200.json`` is the first GPU run, of this script's first form
+``results_device_paths_cuda_h200.json`` (with ``--group-norm-limits 262144 1048576
+2097152``) chose today's item limit; ``results_device_paths_cuda_h200_varmean.json`` is the
+run before it (``var_mean`` at every size). ``results_map_layout_cuda_h200.json`` is the first GPU run, of this script's first form
 (before the gLN setting existed), whose ``channel-major`` variant is today's ``group-norm``
 and ``frame-major`` today's ``frame-major`` + ``group-norm``.
 """
@@ -56,22 +61,41 @@ import performance  # noqa: E402  (build_model, training_step, released_class)
 from asteroid_tdanet.masknn import frame_major, norms  # noqa: E402
 
 MODEL = "tdanet"
-# variant -> (module, setting) it adds ``device`` to; the CPU keeps its own paths.
-SETTINGS = {
-    "frame-major": (frame_major, "FRAME_MAJOR_DEVICES"),
-    "group-norm": (norms, "GROUP_NORM_DEVICES"),
-}
-DEFAULTS = {name: getattr(module, name) for module, name in SETTINGS.values()}
+# The device settings a variant changes: (module, attribute).
+FRAME_MAJOR = (frame_major, "FRAME_MAJOR_DEVICES")
+GROUP_NORM = (norms, "GROUP_NORM_DEVICES")
+GROUP_NORM_ITEM = (norms, "GROUP_NORM_MAX_ITEM")
+DEFAULTS = {key: getattr(*key) for key in (FRAME_MAJOR, GROUP_NORM, GROUP_NORM_ITEM)}
+LIMIT_PREFIX = "group-norm<="
+
+
+def _settings(variant: str, kind: str) -> dict:
+    """``(module, attribute) -> value`` for ``variant`` on a device of type ``kind``: the
+    defaults, but ``frame-major`` adds ``kind`` to the frame-major devices, ``group-norm`` to
+    the group_norm devices (group_norm at every size), ``var-mean`` sets the item limit to 0
+    (the device-wide reduction at every size) and ``group-norm<=E`` sets it to ``E``."""
+    values = dict(DEFAULTS)
+    if variant == "frame-major" and kind not in values[FRAME_MAJOR]:
+        values[FRAME_MAJOR] += (kind,)
+    elif variant == "group-norm" and kind not in values[GROUP_NORM]:
+        values[GROUP_NORM] += (kind,)
+    elif variant == "var-mean":
+        values[GROUP_NORM_ITEM] = 0
+    elif variant.startswith(LIMIT_PREFIX):
+        values[GROUP_NORM_ITEM] = int(variant[len(LIMIT_PREFIX) :])
+    return values
 
 
 def _set_paths(variant: str, device: str) -> None:
-    """The device settings of ``variant`` (``default`` and its ``+`` forms: the defaults)."""
-    kind = torch.device(device).type
-    for key, (module, name) in SETTINGS.items():
-        devices = DEFAULTS[name]
-        if variant == key and kind not in devices:
-            devices = devices + (kind,)
-        setattr(module, name, devices)
+    """Apply :func:`_settings` (``default`` and its ``+`` forms: the defaults)."""
+    for (module, name), value in _settings(variant, torch.device(device).type).items():
+        setattr(module, name, value)
+
+
+def _path_variants(args) -> list:
+    """The variants that change a path: the reference first."""
+    limits = [f"{LIMIT_PREFIX}{e}" for e in args.group_norm_limits]
+    return ["default", "frame-major", "group-norm", "var-mean"] + limits
 
 
 def _best_of(call, reps: int, device: str):
@@ -107,7 +131,7 @@ def _graphed(model, wav):
 def infer_rows(args) -> list:
     spec = dict(quick=args.quick, released=args.released)
     cuda = args.device.startswith("cuda")
-    variants = ["default", "frame-major", "group-norm"]  # the reference first
+    variants = _path_variants(args)
     if cuda:
         variants += ["default+graph", "default+fp16"]
     model = performance.build_model(MODEL, performance.SAMPLE_RATE, spec).to(args.device).eval()
@@ -155,7 +179,7 @@ def infer_rows(args) -> list:
 
 def train_rows(args) -> list:
     spec = dict(quick=args.quick, released=args.released)
-    variants = ["default", "frame-major", "group-norm"] + (["released"] if args.released else [])
+    variants = _path_variants(args) + (["released"] if args.released else [])
     rows = []
     for variant in variants:
         row = dict(task="train", variant=variant, batch=args.train_batch)
@@ -205,6 +229,15 @@ def main(argv=None):
     p.add_argument("--train-seconds", type=float, default=3.0)
     p.add_argument("--train-batch", type=int, default=4)
     p.add_argument("--threads", type=int, default=1, help="CPU threads")
+    p.add_argument(
+        "--group-norm-limits",
+        nargs="*",
+        type=int,
+        default=[],
+        metavar="E",
+        help="also time gLN item limits: variants group-norm<=E (default limit: "
+        f"{norms.GROUP_NORM_MAX_ITEM})",
+    )
     p.add_argument("--quick", action="store_true", help="tiny models, short inputs (tests)")
     p.add_argument("--json", help="write the rows and the summary here")
     args = p.parse_args(argv)

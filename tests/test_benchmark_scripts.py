@@ -2,6 +2,7 @@
 and the operator profile on a tiny model."""
 
 import json
+import warnings
 import os
 import subprocess
 import sys
@@ -194,6 +195,27 @@ def test_dense_floor_records_the_products_and_replays_the_same_calls(mode):
     assert replayed == calls * 3  # a warm-up round and two timed rounds
 
 
+def test_dense_floor_lets_higher_order_operators_run_unrecorded():
+    """``flex_attention`` (the wsa mixer's CUDA path) is a higher-order operator: the recorder
+    runs it (dense attention's output) and records what it can replay around it."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    sys.path.insert(0, BENCH)
+    try:
+        import dense_floor
+    finally:
+        sys.path.remove(BENCH)
+    torch.manual_seed(0)
+    q, w = torch.randn(1, 2, 16, 8), torch.randn(8, 8)
+    out = []
+    with warnings.catch_warnings(), torch.inference_mode():
+        warnings.simplefilter("ignore")  # "called without torch.compile" (the CPU's eager form)
+        calls = dense_floor.capture(lambda: out.append(flex_attention(q @ w, q, q)))
+    scores = (q @ w) @ q.transpose(-1, -2) / 8**0.5  # no mask: dense attention
+    torch.testing.assert_close(out[0], scores.softmax(-1) @ q)
+    assert sum(dense_floor.summary(calls).values()) == 1, "the product around it"
+
+
 def test_dense_floor_bound_against_the_anchor():
     sys.path.insert(0, BENCH)
     try:
@@ -263,24 +285,30 @@ def test_device_paths_toggles_one_setting_per_variant_and_restores_them():
         sys.path.remove(BENCH)
     from asteroid_tdanet.masknn import frame_major, norms
 
+    def paths():
+        return frame_major.FRAME_MAJOR_DEVICES, norms.GROUP_NORM_DEVICES, norms.GROUP_NORM_MAX_ITEM
+
+    limit = norms.GROUP_NORM_MAX_ITEM
     try:
         device_paths._set_paths("frame-major", "cuda:0")
-        assert frame_major.FRAME_MAJOR_DEVICES == ("cpu", "cuda")
-        assert norms.GROUP_NORM_DEVICES == ("cpu",)
+        assert paths() == (("cpu", "cuda"), ("cpu",), limit)
         device_paths._set_paths("group-norm", "cuda")
-        assert frame_major.FRAME_MAJOR_DEVICES == ("cpu",)
-        assert norms.GROUP_NORM_DEVICES == ("cpu", "cuda")
+        assert paths() == (("cpu",), ("cpu", "cuda"), limit)
+        device_paths._set_paths("var-mean", "cuda")
+        assert paths() == (("cpu",), ("cpu",), 0)
+        device_paths._set_paths("group-norm<=4096", "cuda")
+        assert paths() == (("cpu",), ("cpu",), 4096)
     finally:
         device_paths._set_paths("default", "cuda")
-    assert frame_major.FRAME_MAJOR_DEVICES == ("cpu",) and norms.GROUP_NORM_DEVICES == ("cpu",)
+    assert paths() == (("cpu",), ("cpu",), limit)
 
 
 def test_device_paths_rows_and_summary_on_the_cpu(tmp_path):
     out = tmp_path / "paths.json"
-    proc = _bench("device_paths.py", "--quick", "--json", str(out))
+    proc = _bench("device_paths.py", "--quick", "--group-norm-limits", "4096", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
-    variants = ["default", "frame-major", "group-norm"]
+    variants = ["default", "frame-major", "group-norm", "var-mean", "group-norm<=4096"]
     infer = [(r["variant"], r["audio_seconds"]) for r in result["rows"] if r["task"] == "infer"]
     assert infer == [(v, s) for s in (0.5, 1.0) for v in variants]
     assert [r["variant"] for r in result["rows"] if r["task"] == "train"] == variants
@@ -289,7 +317,4 @@ def test_device_paths_rows_and_summary_on_the_cpu(tmp_path):
         if row["task"] == "infer" and row["variant"] != "default":
             assert row["max_abs_diff"] == 0.0  # the CPU's own paths in every variant
     assert set(result["summary"]) == {"infer_0.5s", "infer_1s", "train_0.5s"}
-    assert set(result["summary"]["train_0.5s"]) == {
-        "frame-major_over_default",
-        "group-norm_over_default",
-    }
+    assert set(result["summary"]["train_0.5s"]) == {f"{v}_over_default" for v in variants[1:]}

@@ -1,8 +1,9 @@
 """The masker's device-dependent paths, checked on the CPU.
 
 Off the CPU the masker stores its maps channel-major (``frame_major.FRAME_MAJOR_DEVICES``) and
-computes gLN with one device-wide reduction (``norms.GROUP_NORM_DEVICES``). A GPU is not needed
-to check those paths: emptying the two tuples makes the CPU take them. References: a dense 1x1
+computes gLN of large items with one device-wide reduction (``norms.GROUP_NORM_DEVICES``,
+``norms.GROUP_NORM_MAX_ITEM``). A GPU is not needed to check those paths: emptying the two
+tuples (and setting the item limit to 0) makes the CPU take them. References: a dense 1x1
 convolution and gLN's formula written in the test (float64), and the whole model's output and
 gradients on the CPU's own paths.
 """
@@ -33,6 +34,7 @@ def _naive_gln(x, weight, bias, eps):
 def test_global_layer_norm_is_its_formula(monkeypatch, shape, device_wide):
     if device_wide:
         monkeypatch.setattr(norms, "GROUP_NORM_DEVICES", ())
+        monkeypatch.setattr(norms, "GROUP_NORM_MAX_ITEM", 0)
     torch.manual_seed(0)
     norm = norms.GlobalLayerNorm(shape[1], eps=1e-5)
     with torch.no_grad():
@@ -54,6 +56,32 @@ def test_global_layer_norm_of_half_inputs_keeps_the_dtype_with_float32_statistic
     assert out.dtype == torch.half
     expected = _naive_gln(x.float(), weight.half().float(), bias.half().float(), 1e-8)
     torch.testing.assert_close(out.double(), expected, atol=2e-2, rtol=1e-2)
+
+
+@pytest.mark.parametrize("limit", [0, 2 * 8 * 40 - 1, 2 * 8 * 40, 10**9])
+def test_gln_path_off_the_cpu_follows_the_item_size(monkeypatch, limit):
+    """Off GROUP_NORM_DEVICES, items (C x frames) up to GROUP_NORM_MAX_ITEM elements take
+    group_norm (its one block per item is quick for them), larger ones the device-wide
+    reduction; on those devices group_norm at any size."""
+    calls = []
+    device_wide = norms.global_layer_norm
+    monkeypatch.setattr(
+        norms, "global_layer_norm", lambda *a: calls.append("var_mean") or device_wide(*a)
+    )
+    group_norm = torch.nn.functional.group_norm
+    monkeypatch.setattr(
+        torch.nn.functional,
+        "group_norm",
+        lambda *a, **k: calls.append("group_norm") or group_norm(*a, **k),
+    )
+    monkeypatch.setattr(norms, "GROUP_NORM_MAX_ITEM", limit)
+    norm, x = norms.GlobalLayerNorm(16), torch.randn(3, 16, 40)  # items of 640 elements
+    norm(x)
+    assert calls == ["group_norm"], "the CPU is a group_norm device"
+    monkeypatch.setattr(norms, "GROUP_NORM_DEVICES", ())
+    calls.clear()
+    norm(x)
+    assert calls == ["group_norm" if 16 * 40 <= limit else "var_mean"]
 
 
 @pytest.fixture
@@ -133,6 +161,7 @@ def test_model_output_and_gradients_are_the_same_on_the_gpu_paths(monkeypatch):
     fused_calls.clear()
     monkeypatch.setattr(layout, "FRAME_MAJOR_DEVICES", ())
     monkeypatch.setattr(norms, "GROUP_NORM_DEVICES", ())
+    monkeypatch.setattr(norms, "GROUP_NORM_MAX_ITEM", 0)
     est_cm, grads_cm = run()
     assert not fused_calls, "channel-major maps cannot take the fused up-sampling"
     torch.testing.assert_close(est_cm, est_fm, atol=1e-5, rtol=1e-5)

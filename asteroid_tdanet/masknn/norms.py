@@ -4,11 +4,14 @@ All layers take and return ``(batch, channels, frames)`` tensors.
 
 * ``gLN``  -- global layer norm over channels and frames (non-causal, the paper's choice).
   On the CPU the native ``group_norm`` kernel (the hand-written mean/variance of the released
-  code was the largest single cost of its CPU profile); on a GPU one device-wide reduction
-  (:func:`global_layer_norm`: the CUDA ``group_norm`` kernel uses one block per item).
+  code was the largest single cost of its CPU profile); on a GPU the same kernel for small
+  items and one device-wide reduction for large ones (:func:`global_layer_norm`: the CUDA
+  ``group_norm`` kernel uses one block per item).
 * ``cLN``  -- channel-wise layer norm, one frame at a time (causal).
 * ``cgLN`` -- cumulative layer norm: statistics over channels and all *past* frames (causal).
 """
+
+import math
 
 import torch
 from torch import nn
@@ -19,8 +22,24 @@ from asteroid.masknn.norms import CumLN
 GLOBAL_NORM_EPS = 1e-8
 
 # Devices where gLN is PyTorch's native group_norm (one fused kernel on the CPU); elsewhere
-# :func:`global_layer_norm` (see there why).
+# :func:`global_layer_norm` (see there why) for items above GROUP_NORM_MAX_ITEM elements.
 GROUP_NORM_DEVICES = ("cpu",)
+# Off those devices, items (channels x frames) up to this many elements still take group_norm:
+# its one block per item is then quicker than the several launches of global_layer_norm. On an
+# H200 (``benchmarks/results_device_paths_cuda_h200.json``), group_norm / var_mean at every
+# size: 59 / 76 ms for a 1 s pass at 16 kHz (items up to 513,536), 355 / 77 ms at 10 s (up to
+# 5.1 M), 0.29 / 0.41 s per training step; this limit: 68 ms at 10 s and 0.26 s per step, the
+# quickest of the limits 2**18 to 2**21 at 10 s.
+GROUP_NORM_MAX_ITEM = 2**19
+
+
+def uses_group_norm(x: torch.Tensor) -> bool:
+    """Whether gLN of ``x (batch, C, *)`` takes PyTorch's ``group_norm`` (else
+    :func:`global_layer_norm`): always on :data:`GROUP_NORM_DEVICES`, elsewhere for items of
+    at most :data:`GROUP_NORM_MAX_ITEM` elements."""
+    if x.device.type in GROUP_NORM_DEVICES:
+        return True
+    return math.prod(x.shape[1:]) <= GROUP_NORM_MAX_ITEM
 
 
 def global_layer_norm(
@@ -55,8 +74,9 @@ class GlobalLayerNorm(nn.GroupNorm):
         eps (float): added to the variance.
 
     On the CPU PyTorch's ``group_norm`` kernel computes it (as a height-1 image, so that
-    frame-major maps take the channels-last kernel); on other devices
-    :func:`global_layer_norm`, whose reduction uses the whole GPU.
+    frame-major maps take the channels-last kernel); on other devices the same kernel for
+    small items and :func:`global_layer_norm`, whose reduction uses the whole GPU, for large
+    ones (:func:`uses_group_norm`).
 
     Shape: ``(batch, C, *)`` -> the same.
     """
@@ -65,7 +85,7 @@ class GlobalLayerNorm(nn.GroupNorm):
         super().__init__(1, num_channels, eps=eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.device.type in GROUP_NORM_DEVICES:
+        if uses_group_norm(x):
             if x.dim() == 3:
                 return super().forward(x.unsqueeze(2)).squeeze(2)
             return super().forward(x)
