@@ -208,9 +208,14 @@ def test_dense_floor_lets_higher_order_operators_run_unrecorded():
     torch.manual_seed(0)
     q, w = torch.randn(1, 2, 16, 8), torch.randn(8, 8)
     out = []
-    with warnings.catch_warnings(), torch.inference_mode():
-        warnings.simplefilter("ignore")  # "called without torch.compile" (the CPU's eager form)
-        calls = dense_floor.capture(lambda: out.append(flex_attention(q @ w, q, q)))
+    try:
+        with warnings.catch_warnings(), torch.inference_mode():
+            warnings.simplefilter("ignore")  # "called without torch.compile" (CPU's eager form)
+            calls = dense_floor.capture(lambda: out.append(flex_attention(q @ w, q, q)))
+    finally:
+        # The eager form traces through dynamo; its cache, made under inference mode, would
+        # break the next flex_attention call with gradients (tests/test_mel_band_roformer.py).
+        torch._dynamo.reset()
     scores = (q @ w) @ q.transpose(-1, -2) / 8**0.5  # no mask: dense attention
     torch.testing.assert_close(out[0], scores.softmax(-1) @ q)
     assert sum(dense_floor.summary(calls).values()) == 1, "the product around it"

@@ -72,9 +72,13 @@ def test_mini_build_writes_the_train_split_whole(tmp_path, monkeypatch):
     index = pd.read_csv(tmp_path / "wav8k" / "min" / "train" / "sources" / "index.csv")
     speakers = set(index.speaker)
     train = info["speakers"]["train"]
-    # Asterisk and KDE through their whole-source factories, eSpeak NG's own utterances.
+    # Asterisk, KDE and Fish Fillets through their whole-source factories, eSpeak NG's own
+    # utterances.
     assert speakers == (
-        {f"r_{n}" for n in train["real"]} | {f"w_{n}" for n in train["kde"]} | set(train["espeak"])
+        {f"r_{n}" for n in train["real"]}
+        | {f"w_{n}" for n in train["kde"]}
+        | {f"f_{n}" for n in train["fillets"]}
+        | set(train["espeak"])
     )
     assert info["sources"]["train"]["written"] == len(index)
     for split in ("dev", "test"):  # fixed mixtures only

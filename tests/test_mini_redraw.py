@@ -63,18 +63,18 @@ def _tone_utterances(prefix, names, per_name=2):
     ]
 
 
-def _patch_sources(monkeypatch, asterisk=True, kde=True, uqm=True):
-    """Fake Asterisk (7 speakers), KDE (12 voices), Ur-Quan Masters (8 voices) and eSpeak NG
-    (12 voices) groups; ``asterisk`` / ``kde`` / ``uqm`` False: that download fails."""
-    from corpus.mini import kde_bank, real_bank, uqm_bank
+def _patch_sources(monkeypatch, asterisk=True, kde=True, uqm=True, fillets=True):
+    """Fake Asterisk (7 speakers), KDE (12 voices), Ur-Quan Masters (8 voices), Fish Fillets
+    (4 voices) and eSpeak NG (12 voices) groups; ``asterisk`` / ``kde`` / ``uqm`` /
+    ``fillets`` False: that download fails."""
+    from corpus.mini import fillets_bank, kde_bank, real_bank, uqm_bank
 
     def fetch(dest, packages=tuple(real_bank.PACKAGES)):
-        group = (
-            "kde"
-            if set(packages) <= set(kde_bank.PACKAGES)
-            else "uqm" if set(packages) <= set(uqm_bank.PACKAGES) else "asterisk"
-        )
-        if not dict(kde=kde, uqm=uqm, asterisk=asterisk)[group]:
+        group = "asterisk"
+        for name, bank in (("kde", kde_bank), ("uqm", uqm_bank), ("fillets", fillets_bank)):
+            if set(packages) <= set(bank.PACKAGES):
+                group = name
+        if not dict(kde=kde, uqm=uqm, fillets=fillets, asterisk=asterisk)[group]:
             raise real_bank.RealSpeechUnavailable(f"no network for {packages[0]}")
         return [group]
 
@@ -88,6 +88,10 @@ def _patch_sources(monkeypatch, asterisk=True, kde=True, uqm=True):
     monkeypatch.setattr(kde_bank, "kde_words", lambda v, n, *a, **k: _tone_utterances("w", n))
     monkeypatch.setattr(uqm_bank, "index_voices", lambda d: {f"u{i}": {} for i in range(8)})
     monkeypatch.setattr(uqm_bank, "uqm_utterances", lambda v, n, *a, **k: _tone_utterances("u", n))
+    monkeypatch.setattr(fillets_bank, "index_voices", lambda d: {f"f{i}": [] for i in range(4)})
+    monkeypatch.setattr(
+        fillets_bank, "fillets_utterances", lambda v, n, *a, **k: _tone_utterances("f", n)
+    )
     monkeypatch.setattr(espeak_bank, "espeak_speakers", _fake_speakers)
     monkeypatch.setattr(espeak_bank, "espeak_utterances", _fake_utterances)
 
@@ -95,11 +99,11 @@ def _patch_sources(monkeypatch, asterisk=True, kde=True, uqm=True):
 @pytest.mark.parametrize(
     "source, asterisk, kde, uqm, used",
     [
-        ("auto", True, True, True, ["espeak", "kde", "real", "uqm"]),
-        ("auto", False, True, True, ["espeak", "kde", "uqm"]),  # a failed download: noted
-        ("auto", True, True, False, ["espeak", "kde", "real"]),
-        ("auto", False, False, False, ["espeak"]),
-        ("real", True, False, True, ["real", "uqm"]),
+        ("auto", True, True, True, ["espeak", "fillets", "kde", "real", "uqm"]),
+        ("auto", False, True, True, ["espeak", "fillets", "kde", "uqm"]),  # failed: noted
+        ("auto", True, True, False, ["espeak", "fillets", "kde", "real"]),
+        ("auto", False, False, False, ["espeak", "fillets"]),
+        ("real", True, False, True, ["fillets", "real", "uqm"]),
         ("espeak", True, True, True, ["espeak"]),
     ],
 )
@@ -127,7 +131,8 @@ def test_uqm_voices_are_opt_in(tmp_path, monkeypatch):
     _patch_sources(monkeypatch)
     sizes = dict(n_espeak_speakers=12, utts_per_speaker=3, n_train=4, n_dev=2, n_test=2)
     info = build.build_mini(str(tmp_path), noise=False, **sizes)  # the default: left out
-    assert info["sources_used"] == ["espeak", "kde", "real"] and info["licences"]["uqm"] == {}
+    assert info["sources_used"] == ["espeak", "fillets", "kde", "real"]
+    assert info["licences"]["uqm"] == {}
 
 
 def test_real_only_without_the_real_recordings_says_why(tmp_path, monkeypatch):

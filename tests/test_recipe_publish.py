@@ -122,20 +122,24 @@ def test_publish_requires_evaluation(exp_dir):
 def test_model_card_counts_every_real_group_and_lists_their_licences():
     from asteroid_tdanet.recipes.model_card import mini_data_section
 
-    split = lambda real, kde, espeak: dict(real=real, kde=kde, espeak=espeak)  # noqa: E731
+    def split(real, kde, espeak, fillets):
+        return dict(real=real, kde=kde, espeak=espeak, fillets=fillets)
+
     info = dict(
-        sources_used=["espeak", "kde", "real"],
-        n_speakers=dict(train=split(4, 26, 36), dev=split(1, 6, 9), test=split(2, 10, 15)),
+        sources_used=["espeak", "fillets", "kde", "real"],
+        n_speakers=dict(train=split(4, 26, 36, 4), dev=split(1, 6, 9, 0), test=split(2, 10, 15, 0)),
         mixtures=dict(train=1000, dev=100, test=100),
         notes=["kde: 42 voices from Debian KDE game word recordings"],
         licences=dict(
             real={"asterisk-core-sounds-en-wav": "CC-BY-SA-3.0 (Allison Smith)"},
             kde={"klettres-data": "GPL-2+ (KLettres sounds)"},
+            fillets={"fillets-ng-data-cs": "GPL-2 (Fish Fillets NG Czech dialogue)"},
             espeak="eSpeak NG: GPL-3.0-or-later",
         ),
     )
     card = mini_data_section(info)
-    assert "| train | 30 | 36 | 1000 |" in card and "| test | 12 | 15 | 100 |" in card
+    assert "| train | 34 | 36 | 1000 |" in card and "| test | 12 | 15 | 100 |" in card
     assert "- asterisk-core-sounds-en-wav: CC-BY-SA-3.0" in card
     assert "- klettres-data: GPL-2+" in card and "- eSpeak NG: GPL-3.0" in card
-    assert "KDE game sound packages" in card
+    assert "- fillets-ng-data-cs: GPL-2" in card
+    assert "KDE game sound packages" in card and "Fish Fillets NG packages" in card

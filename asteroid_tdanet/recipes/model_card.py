@@ -216,10 +216,11 @@ SOURCE_WORDS = {
     "real": "real human recordings (Debian's Asterisk voice-prompt packages)",
     "kde": "real human word recordings joined into talk (Debian's KDE game sound packages)",
     "uqm": "real acted English dialogue (Debian's non-free uqm-voice package, non-commercial)",
+    "fillets": "real dubbed Czech and Dutch dialogue (Debian's Fish Fillets NG packages)",
     "espeak": "synthetic speech from eSpeak NG (PyPI espeakng-loader)",
 }
 # dataset.json groups counted as real recorded speakers in the card's table.
-REAL_GROUPS = ("real", "kde", "uqm")
+REAL_GROUPS = ("real", "kde", "uqm", "fillets")
 
 
 def music_mini_data_section(info: dict) -> str:

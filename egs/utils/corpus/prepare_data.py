@@ -83,8 +83,8 @@ def main(argv=None) -> int:
     mini.add_argument(
         "--mini_source",
         default=DEFAULTS["source"],
-        help="auto (real recordings + eSpeak NG), real (Asterisk prompts, KDE words, Ur-Quan "
-        "Masters voices), or espeak",
+        help="auto (real recordings + eSpeak NG), real (Asterisk prompts, KDE words, Fish "
+        "Fillets NG dialogue, Ur-Quan Masters voices), or espeak",
     )
     for key in (
         "n_espeak_speakers",
@@ -92,6 +92,7 @@ def main(argv=None) -> int:
         "real_utts_per_speaker",
         "kde_utts_per_voice",
         "uqm_utts_per_voice",
+        "fillets_utts_per_voice",
         "n_train",
         "n_dev",
         "n_test",

@@ -2,7 +2,8 @@
 
 Speakers come from real recordings (Debian's Asterisk prompt packages, :mod:`.real_bank`;
 KDE's educational games' word recordings, :mod:`.kde_bank`; opt-in, The Ur-Quan Masters'
-voice acting, :mod:`.uqm_bank`) and/or synthetic eSpeak NG voices (:mod:`.espeak_bank`);
+voice acting, :mod:`.uqm_bank`, and Fish Fillets NG's dubbed dialogue, :mod:`.fillets_bank`,
+train-only) and/or synthetic eSpeak NG voices (:mod:`.espeak_bank`);
 each source group is split BY SPEAKER into train/dev/test, so no test speaker is heard in
 training.
 ``dataset.json`` records the sources actually used, the speakers of each split and licences.
@@ -16,7 +17,7 @@ from typing import Dict, List
 import numpy as np
 
 from ..generate import write_sources, write_split
-from . import espeak_bank, kde_bank, real_bank, uqm_bank
+from . import espeak_bank, fillets_bank, kde_bank, real_bank, uqm_bank
 from .espeak import EspeakUnavailable
 
 logger = logging.getLogger(__name__)
@@ -36,6 +37,9 @@ DEFAULTS = dict(
     # licence). Off: in three recipe runs the voices lowered the real-speech score (1.60 dB ->
     # 0.87 dB with 40 lines, 0.45 dB with 60 and 2000 mixtures; 1.51 -> 0.40 dB with 100 lines
     # and whole-utterance mixing), although they raised it in benchmarks/mini_budget_sweep
+    fillets_utts_per_voice=60,  # lines per Fish Fillets NG hero (fillets_bank; 4 dubbed
+    # voices of continuous speech, train-only; 0: none). On since 2026-11-28: +0.03 dB on 400
+    # LibriSpeech mixtures, +0.12 dB on 100, over three pairs of runs (README)
     train_sources=True,  # also write the train split's whole utterances (Asterisk: every prompt,
     # KDE: every word, joined into fresh talk at each draw) for dynamic mixing to draw from
     n_train=1000,
@@ -191,14 +195,44 @@ def build_mini(root: str, **options) -> dict:
                 ),
             )
             notes.append(f"espeak: {len(settings)} synthetic voices from espeakng-loader")
+    train_only = set()
+    if opts["source"] in ("auto", "real") and opts["fillets_utts_per_voice"] > 0:
+        heroes = _optional_voices(root, fillets_bank, "Fish Fillets NG voices", notes)
+        if heroes is not None:
+            # Last, with a generator of its own: the other groups' speakers and utterances
+            # stay those of a build without it (the mixtures' pairs are drawn anew).
+            lines_rng = np.random.default_rng([opts["seed"], 2])
+            groups["fillets"] = (
+                sorted(heroes),
+                lambda names, r: fillets_bank.fillets_utterances(
+                    heroes, names, opts["fillets_utts_per_voice"], lines_rng, opts["sample_rate"]
+                ),
+                lambda names, r: fillets_bank.fillets_utterances(
+                    heroes, names, 0, r, opts["sample_rate"]
+                ),
+            )
+            train_only.add("fillets")
+            notes.append(
+                f"fillets: {len(heroes)} dubbed voices from Debian's Fish Fillets NG "
+                "dialogue packages (train only)"
+            )
     if not groups:
         raise RuntimeError("No speech source available for the mini dataset.")
+    if not set(groups) - train_only:
+        raise RuntimeError(
+            f"Only train-only voices ({', '.join(sorted(train_only))}) are available: the dev "
+            "and test splits need another source (Asterisk prompts, KDE words or eSpeak NG)."
+        )
 
     split_names = {s: {} for s in SPLITS}
     for group, (names, *_) in groups.items():
+        if group in train_only:  # too few voices to hold any out
+            for split in SPLITS:
+                split_names[split][group] = list(names) if split == "train" else []
+            continue
         # Mixtures need two speakers per split: one group alone must give each split two;
         # with two groups, the other group's speakers complete the pairs.
-        min_per_split = 2 if len(groups) == 1 else 1
+        min_per_split = 2 if len(set(groups) - train_only) == 1 else 1
         for split, members in split_speakers(
             names, opts["dev_fraction"], opts["test_fraction"], rng, min_per_split
         ).items():
@@ -245,6 +279,7 @@ def build_mini(root: str, **options) -> dict:
             real={p: real_bank.PACKAGES[p] for p in real_bank.PACKAGES} if "real" in groups else {},
             kde=dict(kde_bank.PACKAGES) if "kde" in groups else {},
             uqm=dict(uqm_bank.PACKAGES) if "uqm" in groups else {},
+            fillets=dict(fillets_bank.PACKAGES) if "fillets" in groups else {},
             espeak=(
                 "eSpeak NG: GPL-3.0-or-later (synthetic speech output is not restricted)"
                 if "espeak" in groups

@@ -206,6 +206,8 @@ def mono_trimmed(audio: np.ndarray) -> np.ndarray:
     under 1 % of the peak: recordings' pauses around a prompt or a game line."""
     if audio.ndim == 2:
         audio = audio.mean(axis=1)
+    if not audio.size:  # an empty file (two of Fish Fillets NG's Dutch lines)
+        return audio
     active = np.flatnonzero(np.abs(audio) > 0.01 * max(np.abs(audio).max(), 1e-6))
     if len(active):
         audio = audio[active[0] : active[-1] + 1]
