@@ -218,7 +218,8 @@ def build_mini(root: str, **options) -> dict:
             )
     if not groups:
         raise RuntimeError("No speech source available for the mini dataset.")
-    if not set(groups) - train_only:
+    held_out = set(groups) - train_only  # the groups that give dev and test speakers
+    if not held_out:
         raise RuntimeError(
             f"Only train-only voices ({', '.join(sorted(train_only))}) are available: the dev "
             "and test splits need another source (Asterisk prompts, KDE words or eSpeak NG)."
@@ -232,7 +233,7 @@ def build_mini(root: str, **options) -> dict:
             continue
         # Mixtures need two speakers per split: one group alone must give each split two;
         # with two groups, the other group's speakers complete the pairs.
-        min_per_split = 2 if len(set(groups) - train_only) == 1 else 1
+        min_per_split = 2 if len(held_out) == 1 else 1
         for split, members in split_speakers(
             names, opts["dev_fraction"], opts["test_fraction"], rng, min_per_split
         ).items():

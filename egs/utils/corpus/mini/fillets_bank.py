@@ -19,10 +19,9 @@ import os
 from typing import Dict, List
 
 import numpy as np
-import soundfile as sf
 
 from ..generate import Utterance, resample
-from .real_bank import mono_trimmed
+from .real_bank import load_trimmed
 
 # Package -> licence (debian/copyright: GPL-2, ALTAR interactive and the NG authors).
 PACKAGES: Dict[str, str] = {
@@ -48,10 +47,10 @@ def index_voices(package_dirs: List[str], min_lines: int = 10) -> Dict[str, List
 
 
 def load_line(path: str, sample_rate: int) -> np.ndarray:
-    """One line (mono, at ``sample_rate``) without leading and trailing silence."""
-    audio, sr = sf.read(path, dtype="float32")
-    audio = mono_trimmed(audio)
-    return resample(audio, sr, sample_rate) if len(audio) else audio  # empty: left out later
+    """One line (mono, at ``sample_rate``) without leading and trailing silence (a line of
+    no samples stays empty: the writers of mixtures and sources leave it out)."""
+    audio, sr = load_trimmed(path)
+    return resample(audio, sr, sample_rate)
 
 
 def fillets_utterances(
