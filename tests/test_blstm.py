@@ -76,3 +76,21 @@ def test_magnitude_masks_scale_each_bin_with_the_mixture_phase():
     re, im = tf.chunk(2, dim=1)
     torch.testing.assert_close(masked[:, :, :33], masks * re[:, None])
     torch.testing.assert_close(masked[:, :, 33:], masks * im[:, None])
+
+
+def _through_unit_masks(stride, x):
+    model = BLSTMNet(hidden=8, kernel_size=64, stride=stride).eval()
+    tf = model.forward_encoder(nn.functional.pad(x, (64, 64)))
+    ones = torch.ones(1, 2, 33, tf.shape[-1])
+    return model.forward_decoder(model.apply_masks(tf, ones))[..., 64 : 64 + x.shape[-1]]
+
+
+@pytest.mark.parametrize("stride", [16, 32])  # the 64-point window's default hop, and half
+def test_unit_masks_give_back_the_input_at_either_hop(stride):
+    """The STFT front end reconstructs exactly with the window hopping a quarter (the class
+    default) or half of it (``blstm-mini``'s hop): masks of one return the input."""
+    x = torch.randn(1, 1, 2000)
+    out = _through_unit_masks(stride, x)
+    torch.testing.assert_close(out, x.expand(1, 2, 2000), atol=1e-5, rtol=1e-5)
+    # The guard: a hop of three quarters of the window does not overlap-add to a constant.
+    assert (_through_unit_masks(48, x) - x).abs().max() > 0.1

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from asteroid_tdanet import TDANet
+from asteroid_tdanet import BLSTMNet, TDANet
 
 VARIANTS = {
     "default": {},
@@ -75,6 +75,22 @@ def test_stft_front_end_is_a_fixed_fourier_transform(tiny_args, length):
         feats = model.forward_encoder(torch.cos(2 * torch.pi * 5 * t / 64)[None, None])
     energy = feats[0, :33].pow(2).sum(-1) + feats[0, 33:].pow(2).sum(-1)
     assert energy.argmax() == 5 and energy[4:7].sum() > 0.99 * energy.sum()  # window main lobe
+
+
+def test_preset_hop_in_milliseconds_follows_the_rate():
+    """A preset's ``stride_ms`` is a hop in time at any sample rate; a hop or window given in
+    samples wins over the preset's milliseconds."""
+    from asteroid_tdanet.models.presets import preset_args
+
+    for rate, (kernel, hop) in {8000: (512, 256), 16000: (1024, 512)}.items():
+        model = BLSTMNet.from_preset("blstm-mini", sample_rate=rate)
+        fb = model.encoder.filterbank
+        assert (fb.kernel_size, fb.stride) == (kernel, hop)  # 64 ms window, 32 ms hop
+    assert preset_args("blstm-mini", stride=128)["stride"] == 128
+    assert preset_args("blstm-mini", sample_rate=16000, kernel_size=256)["kernel_size"] == 256
+    assert preset_args("blstm-mini", sample_rate=16000, kernel_size=256)["stride"] == 512
+    with pytest.raises(ValueError, match="Invalid encoder: kernel_size=256, stride=512"):
+        BLSTMNet.from_preset("blstm-mini", sample_rate=16000, kernel_size=256)
 
 
 def test_stft_front_end_options(tiny_args):

@@ -50,7 +50,7 @@ CASES = {
             fla_norm_type="RMSGroupNorm_2",
         ),
     ),
-    "BLSTMNet": ("blstm-mini", dict(hidden=8, kernel_size=64, n_layers=2)),
+    "BLSTMNet": ("blstm-mini", dict(hidden=8, kernel_size=64, stride=32, n_layers=2)),
     "ConvTasNet": (
         "convtasnet-mini",
         dict(n_filters=32, bn_chan=16, hid_chan=32, skip_chan=16, n_blocks=2, n_repeats=1),

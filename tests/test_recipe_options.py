@@ -151,6 +151,7 @@ def test_recipe_confs_load_and_build(tmp_path):
     model = build_model(mini["model"], 8000, 2)  # the demo's default: blstm-mini
     assert type(model).__name__ == "BLSTMNet" and model.sample_rate == 8000
     assert (model.get_model_args()["hidden"], model.get_model_args()["n_layers"]) == (128, 1)
+    assert (model.encoder.filterbank.kernel_size, model.encoder.filterbank.stride) == (512, 256)
     tdanet = build_model({**mini["model"], "model_name": "tdanet"}, 8000, 2)
     assert tdanet.get_model_args()["n_blocks"] == 4  # tdanet-mini
 
