@@ -69,8 +69,8 @@ def test_utterances_are_trimmed_resampled_lines_of_one_voice(tmp_path):
         assert abs(dominant_hz(audio) - 500) < 5  # 22,050 Hz -> 8 kHz keeps the pitch
     every = fillets_utterances(voices, ["fillets-cs-m", "fillets-cs-v"], 0, rng, sample_rate=SR)
     assert len(every) == 24  # 0: every line
-    # A line of no samples (two stereo files of the Dutch package) is an empty utterance, which the writers of
-    # mixtures and sources leave out as silent.
+    # A line of no samples (two stereo files of the Dutch package) is an empty utterance,
+    # which the writers of mixtures and sources leave out as silent.
     sf.write(voices["fillets-cs-m"][0], np.zeros((0, 2), np.float32), GAME_SR, format="OGG")
     empty = [u for u in every if u.utt_id.endswith("-line0")][0].load()[0]
     assert empty.shape == (0,)
@@ -96,7 +96,6 @@ def test_the_group_trains_only_and_leaves_the_other_groups_as_they_were(tmp_path
         assert not any("f-f" in wav.name for wav in mixtures)
     train = info["speakers"]["train"]
     assert {k: v for k, v in train.items() if k != "fillets"} == plain["speakers"]["train"]
-    mixtures = (tmp_path / "fillets" / "wav8k" / "min" / "train" / "mix_clean").glob("*.wav")
     sources = pd.read_csv(
         tmp_path / "fillets" / "wav8k" / "min" / "train" / "sources" / "index.csv"
     )

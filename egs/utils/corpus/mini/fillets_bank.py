@@ -65,9 +65,11 @@ def fillets_utterances(
     utterances = []
     for name in names:
         lines = voices[name]
-        count = len(lines) if utts_per_voice <= 0 else min(utts_per_voice, len(lines))
-        for k in sorted(rng.choice(len(lines), size=count, replace=False)):
-            path = lines[k]
+        if 0 < utts_per_voice < len(lines):
+            picks = [lines[k] for k in sorted(rng.choice(len(lines), utts_per_voice, False))]
+        else:  # every line: nothing to draw
+            picks = lines
+        for path in picks:
             level = os.path.basename(os.path.dirname(os.path.dirname(path)))
             stem = os.path.splitext(os.path.basename(path))[0]
             utterances.append(
