@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+import yaml
 
 from asteroid_tdanet.recipes.dataset import DynamicMixDataset
 from corpus.generate import Utterance, write_sources
 from corpus.metadata import sources_table
 from corpus.mini import build
 from test_mini_redraw import _patch_sources
+from _recipe_helpers import CONF_MINI
 
 SR = 8000
 
@@ -319,6 +321,40 @@ def test_pair_groups_pair_within_one_group_drawn_uniformly(tmp_path):
     # Without groups (the default) mixed pairs occur.
     plain = DynamicMixDataset(d, "sep_clean", SR, segment=1.0)
     assert plain.get_infos()["pair_groups"] is None
+
+
+def test_mini_conf_pairs_each_kind_of_voice_with_its_own(tmp_path):
+    # The mini conf's prefixes against speaker IDs as the corpus banks write them: eSpeak NG
+    # voices, KDE's joined words and continuous recorded speech (Asterisk, Fish Fillets NG,
+    # opt-in Ur-Quan Masters) are three kinds, and no pair mixes two of them.
+    with open(CONF_MINI) as f:
+        prefixes = yaml.safe_load(f)["data"]["pair_groups"]
+    names = [
+        "espeak_en-US+m1",
+        "espeak_en+f2",
+        "kde_ktuberling_de",
+        "kde_klettres_fr@1.1",
+        "real_Allison",
+        "real_Allison@0.9",
+        "fillets_cs_m",
+        "uqm_orz",
+    ]
+    freqs = dict(zip(names, (200.0, 350.0, 500.0, 700.0, 900.0, 1200.0, 1500.0, 1900.0)))
+
+    def kind(name):
+        return name.split("_")[0] if name.startswith(("espeak_", "kde_")) else "continuous"
+
+    d = _split(tmp_path, {n: (f, [(3.0, False), (4.0, False)]) for n, f in freqs.items()})
+    ds = DynamicMixDataset(d, "sep_clean", SR, segment=1.0, pair_groups=prefixes)
+    assert ds.get_infos()["pair_groups"] == {"espeak_": 2, "kde_": 2, "other": 4}
+    np.random.seed(0)
+    kinds = {}
+    for i in range(300):
+        _, sources = ds[i % len(ds)]
+        found = [min(freqs, key=lambda n: abs(freqs[n] - _dominant(s.numpy()))) for s in sources]
+        assert found[0] != found[1] and kind(found[0]) == kind(found[1]), found
+        kinds[kind(found[0])] = kinds.get(kind(found[0]), 0) + 1
+    assert all(70 <= n <= 130 for n in kinds.values()) and len(kinds) == 3, kinds
 
 
 def test_pair_groups_errors_and_warnings_name_the_prefix_and_the_list(tmp_path, caplog):
