@@ -27,15 +27,14 @@ import os
 import shutil
 import subprocess
 import sys
-from math import gcd
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "egs", "utils"))
 
+from corpus.generate import resample  # noqa: E402
 from corpus.mini import debian_pool  # noqa: E402
 from corpus.mini.sentences import sentence  # noqa: E402
 
@@ -114,15 +113,16 @@ def synthesize(out: str, voices, per_voice: int, seed: int) -> list:
     rng, rows = np.random.default_rng(seed), []
     wav_dir = os.path.join(out, "wav8k")
     os.makedirs(wav_dir, exist_ok=True)
-    g = gcd(8000, synth.sample_rate)
     for v in sorted(voices):
         name = f"mb-{v}-en" if os.path.exists(os.path.join(voice_dir, f"mb-{v}-en")) else f"mb-{v}"
         pitch, rate, span = (int(rng.integers(*r)) for r in ((35, 66), (140, 191), (30, 81)))
         for i in range(per_voice):
             audio = _trim_silence(synth.synthesize(sentence(rng), name, rate, pitch, span))
-            if len(audio) < synth.sample_rate or v in DROPPED:  # under a second: a failed synthesis
+            if v in DROPPED:
                 continue
-            audio = resample_poly(audio, 8000 // g, synth.sample_rate // g).astype(np.float32)
+            if len(audio) < synth.sample_rate:  # under a second: a failed synthesis
+                continue
+            audio = resample(audio, synth.sample_rate, 8000)
             path = os.path.join(wav_dir, f"mbrola-{v}-{i:03d}.wav")
             sf.write(path, 0.5 * audio / (np.abs(audio).max() + 1e-9), 8000, subtype="FLOAT")
             rows.append((f"mbrola-{v}-{i:03d}", f"mbrola_{v}", path, len(audio), 0))
