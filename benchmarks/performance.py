@@ -17,7 +17,8 @@ change the cost): seconds of compute per second of audio at each ``--lengths`` (
 the default, ``s4``, ``fla``, ``wsa``) and the anchor, on every ``--backends`` (``pytorch``;
 ``onnxruntime``: :class:`~asteroid_tdanet.inference.onnx_runner.OnnxRunner` on the model's
 exported graph), one thread each (``torch.set_num_threads(1)``, ``OMP_NUM_THREADS=1``,
-onnxruntime ``threads=1``), plus the default model at 10 s with 2 threads. Each case runs in
+onnxruntime ``threads=1``), plus the default model with 2 threads at 10 s (or at each
+``--thread-lengths``, e.g. ``1 10 60``: 2 threads scale by length). Each case runs in
 a fresh process: the first pass gives the peak memory (VmHWM reset through
 ``/proc/self/clear_refs``, minus VmRSS before the pass: ``peak_rss_of`` of
 ``benchmarks/mixers.py``) and one timing; inputs up to 10 s get ``--repeats`` - 1 more
@@ -119,6 +120,8 @@ MODELS = {
     ),
 }
 RELEASED = "released"
+# Summary keys of the 2-thread speed-ups, one per length: ``two_thread_speedup_tdanet_10s``.
+TWO_THREAD_KEY = "two_thread_speedup_tdanet_"
 STAND_IN = "tdanet-compat"
 QUICK_SIZES = dict(bn_chan=16, hid_chan=32, n_blocks=2, upsampling_depth=3)
 RELEASED_ARGS = dict(
@@ -467,19 +470,19 @@ def machine_info(device: str) -> dict:
 
 
 def sizes(args) -> tuple:
-    """``(lengths, two-thread length, training batch, training seconds, long segment
+    """``(lengths, two-thread lengths, training batch, training seconds, long segment
     seconds)`` of a run with ``args``."""
     lengths = args.lengths or ([0.5, 1.0, 2.0] if args.quick else [1.0, 10.0, 60.0])
-    thread_len = 10.0 if 10.0 in lengths else lengths[len(lengths) // 2]
+    thread_lens = args.thread_lengths or [10.0 if 10.0 in lengths else lengths[len(lengths) // 2]]
     train_batch, train_seconds = (2, 0.5) if args.quick else (4, 3.0)
     ckpt_seconds = args.checkpoint_seconds or (1.0 if args.quick else 12.0)
-    return lengths, thread_len, train_batch, train_seconds, ckpt_seconds
+    return lengths, thread_lens, train_batch, train_seconds, ckpt_seconds
 
 
 def run(args) -> dict:
     quick, device = args.quick, args.device
     cuda = device.startswith("cuda")
-    lengths, thread_len, train_batch, train_seconds, ckpt_seconds = sizes(args)
+    lengths, thread_lens, train_batch, train_seconds, ckpt_seconds = sizes(args)
     machine = machine_info(device)
     print("@machine " + json.dumps(machine), flush=True)
     base = dict(
@@ -527,7 +530,8 @@ def run(args) -> dict:
         # Inference: every model, backend and length on 1 thread; 2 threads for the default.
         specs, skipped = [], []
         cases = [(m, b, 1, s) for m in models for b in backends for s in lengths]
-        cases += [("tdanet", b, 2, thread_len) for b in backends if "tdanet" in models]
+        if "tdanet" in models:
+            cases += [("tdanet", b, 2, s) for b in backends for s in thread_lens]
         if "infer" not in args.tasks:
             cases = []
         for model, backend, threads, seconds in cases:
@@ -561,7 +565,7 @@ def run(args) -> dict:
 
 def assemble(args, rows, machine, released, anchor_model, ckpt) -> dict:
     """The results dictionary (settings, rows, summary) of a run with ``args``."""
-    lengths, thread_len, train_batch, train_seconds, ckpt_seconds = sizes(args)
+    lengths, thread_lens, train_batch, train_seconds, ckpt_seconds = sizes(args)
     anchor = "released look2hear TDANet" if anchor_model == RELEASED else "official_compat stand-in"
     results = dict(
         benchmark="performance",
@@ -576,7 +580,7 @@ def assemble(args, rows, machine, released, anchor_model, ckpt) -> dict:
             long_repeats=args.long_repeats,
             sample_rate=SAMPLE_RATE,
             fresh_process_per_case=args.fresh or not args.quick,
-            two_thread_length=thread_len,
+            two_thread_lengths=thread_lens,
             training=dict(batch=train_batch, seconds=train_seconds, sample_rate=TRAIN_SAMPLE_RATE),
             checkpointing_long=dict(batch=1, seconds=ckpt_seconds, allocator="release"),
             model_sizes=QUICK_SIZES if args.quick else "presets",
@@ -681,14 +685,16 @@ def summarize(results: dict) -> dict:
         summary["onnxruntime_not_run"] = refused
 
     # 3. threads
-    two = settings.get("two_thread_length")
-    threads = {}
-    for backend in settings["backends"]:
-        one, pair = infer.get(("tdanet", backend, 1, two)), infer.get(("tdanet", backend, 2, two))
-        if one and pair:
-            threads[backend] = one["seconds"] / pair["seconds"]
-    if threads:
-        summary[f"two_thread_speedup_tdanet_{two:g}s"] = threads
+    # (runs before --thread-lengths recorded one length)
+    for two in settings.get("two_thread_lengths") or [settings.get("two_thread_length")]:
+        threads = {}
+        for backend in settings["backends"]:
+            one = infer.get(("tdanet", backend, 1, two))
+            pair = infer.get(("tdanet", backend, 2, two))
+            if one and pair:
+                threads[backend] = one["seconds"] / pair["seconds"]
+        if threads:
+            summary[f"{TWO_THREAD_KEY}{two:g}s"] = threads
 
     # 4. released implementation (or its stand-in)
     ratio = {}
@@ -833,10 +839,9 @@ def table(results: dict) -> str:
         )
     notes += _floor_notes(summary, lengths, results["anchor_model"])
     for key, value in summary.items():
-        if key.startswith("two_thread_speedup"):
+        if key.startswith(TWO_THREAD_KEY):
             notes.append(
-                "2-thread speed-up of `tdanet` at "
-                f"{settings['two_thread_length']:g} s: "
+                f"2-thread speed-up of `tdanet` at {key[len(TWO_THREAD_KEY):-1]} s: "
                 + ", ".join(f"{b} {v:.2f}x" for b, v in value.items())
                 + "."
             )
@@ -890,13 +895,40 @@ def _floor_notes(summary: dict, lengths: list, anchor_model: str) -> list:
     return notes
 
 
+def _plot_training(bx, train: list, results: dict) -> None:
+    """Bars of seconds per step and peak memory of the training rows ``train`` on ``bx``."""
+    labels = [
+        _train_label(r).replace(" (", "\n(").replace(" [", "\n[").replace("_enable()", "")
+        for r in train
+    ]
+    xs = range(len(train))
+    bx.bar([x - 0.2 for x in xs], [r["seconds"] for r in train], 0.4, color="C0", label="time")
+    bx.set_ylabel("seconds per step", color="C0")
+    mx = bx.twinx()
+    mx.bar([x + 0.2 for x in xs], [r["peak_mib"] for r in train], 0.4, color="C1", label="memory")
+    mx.set_ylabel("peak MiB", color="C1")
+    bx.set_xticks(list(xs))
+    bx.legend([bx.patches[0], mx.patches[0]], ["time", "peak memory"], fontsize=7)
+    bx.set_xticklabels(labels, fontsize=6, rotation=30, ha="right")
+    t = results["settings"]["training"]
+    bx.set_title(
+        f"Training step ({t['batch']} x {t['seconds']:g} s, {t['sample_rate'] // 1000} kHz)"
+    )
+
+
 def plot(results: dict, path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 6.4), gridspec_kw=dict(width_ratios=[2.3, 1]))
+    train = [r for r in results["rows"] if r["task"] == "train" and "seconds" in r]
+    if train:
+        fig, (ax, bx) = plt.subplots(
+            1, 2, figsize=(12, 6.4), gridspec_kw=dict(width_ratios=[2.3, 1])
+        )
+    else:  # an inference-only run (--tasks infer): no empty training panel
+        fig, ax = plt.subplots(figsize=(8.5, 6.4))
     infer = _inference(results["rows"])
     models = sorted({k[0] for k in infer})
     colors = {m: f"C{i}" for i, m in enumerate(models)}
@@ -917,11 +949,16 @@ def plot(results: dict, path: str) -> None:
         if floor and model in ("tdanet", results["anchor_model"]):
             label = f"{model}: dense products alone"
             ax.loglog(*zip(*floor), ":", color=colors[model], alpha=0.8, label=label)
-        for (m, b, t, s), r in sorted(infer.items()):
-            if m == model and t > 1:
-                marker = "*" if b == "pytorch" else "P"
-                label = f"{model} ({b}), {t} threads"
-                ax.loglog([s], [r["s_per_s"]], marker, color=colors[model], ms=11, label=label)
+        # Several threads: one series per backend and thread count (a point per length).
+        for b, t in sorted({(b, t) for (m, b, t, _) in infer if m == model and t > 1}):
+            pts = sorted(
+                (s, r["s_per_s"])
+                for (m, b_, t_, s), r in infer.items()
+                if (m, b_, t_) == (model, b, t)
+            )
+            style = ("-." if len(pts) > 1 else "") + ("*" if b == "pytorch" else "P")
+            label = f"{model} ({b}), {t} threads"
+            ax.loglog(*zip(*pts), style, color=colors[model], ms=11, label=label)
     lengths = results["settings"]["lengths"]
     ax.set_xticks(lengths)
     ax.set_xticklabels([f"{s:g}" for s in lengths])
@@ -935,24 +972,8 @@ def plot(results: dict, path: str) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.13))
 
-    train = [r for r in results["rows"] if r["task"] == "train" and "seconds" in r]
-    labels = [
-        _train_label(r).replace(" (", "\n(").replace(" [", "\n[").replace("_enable()", "")
-        for r in train
-    ]
-    xs = range(len(train))
-    bx.bar([x - 0.2 for x in xs], [r["seconds"] for r in train], 0.4, color="C0", label="time")
-    bx.set_ylabel("seconds per step", color="C0")
-    mx = bx.twinx()
-    mx.bar([x + 0.2 for x in xs], [r["peak_mib"] for r in train], 0.4, color="C1", label="memory")
-    mx.set_ylabel("peak MiB", color="C1")
-    bx.set_xticks(list(xs))
-    bx.legend([bx.patches[0], mx.patches[0]] if train else [], ["time", "peak memory"], fontsize=7)
-    bx.set_xticklabels(labels, fontsize=6, rotation=30, ha="right")
-    t = results["settings"]["training"]
-    bx.set_title(
-        f"Training step ({t['batch']} x {t['seconds']:g} s, {t['sample_rate'] // 1000} kHz)"
-    )
+    if train:
+        _plot_training(bx, train, results)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -969,6 +990,13 @@ def main(argv=None):
         nargs="+",
         default=["pytorch", "onnxruntime"],
         choices=["pytorch", "onnxruntime"],
+    )
+    p.add_argument(
+        "--thread-lengths",
+        nargs="+",
+        type=float,
+        help="input lengths of the 2-thread cases of tdanet (default 10, or the middle length; "
+        "each needs the same length among --lengths for its ratio)",
     )
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     p.add_argument(
@@ -1018,6 +1046,10 @@ def main(argv=None):
     if args._cases:
         worker(json.loads(args._cases))
         return 0
+    lengths, thread_lens = sizes(args)[:2]
+    missing = [f"{s:g}" for s in thread_lens if s not in lengths]
+    if missing and not (args.table or args.replot):
+        p.error(f"--thread-lengths {' '.join(missing)}: not among the lengths timed on one thread")
     if args.json is None:
         folder = tempfile.mkdtemp(prefix="tdanet-perf-") if args.quick else HERE
         suffix = "_cuda" if args.device.startswith("cuda") else ""

@@ -91,6 +91,30 @@ def test_a_stopped_run_is_rebuilt_from_the_rows_it_printed(tmp_path):
     assert "10 s: -" not in table.stdout and "| `released` (anchor) |" in table.stdout
 
 
+def test_two_thread_speedups_at_each_thread_length(tmp_path):
+    rows = [
+        _row("tdanet", 1.0, 0.30),
+        _row("tdanet", 10.0, 0.20),
+        dict(_row("tdanet", 1.0, 0.25), threads=2),
+        dict(_row("tdanet", 10.0, 0.125), threads=2),
+    ]
+    log = tmp_path / "run.log"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "threads.json"
+    args = ["--lengths", "1", "10", "--thread-lengths", "1", "10", "--backends", "pytorch"]
+    proc = _bench("performance.py", *args, "--from-log", str(log), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(out.read_text())["summary"]
+    assert summary["two_thread_speedup_tdanet_1s"] == {"pytorch": pytest.approx(0.30 / 0.25)}
+    assert summary["two_thread_speedup_tdanet_10s"] == {"pytorch": pytest.approx(0.20 / 0.125)}
+    table = _bench("performance.py", "--table", "--json", str(out)).stdout
+    assert "2-thread speed-up of `tdanet` at 1 s: pytorch 1.20x." in table
+    assert "2-thread speed-up of `tdanet` at 10 s: pytorch 1.60x." in table
+    assert os.path.getsize(out.with_suffix(".png")) > 0  # inference only: no training panel
+    refused = _bench("performance.py", "--lengths", "1", "10", "--thread-lengths", "60")
+    assert refused.returncode != 0 and "--thread-lengths 60: not among" in refused.stderr
+
+
 def test_from_log_names_a_missing_log(tmp_path):
     proc = _bench("performance.py", "--from-log", str(tmp_path / "none.log"))
     assert proc.returncode != 0 and "none.log" in proc.stderr

@@ -7,6 +7,7 @@ No network: a fake package (a zip of Ogg lines, as ``uqm-voice`` ships) and a fa
 
 import io
 import lzma
+import os
 import shutil
 import subprocess
 import zipfile
@@ -81,26 +82,27 @@ def test_utterances_are_trimmed_resampled_windows_of_one_voice(tmp_path):
     assert abs(len(audio) - 5 * SR) < 0.05 * SR
 
 
-def _fake_mirror(tmp_path, package, component="non-free"):
+def _fake_mirror(tmp_path, package, component="non-free", arch="all"):
     """A Debian mirror on disk holding ``package`` (a real .deb with one file) in
-    ``component``'s ``binary-all`` index; the other components' indexes list other packages."""
+    ``component``'s ``binary-<arch>`` index; the other components' indexes list other
+    packages."""
     build = tmp_path / "build" / package
     (build / "DEBIAN").mkdir(parents=True)
     (build / "DEBIAN/control").write_text(
-        f"Package: {package}\nVersion: 1.0\nArchitecture: all\n"
+        f"Package: {package}\nVersion: 1.0\nArchitecture: {arch}\n"
         "Maintainer: Tests <t@example.org>\nDescription: test package\n"
     )
     (build / "usr/share/doc").mkdir(parents=True)
     (build / "usr/share/doc/hello.txt").write_text("hello")
     mirror = tmp_path / "mirror"
-    pool = f"pool/{component}/{package[0]}/{package}/{package}_1.0_all.deb"
+    pool = f"pool/{component}/{package[0]}/{package}/{package}_1.0_{arch}.deb"
     (mirror / pool).parent.mkdir(parents=True)
     subprocess.run(
         ["dpkg-deb", "--build", str(build), str(mirror / pool)], check=True, capture_output=True
     )
     for comp in debian_pool.COMPONENTS:
         text = f"Package: {package}\nFilename: {pool}\n" if comp == component else ""
-        index = mirror / f"dists/bookworm/{comp}/binary-all/Packages.xz"
+        index = mirror / f"dists/bookworm/{comp}/binary-{arch}/Packages.xz"
         index.parent.mkdir(parents=True, exist_ok=True)
         index.write_bytes(lzma.compress(f"Package: other\nFilename: x.deb\n\n{text}".encode()))
     return mirror
@@ -121,6 +123,22 @@ def test_a_package_apt_does_not_list_comes_from_the_mirror_pool(tmp_path, monkey
         assert not list((tmp_path / "dest/debs").glob("*.deb"))  # the .deb is removed
     with pytest.raises(debian_pool.PoolError, match="no-such-package is not in .*non-free"):
         debian_pool.pool_path("no-such-package")
+
+
+@pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="needs dpkg-deb")
+def test_download_deb_reads_the_index_of_the_architecture_asked_for(tmp_path, monkeypatch):
+    # An amd64 package (a library, a program) is listed in binary-amd64, not in binary-all.
+    mirror = _fake_mirror(tmp_path, "asteroid-tdanet-test-lib", component="contrib", arch="amd64")
+    monkeypatch.setenv("DEBIAN_MIRROR", mirror.as_uri())
+    monkeypatch.setattr(debian_pool, "release", lambda: "bookworm")
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    with pytest.raises(OSError, match="binary-all"):  # absent from binary-all (no index there)
+        real_bank.download_deb("asteroid-tdanet-test-lib", str(debs))
+    deb = real_bank.download_deb("asteroid-tdanet-test-lib", str(debs), arch="amd64")
+    assert os.path.basename(deb) == "asteroid-tdanet-test-lib_1.0_amd64.deb"
+    info = subprocess.run(["dpkg-deb", "-f", deb, "Architecture"], capture_output=True, text=True)
+    assert info.stdout.strip() == "amd64"
 
 
 def test_release_is_read_from_os_release(tmp_path):

@@ -35,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "egs", "utils"))
 
 from corpus.generate import resample  # noqa: E402
-from corpus.mini import debian_pool  # noqa: E402
+from corpus.mini.real_bank import download_deb  # noqa: E402
 from corpus.mini.sentences import sentence  # noqa: E402
 
 # 40 voices (Debian's mbrola-*): the English ones, then a spread of languages and both sexes,
@@ -70,7 +70,7 @@ def unpack(out: str, voices) -> str:
     for package, arch in wanted:
         if not glob.glob(os.path.join(debs, f"{package}_*.deb")):
             print("downloading", package, flush=True)
-            debian_pool.download(package, debs, arch=arch)
+            download_deb(package, debs, arch=arch)
         deb = glob.glob(os.path.join(debs, f"{package}_*.deb"))[0]
         subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
     return root

@@ -66,7 +66,7 @@ def fetch_packages(dest: str, packages=tuple(PACKAGES)) -> List[str]:
         target = os.path.join(dest, pkg)
         if not os.path.exists(os.path.join(target, ".done")):
             try:
-                deb = _download_deb(pkg, debs)
+                deb = download_deb(pkg, debs)
                 subprocess.run(
                     ["dpkg-deb", "-x", deb, target], check=True, capture_output=True, text=True
                 )
@@ -85,10 +85,16 @@ def fetch_packages(dest: str, packages=tuple(PACKAGES)) -> List[str]:
     return unpacked
 
 
-def _download_deb(pkg: str, debs: str) -> str:
-    """``apt-get download``, or, for a package apt's sources do not list (Debian's
-    ``contrib`` / ``non-free``), the mirror's pool (:mod:`.debian_pool`)."""
+def download_deb(pkg: str, debs: str, arch: str = "all") -> str:
+    """Download ``pkg``'s ``.deb`` into ``debs``; return its path.
+
+    ``apt-get download`` (the host's architecture), or, for a package apt's sources do not
+    list (Debian's ``contrib`` / ``non-free``), the mirror's pool (:mod:`.debian_pool`), read
+    from its ``binary-<arch>`` index: ``all`` for architecture-independent packages (voices,
+    prompts), e.g. ``amd64`` for programs and libraries. Without apt-get, the pool only."""
     try:
+        if shutil.which("apt-get") is None:
+            raise ValueError("apt-get not found")
         subprocess.run(
             ["apt-get", "download", pkg],
             cwd=debs,
@@ -101,7 +107,7 @@ def _download_deb(pkg: str, debs: str) -> str:
         return deb
     except (subprocess.SubprocessError, ValueError) as apt_err:
         try:
-            return debian_pool.download(pkg, debs)
+            return debian_pool.download(pkg, debs, arch=arch)
         except debian_pool.PoolError as pool_err:
             apt_detail = (getattr(apt_err, "stderr", "") or str(apt_err)).strip()[:200]
             raise OSError(f"apt-get download: {apt_detail}; mirror pool: {pool_err}") from None
