@@ -68,10 +68,12 @@ def unpack(out: str, voices) -> str:
     os.makedirs(debs, exist_ok=True)
     wanted = [(p, "amd64") for p in LIBS + ("mbrola",)] + [(f"mbrola-{v}", "all") for v in voices]
     for package, arch in wanted:
-        if not glob.glob(os.path.join(debs, f"{package}_*.deb")):
+        found = glob.glob(os.path.join(debs, f"{package}_*.deb"))  # kept from an earlier run
+        if found:
+            deb = found[0]
+        else:
             print("downloading", package, flush=True)
-            download_deb(package, debs, arch=arch)
-        deb = glob.glob(os.path.join(debs, f"{package}_*.deb"))[0]
+            deb = download_deb(package, debs, arch=arch)
         subprocess.run(["dpkg-deb", "-x", deb, root], check=True)
     return root
 
