@@ -126,6 +126,25 @@ def test_a_package_apt_does_not_list_comes_from_the_mirror_pool(tmp_path, monkey
 
 
 @pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="needs dpkg-deb")
+def test_without_apt_get_packages_come_from_the_mirror_pool(tmp_path, monkeypatch):
+    mirror = _fake_mirror(tmp_path, "asteroid-tdanet-test-voices", component="main")
+    monkeypatch.setenv("DEBIAN_MIRROR", mirror.as_uri())
+    monkeypatch.setattr(debian_pool, "release", lambda: "bookworm")
+    which = shutil.which
+    # A system without apt-get (dpkg-deb alone, e.g. dpkg installed on another distribution).
+    monkeypatch.setattr(shutil, "which", lambda tool: None if tool == "apt-get" else which(tool))
+    (unpacked,) = real_bank.fetch_packages(
+        str(tmp_path / "dest"), packages=("asteroid-tdanet-test-voices", "no-such-package")
+    )
+    assert (Path(unpacked) / "usr/share/doc/hello.txt").read_text() == "hello"
+    with pytest.raises(real_bank.RealSpeechUnavailable, match="mirror's pool .*file://"):
+        real_bank.fetch_packages(str(tmp_path / "dest"), packages=("no-such-package",))
+    monkeypatch.setattr(shutil, "which", lambda tool: None)
+    with pytest.raises(real_bank.RealSpeechUnavailable, match="dpkg-deb not found"):
+        real_bank.fetch_packages(str(tmp_path / "dest2"))
+
+
+@pytest.mark.skipif(not shutil.which("dpkg-deb"), reason="needs dpkg-deb")
 def test_download_deb_reads_the_index_of_the_architecture_asked_for(tmp_path, monkeypatch):
     # An amd64 package (a library, a program) is listed in binary-amd64, not in binary-all.
     mirror = _fake_mirror(tmp_path, "asteroid-tdanet-test-lib", component="contrib", arch="amd64")

@@ -2,9 +2,9 @@
 
 Each package holds several hundred studio prompts (8 kHz, 16-bit wav) of ONE professional
 speaker. They are fetched without root with ``apt-get download`` (or from the mirror's pool
-for components apt's sources lack, :mod:`.debian_pool`) + ``dpkg-deb -x`` (Debian's
-registry is the only network this needs). Speakers are identified by their folder name
-(``en_US_f_Allison`` -> ``Allison``), so the same voice in two languages is one speaker.
+for components apt's sources lack or without apt-get, :mod:`.debian_pool`) + ``dpkg-deb -x``
+(Debian's registry is the only network this needs). Speakers are identified by their folder
+name (``en_US_f_Allison`` -> ``Allison``), so the same voice in two languages is one speaker.
 """
 
 import glob
@@ -54,11 +54,14 @@ def fetch_packages(dest: str, packages=tuple(PACKAGES)) -> List[str]:
     """Download and unpack ``packages`` under ``dest``; return the unpacked package dirs.
 
     Packages already unpacked (a ``.done`` marker) are reused. Packages that fail are
-    logged and left out; :class:`RealSpeechUnavailable` if none could be had.
+    logged and left out; :class:`RealSpeechUnavailable` if none could be had. apt-get is
+    optional (:func:`download_deb` reads the mirror's pool without it); ``dpkg-deb``, which
+    unpacks the archives, is not.
     """
-    for tool in ("apt-get", "dpkg-deb"):
-        if shutil.which(tool) is None:
-            raise RealSpeechUnavailable(f"{tool} not found (not a Debian-based system).")
+    if shutil.which("dpkg-deb") is None:
+        raise RealSpeechUnavailable(
+            "dpkg-deb not found: it unpacks the Debian packages (install Debian's `dpkg`)."
+        )
     debs = os.path.join(dest, "debs")
     os.makedirs(debs, exist_ok=True)
     unpacked = []
@@ -79,8 +82,9 @@ def fetch_packages(dest: str, packages=tuple(PACKAGES)) -> List[str]:
         unpacked.append(target)
     if not unpacked:
         raise RealSpeechUnavailable(
-            f"None of the packages {', '.join(packages)} could be downloaded with apt-get "
-            "(run `apt-get update` once, as root, if the package lists are missing)."
+            f"None of the packages {', '.join(packages)} could be downloaded, neither with "
+            f"apt-get nor from the mirror's pool ({debian_pool.mirror()}; `apt-get update` once, "
+            "as root, if apt's package lists are missing; $DEBIAN_MIRROR for another mirror)."
         )
     return unpacked
 
