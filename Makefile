@@ -11,13 +11,17 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-# Re-installs only when the pins or the packaging change; pip keeps what is already there.
-$(STAMP): requirements-pinned.txt setup.py
+# Re-installs only when the pins, the packaging or these install lines change; pip keeps what
+# is already there.
+$(STAMP): requirements-pinned.txt setup.py Makefile
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -r requirements-pinned.txt
 	# The music mini set's synthesiser; --no-deps: its pyaudio requirement (live playback
 	# only) does not build without portaudio headers.
 	$(VENV)/bin/pip install --no-deps tinysoundfont==0.3.7
+	# The reference of the music SDR test (tests/test_music_metrics.py loads only its
+	# metrics.py, numpy + scipy); --no-deps: its musdb -> stempeg chain wants ffmpeg.
+	$(VENV)/bin/pip install --no-deps museval==0.4.1
 	$(VENV)/bin/pip install --no-deps -e .
 	@touch $(STAMP)
 

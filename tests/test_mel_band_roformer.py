@@ -78,10 +78,31 @@ def test_other_wsa_backends_match_the_fixture(reference, backend):
     torch.testing.assert_close(out, io["estimates"], rtol=0, atol=1e-5)
 
 
-def test_full_time_attention_differs_from_reference(reference):
+def _frames_rope_restarted(model):
+    """Give the time attention's RoPE positions ``0..S-1`` to the sinks and ``0..T-1`` to the
+    frames (instead of the reference's ``S..S+T-1``)."""
+    rope = model.layers[0][0].layers[0][0].rotary_embed
+    rotate, sinks = rope.forward, model.sinks
+    rope.forward = lambda t: torch.cat((rotate(t[..., :sinks, :]), rotate(t[..., sinks:, :])), -2)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        {"time_attention": "full"},
+        {"wsa_window": 12},  # +-6 frames instead of the fixture's +-5
+        "rope_restart",
+    ],
+    ids=["full_attention", "window_12", "rope_restart"],
+)
+def test_near_misses_of_the_reference_fail_the_fixture(reference, variant):
+    # Guards of test_matches_reference_fixture: the fixture tells these layouts apart.
     state_dict, config, io = reference
-    model = MelBandRoformer(**{**reference_config_to_args(config), "time_attention": "full"})
+    overrides = variant if isinstance(variant, dict) else {}
+    model = MelBandRoformer(**{**reference_config_to_args(config), **overrides})
     model.load_state_dict(reference_state_dict_to_ours(state_dict))
+    if variant == "rope_restart":
+        _frames_rope_restarted(model)
     with torch.no_grad():
         out = model.eval()(io["mixture"])
     assert (out - io["estimates"]).abs().max() > 1e-3
