@@ -138,8 +138,8 @@ def _separate_parser(sub) -> None:
         choices=BACKENDS,
         default="pytorch",
         help="what runs the model: pytorch (default) or onnxruntime (CPU, float32: the model "
-        "is exported to ONNX once and cached under $ASTEROID_TDANET_CACHE or "
-        "~/.cache/asteroid_tdanet; same chunking and results within 1e-4)",
+        "is exported to ONNX once and cached under $ASTEROID_TDANET_CACHE/onnx or "
+        "~/.cache/asteroid_tdanet/onnx; same chunking and results within 1e-4)",
     )
     p.add_argument(
         "--allocator",

@@ -69,6 +69,29 @@ def test_separate_runs_in_eval_and_inference_mode(ckpt, tmp_path):
     assert _flags(model) == flags
 
 
+def test_asteroids_module_level_separate_functions_run_in_eval_and_inference_mode(ckpt, tmp_path):
+    # asteroid.separate's functions take the model as an argument and call its forward_wav.
+    from asteroid import separate as asteroid_separate
+
+    model = TDANet.from_pretrained(ckpt)
+    wav = torch.randn(1, 1, 4000)
+    reference = model.separate(wav)
+    flags = _half_training(model)
+    seen = []
+    model.register_forward_pre_hook(
+        lambda module, args: seen.append((module.training, torch.is_inference_mode_enabled()))
+    )
+    est = asteroid_separate.torch_separate(model, wav)
+    torch.testing.assert_close(est, reference, rtol=0, atol=0)
+    est = asteroid_separate.numpy_separate(model, wav.numpy())
+    torch.testing.assert_close(torch.from_numpy(est), reference, rtol=0, atol=0)
+    write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    asteroid_separate.file_separate(model, str(tmp_path / "talk.wav"))
+    assert sf.info(str(tmp_path / "talk_est1.wav")).frames == 4000
+    assert seen == [(False, True)] * 3
+    assert _flags(model) == flags
+
+
 def test_separator_runs_in_eval_mode_and_restores_flags(ckpt):
     model = TDANet.from_pretrained(ckpt)
     wav = torch.randn(2, 6000)

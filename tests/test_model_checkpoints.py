@@ -5,6 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 import asteroid.models
@@ -62,8 +63,15 @@ def test_registration_is_idempotent():
 def test_non_checkpoint_files_give_clear_errors(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    with pytest.raises(NotACheckpointError, match="notes.txt"):
+    with pytest.raises(NotACheckpointError, match="notes.txt.*neither a zip archive"):
         TDANet.from_pretrained(str(text))
+    audio = tmp_path / "talk.wav"  # an input passed where the model goes
+    sf.write(str(audio), np.zeros(800, np.float32), 8000)
+    with pytest.raises(NotACheckpointError, match="talk.wav.*RIFF file .WAV audio"):
+        TDANet.from_pretrained(str(audio))
+    (tmp_path / "empty.bin").write_bytes(b"")
+    with pytest.raises(NotACheckpointError, match="empty.bin.*the file is empty"):
+        safe_torch_load(tmp_path / "empty.bin")
     with pytest.raises(FileNotFoundError):
         TDANet.from_pretrained(str(tmp_path / "missing.bin"))
     tensor_file = tmp_path / "tensor.pt"

@@ -2,6 +2,8 @@
 
 import os
 import re
+import tarfile
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -38,6 +40,9 @@ def safe_torch_load(path: "str | os.PathLike") -> Any:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No checkpoint file at {path!r}.")
+    problem = format_problem(path)
+    if problem:
+        raise NotACheckpointError(f"{path!r} is not a loadable model checkpoint: {problem}.")
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -45,6 +50,39 @@ def safe_torch_load(path: "str | os.PathLike") -> Any:
         raise NotACheckpointError(
             f"{path!r} is not a loadable model checkpoint: {load_error_reason(err).rstrip('.')}."
         ) from err
+
+
+# Leading bytes of files users mistake for a model (an input passed as --model, say).
+_KNOWN_FORMATS = {
+    b"RIFF": "a RIFF file (WAV audio?)",
+    b"fLaC": "a FLAC audio file",
+    b"OggS": "an Ogg file (Vorbis / Opus audio?)",
+    b"ID3": "an MP3 audio file",
+    b"\x89HDF": "an HDF5 file (a Keras / TensorFlow model?)",
+    b"{": "a JSON / text file",
+}
+
+
+def format_problem(path: str) -> "str | None":
+    """Why ``path`` cannot be a ``torch.save`` file, judged from its first bytes, or ``None``.
+
+    torch.save writes a zip archive (torch >= 1.6) or a pickle (protocol 2+, first byte
+    ``0x80``; older releases; very old ones a tar archive). Anything else fails deep inside
+    the unpickler with messages such as ``pop from empty list``; this names the file type
+    instead.
+    """
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if not head:
+        return "the file is empty"
+    if zipfile.is_zipfile(path) or head[:1] == b"\x80" or tarfile.is_tarfile(path):
+        return None
+    kind = next((kind for magic, kind in _KNOWN_FORMATS.items() if head.startswith(magic)), None)
+    return (
+        f"it is {kind}, not a PyTorch checkpoint"
+        if kind
+        else "not a PyTorch checkpoint (neither a zip archive, torch.save's format, nor a pickle)"
+    )
 
 
 def load_error_reason(err: Exception) -> str:

@@ -2,6 +2,7 @@
 
 import functools
 
+import torch
 from asteroid.models.base_models import BaseEncoderMaskerDecoder, BaseModel
 
 from ..utils.modes import inference_context
@@ -54,6 +55,22 @@ def _for_inference(method):
     def wrapper(self, *args, **kwargs):
         with inference_context(self):
             return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _forward_wav_for_inference(method):
+    """``forward_wav`` run through :func:`~asteroid_tdanet.utils.modes.inference_context`;
+    called outside inference mode it returns a normal tensor, since Asteroid's
+    ``torch_separate`` rescales the output in place under ``no_grad`` only (an inference
+    tensor would refuse that)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        outer = torch.is_inference_mode_enabled()
+        with inference_context(self):
+            out = method(self, *args, **kwargs)
+        return out if outer else out.clone()
 
     return wrapper
 
@@ -157,13 +174,16 @@ class SeparationModel(PackagedModel, BaseEncoderMaskerDecoder):
     * :meth:`from_preset`: the named configurations of :data:`~.presets.PRESETS`;
     * Asteroid's ``separate`` / ``torch_separate`` / ``numpy_separate`` / ``file_separate``
       always in eval mode and ``torch.inference_mode()`` (the training flags are restored
-      afterwards): separation is deterministic whatever mode the model is in.
+      afterwards): separation is deterministic whatever mode the model is in. So is
+      ``forward_wav``, the method through which Asteroid's module-level functions
+      (``asteroid.separate.torch_separate(model, wav)``, ...) run the model.
     """
 
     separate = _for_inference(BaseEncoderMaskerDecoder.separate)
     torch_separate = _for_inference(BaseEncoderMaskerDecoder.torch_separate)
     numpy_separate = _for_inference(BaseEncoderMaskerDecoder.numpy_separate)
     file_separate = _for_inference(BaseEncoderMaskerDecoder.file_separate)
+    forward_wav = _forward_wav_for_inference(BaseEncoderMaskerDecoder.forward_wav)
 
 
 class SeparationBaseModel(PackagedModel, BaseModel):
@@ -181,6 +201,7 @@ class SeparationBaseModel(PackagedModel, BaseModel):
     torch_separate = _for_inference(BaseModel.torch_separate)
     numpy_separate = _for_inference(BaseModel.numpy_separate)
     file_separate = _for_inference(BaseModel.file_separate)
+    forward_wav = _forward_wav_for_inference(BaseModel.forward_wav)
 
     def get_model_args(self) -> dict:
         """Constructor arguments (``self._args``, taken with :func:`constructor_args`; they
