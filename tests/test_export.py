@@ -1,5 +1,6 @@
 """ONNX and TorchScript export: same outputs as PyTorch on inputs of other lengths."""
 
+import contextlib
 import io
 import re
 import time
@@ -10,6 +11,7 @@ import torch
 from _inference_helpers import save_tiny_model, tiny_model
 
 from asteroid_tdanet.cli import main
+from asteroid_tdanet.export import onnx_export
 from asteroid_tdanet.export import (
     default_opset,
     export_onnx,
@@ -56,6 +58,19 @@ def test_onnx_matches_pytorch_on_two_lengths(tmp_path, variant):
     assert not model.training and next(model.parameters()).dtype == torch.float32
     opsets = {o.domain: o.version for o in onnx.load(path).opset_import}
     assert opsets[""] == default_opset()  # the installed torch's opset
+
+
+def test_skipping_the_graph_linter_writes_the_same_file(tmp_path, monkeypatch):
+    model, skipped = tiny_model(), onnx_export.graph_lint_skipped
+    fast = export_onnx(model, tmp_path / "fast.onnx", example_seconds=0.5)
+    # The exporter as torch ships it: graph_lint_skipped made a no-op.
+    monkeypatch.setattr(onnx_export, "graph_lint_skipped", contextlib.nullcontext)
+    linted = export_onnx(model, tmp_path / "linted.onnx", example_seconds=0.5)
+    assert open(fast, "rb").read() == open(linted, "rb").read()
+    lint = torch._C._jit_pass_lint
+    with skipped():
+        assert torch._C._jit_pass_lint is not lint
+    assert torch._C._jit_pass_lint is lint  # restored
 
 
 def test_torchscript_round_trip(tmp_path):
