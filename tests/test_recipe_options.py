@@ -1,6 +1,7 @@
 """Option parsing: Kaldi-style parse_options.sh and conf.yml command-line overrides."""
 
 import argparse
+import functools
 import os
 import subprocess
 import sys
@@ -120,23 +121,35 @@ def test_conf_rejects_fractional_int_and_duplicates(tmp_path):
         load_conf(dup)
 
 
+def _banner(recipe, *args):
+    """The first line ``egs/<recipe>/run.sh`` prints (its settings), running no stage."""
+    run_sh = os.path.join(REPO, "egs", recipe, "run.sh")
+    cmd = [run_sh, "--python", sys.executable, "--stage", "9", "--stop_stage", "0", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()[0]
+
+
 def test_mini_default_model_is_blstmnet(tmp_path):
     """``--dataset mini`` trains BLSTMNet unless ``--model`` says otherwise; the corpus
     recipes train TDANet (the banner run.sh prints before any stage)."""
-    run_sh = os.path.join(REPO, "egs", "libri2mix", "run.sh")
-
-    def banner(*args):
-        cmd = [run_sh, "--python", sys.executable, "--stage", "9", "--stop_stage", "0", *args]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, out.stderr
-        return out.stdout.splitlines()[0]
-
+    banner = functools.partial(_banner, "libri2mix")
     assert "model=blstmnet" in banner("--dataset", "mini")
     assert "exp_dir=exp/blstmnet_mini_sep_clean_8k" in banner("--dataset", "mini")
     assert "exp_dir=exp/tdanet_mini_sep_clean_8k" in banner(
         "--dataset", "mini", "--model", "TDANet"
     )
     assert "model=tdanet dataset=libri2mix" in banner()
+
+
+def test_wham_task_is_noisy_except_on_the_mini_set():
+    """WHAM!'s default task is the paper's sep_noisy; the mini set (dynamic mixing: clean
+    mixtures only) takes sep_clean unless --task says otherwise."""
+    banner = functools.partial(_banner, "wham")
+    assert "dataset=wham task=sep_noisy" in banner()
+    assert "dataset=mini task=sep_clean" in banner("--dataset", "mini")
+    assert "dataset=mini task=sep_noisy" in banner("--dataset", "mini", "--task", "sep_noisy")
+    assert "dataset=wham task=sep_clean" in banner("--task", "sep_clean")
 
 
 def test_recipe_confs_load_and_build(tmp_path):

@@ -182,7 +182,7 @@ def write_results(rows: List[dict], out_dir: str, title: str = "") -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("exp_dirs", nargs="+", help="trained and evaluated experiment folders")
     parser.add_argument("--out_dir", required=True)
     parser.add_argument("--seconds", type=float, default=4.0, help="input length for timing")

@@ -135,7 +135,7 @@ def synthesize(out: str, voices, per_voice: int, seed: int) -> list:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     p.add_argument("--out", required=True)
     p.add_argument("--per_voice", type=int, default=40)
     p.add_argument("--voices", default=",".join(VOICES))

@@ -37,7 +37,7 @@ def per_mixture(model, df, sample_rate):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     p.add_argument("--csv", required=True)
     p.add_argument("--sample_rate", type=int, default=8000)
     p.add_argument("--split_hz", type=float, default=160.0, help="low / high voice boundary")

@@ -38,7 +38,7 @@ def read_pairs(df: pd.DataFrame) -> list:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     p.add_argument("--csv", required=True)
     p.add_argument("--model", default="mag_td_w64h16", help="models.py name of the .pt files")
     p.add_argument("weights", nargs="+")

@@ -30,7 +30,7 @@ SR = 8000
 
 
 def parse():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     p.add_argument("--name", required=True)
     p.add_argument("--cache", required=True, help="folder decode.py wrote")
     p.add_argument("--out", required=True, help="folder for <name>.json and <name>.pt")
