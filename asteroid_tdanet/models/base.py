@@ -60,16 +60,15 @@ def _for_inference(method):
 
 
 def _forward_wav_for_inference(method):
-    """``forward_wav`` run through :func:`~asteroid_tdanet.utils.modes.inference_context`;
-    called outside inference mode it returns a normal tensor, since Asteroid's
-    ``torch_separate`` rescales the output in place under ``no_grad`` only (an inference
-    tensor would refuse that)."""
+    """``forward_wav`` run as :func:`_for_inference` runs it; called outside inference mode it
+    returns a normal tensor, since Asteroid's ``torch_separate`` rescales the output in place
+    under ``no_grad`` only (an inference tensor would refuse that)."""
+    run = _for_inference(method)
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         outer = torch.is_inference_mode_enabled()
-        with inference_context(self):
-            out = method(self, *args, **kwargs)
+        out = run(self, *args, **kwargs)
         return out if outer else out.clone()
 
     return wrapper
