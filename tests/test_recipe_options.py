@@ -2,6 +2,7 @@
 
 import argparse
 import functools
+import importlib
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 import yaml
 
 from asteroid_tdanet.recipes.config import apply_overrides, load_conf, parse_with_conf
+from asteroid_tdanet.utils.docs import doc_summary
 from _recipe_helpers import REPO
 
 PARSE = os.path.join(REPO, "egs", "utils", "parse_options.sh")
@@ -209,3 +211,48 @@ def test_conf_lists_of_text_reach_tensorboard_as_text():
     assert hparams["data_pair_groups"] == "['espeak_']" and hparams["data_x"] == "None"
     torch.testing.assert_close(hparams["data_pair_semitones"], torch.tensor([0.0, 2.0]))
     assert conf["data"]["pair_groups"] == ["espeak_"]  # the conf itself is left as it was
+
+
+def test_help_without_conf_shows_the_options(tmp_path, capsys):
+    def parser():
+        p = argparse.ArgumentParser(description="stage")
+        p.add_argument("--exp_dir", required=True)
+        return p
+
+    with pytest.raises(SystemExit) as stop:
+        parse_with_conf(parser(), ["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "--exp_dir" in text and "--conf" in text
+    # With a conf, its keys are options too.
+    path = write(tmp_path, {"optim": {"lr": 0.001}})
+    with pytest.raises(SystemExit) as stop:
+        parse_with_conf(parser(), ["--conf", path, "--help"])
+    assert stop.value.code == 0 and "--lr" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        parse_with_conf(parser(), ["--exp_dir", "x"])
+    assert stop.value.code == 2 and "--conf" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "module", ["asteroid_tdanet.recipes.train", "asteroid_tdanet.recipes.music_data"]
+)
+def test_stage_help_is_the_first_docstring_paragraph(module):
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    mod = importlib.import_module(module)
+    doc = mod.__doc__ if module.endswith("train") else mod.main.__doc__
+    first = " ".join(doc.split("\n\n")[0].split())
+    assert " ".join(out.stdout.split()).find(first) > 0
+
+
+def test_doc_summary_joins_the_first_paragraph():
+    doc = """First sentence wrapped
+    over two lines.
+
+    Details."""
+    assert doc_summary(doc) == "First sentence wrapped over two lines."
+    assert doc_summary("\n  One line.\n") == "One line."
+    assert doc_summary(None) == ""

@@ -21,6 +21,7 @@ from typing import List, Optional
 
 import torch
 
+from ..utils.docs import doc_summary
 from . import experiment as xp
 
 REAL_SPEECH_EVAL = "eval_real_speech"
@@ -182,7 +183,7 @@ def write_results(rows: List[dict], out_dir: str, title: str = "") -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("exp_dirs", nargs="+", help="trained and evaluated experiment folders")
     parser.add_argument("--out_dir", required=True)
     parser.add_argument("--seconds", type=float, default=4.0, help="input length for timing")

@@ -83,15 +83,26 @@ def parse_with_conf(
 ) -> Tuple[argparse.Namespace, Dict[str, dict]]:
     """Parse ``argv`` with ``--conf`` first, then every conf leaf as an option.
 
+    ``--help`` without ``--conf`` prints the parser's own options (and exits); a missing
+    ``--conf`` is the parser's usage error (exit 2).
+
     Returns:
         (args, conf): the namespace (including the conf options) and the conf with the
         command-line values applied.
     """
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--conf", required=True)
+    pre.add_argument("--conf")
     known, _ = pre.parse_known_args(argv)
+    parser.add_argument(
+        "--conf",
+        required=True,
+        help="recipe conf.yml; each of its keys is then an option too "
+        "(--conf FILE --help lists them with their conf values)",
+    )
+    if known.conf is None:
+        # --help without a conf shows the options known so far; else the missing --conf.
+        parser.parse_args(argv)
     conf = load_conf(known.conf)
-    parser.add_argument("--conf", required=True, help="recipe conf.yml")
     add_conf_options(parser, conf)
     args = parser.parse_args(argv)
     return args, apply_overrides(conf, vars(args))

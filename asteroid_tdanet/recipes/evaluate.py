@@ -25,6 +25,7 @@ from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
 from asteroid.metrics import get_metrics
 from tqdm import tqdm
 
+from ..utils.docs import doc_summary
 from . import experiment as xp
 from .config import load_conf, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset
@@ -120,7 +121,7 @@ def headline(final: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--exp_dir", required=True)
     parser.add_argument(
         "--test_dir",

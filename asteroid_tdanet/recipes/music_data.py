@@ -21,6 +21,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
+from ..utils.docs import doc_summary
 from .dataset import BadAudioFileError
 
 LAYOUT = "musdb"  # data.layout of a music recipe's conf
@@ -289,7 +290,7 @@ def main(argv=None) -> int:
     import json
     import sys
 
-    parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(main.__doc__))
     parser.add_argument("--root", required=True, help="folder holding train/ and test/")
     parser.add_argument("--sample_rate", type=int, default=44100)
     parser.add_argument("--splits", default="train,test")

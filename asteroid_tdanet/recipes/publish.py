@@ -18,6 +18,7 @@ import sys
 
 import torch
 
+from ..utils.docs import doc_summary
 from . import experiment as xp
 from .config import load_conf, str2bool
 from .model_card import model_card
@@ -98,7 +99,7 @@ def safe_model_name(model_path: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--exp_dir", required=True)
     parser.add_argument("--publish_dir", default=None, help="default: <exp_dir>/publish_dir")
     parser.add_argument("--hub_repo_id", default="", help="user/name; empty = no upload")

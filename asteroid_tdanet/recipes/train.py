@@ -23,6 +23,7 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
+from ..utils.docs import doc_summary
 from ..utils.allocator import ALLOCATOR_MODES, set_allocator
 from . import experiment as xp
 from .checkpointing import (
@@ -208,7 +209,7 @@ def write_best_model(
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--exp_dir", required=True)
     parser.add_argument(
         "--force",

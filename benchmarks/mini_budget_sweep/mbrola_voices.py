@@ -31,6 +31,8 @@ import sys
 import numpy as np
 import soundfile as sf
 
+from asteroid_tdanet.utils.docs import doc_summary
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "egs", "utils"))
 
@@ -135,7 +137,7 @@ def synthesize(out: str, voices, per_voice: int, seed: int) -> list:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    p = argparse.ArgumentParser(description=doc_summary(__doc__))
     p.add_argument("--out", required=True)
     p.add_argument("--per_voice", type=int, default=40)
     p.add_argument("--voices", default=",".join(VOICES))

@@ -16,6 +16,8 @@ import sys
 import numpy as np
 import pandas as pd
 
+from asteroid_tdanet.utils.docs import doc_summary
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from score_csv import load, read_pairs  # noqa: E402
 from train import si_snri  # noqa: E402
@@ -37,7 +39,7 @@ def per_mixture(model, df, sample_rate):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    p = argparse.ArgumentParser(description=doc_summary(__doc__))
     p.add_argument("--csv", required=True)
     p.add_argument("--sample_rate", type=int, default=8000)
     p.add_argument("--split_hz", type=float, default=160.0, help="low / high voice boundary")

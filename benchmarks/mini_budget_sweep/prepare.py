@@ -40,6 +40,8 @@ import pandas as pd
 import soundfile as sf
 from scipy.signal import resample_poly
 
+from asteroid_tdanet.utils.docs import doc_summary
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "egs", "utils"))
 from corpus.mini import kde_bank, real_bank, uqm_bank  # noqa: E402
@@ -86,7 +88,7 @@ def recipe_sources(train_csv, groups):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=doc_summary(__doc__))
     p.add_argument("--mini_root", required=True)
     p.add_argument("--train_csv", required=True)
     p.add_argument("--real_speech_dir", required=True)

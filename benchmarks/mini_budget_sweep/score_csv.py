@@ -14,6 +14,8 @@ import pandas as pd
 import soundfile as sf
 import torch
 
+from asteroid_tdanet.utils.docs import doc_summary
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from models import build  # noqa: E402
 from train import mean_si_snri  # noqa: E402
@@ -38,7 +40,7 @@ def read_pairs(df: pd.DataFrame) -> list:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    p = argparse.ArgumentParser(description=doc_summary(__doc__))
     p.add_argument("--csv", required=True)
     p.add_argument("--model", default="mag_td_w64h16", help="models.py name of the .pt files")
     p.add_argument("weights", nargs="+")

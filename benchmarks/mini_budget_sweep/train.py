@@ -23,6 +23,8 @@ import torch
 from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
 from scipy.signal import resample_poly
 
+from asteroid_tdanet.utils.docs import doc_summary
+
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from models import build  # noqa: E402
 
@@ -30,7 +32,7 @@ SR = 8000
 
 
 def parse():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    p = argparse.ArgumentParser(description=doc_summary(__doc__))
     p.add_argument("--name", required=True)
     p.add_argument("--cache", required=True, help="folder decode.py wrote")
     p.add_argument("--out", required=True, help="folder for <name>.json and <name>.pt")

@@ -21,6 +21,8 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
+from asteroid_tdanet.utils.docs import doc_summary
+
 from .corpora import Corpus, get_corpus
 from .generate import SOURCES_DIR, SOURCES_INDEX
 
@@ -110,7 +112,7 @@ def sources_table(split_dir: str):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--storage_dir", required=True)
     parser.add_argument("--sample_rate", type=int, default=8000)

@@ -17,6 +17,8 @@ import os
 import shutil
 import sys
 
+from asteroid_tdanet.utils.docs import doc_summary
+
 from .corpora import get_corpus
 
 logger = logging.getLogger(__name__)
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
     from asteroid_tdanet.recipes.config import str2bool
     from .mini.build import DEFAULTS
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--dataset", required=True, help="mini, libri2mix, wham or lrs2mix")
     parser.add_argument("--storage_dir", required=True)
     parser.add_argument("--sample_rate", type=int, default=8000)

@@ -24,6 +24,8 @@ import sys
 
 import numpy as np
 
+from asteroid_tdanet.utils.docs import doc_summary
+
 from .corpora import Corpus, LIBRIMIX_MIX_DIRS
 from .generate import write_split
 from .librispeech import librispeech_utterances
@@ -93,7 +95,7 @@ def _cropped(load, seconds):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--librispeech_dir", required=True, help="<speaker>/[<chapter>/]*.flac")
     parser.add_argument("--out_dir", required=True)
     parser.add_argument("--n_mixtures", type=int, default=100)

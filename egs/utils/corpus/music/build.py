@@ -23,6 +23,8 @@ from typing import Optional
 import numpy as np
 import soundfile as sf
 
+from asteroid_tdanet.utils.docs import doc_summary
+
 from ..mini import real_bank
 from . import MusicUnavailable, accompaniment, vocals
 
@@ -207,7 +209,7 @@ def build_music(
 def main(argv=None) -> int:
     from asteroid_tdanet.recipes.config import str2bool
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--out_dir", required=True)
     parser.add_argument(
         "--cache_dir", default=None, help="Debian downloads (default OUT_DIR/downloads)"
