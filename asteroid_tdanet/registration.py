@@ -31,12 +31,12 @@ def _eval_our_models(from_pretrained):
     its weights without going through our ``from_pretrained``; our loaded models are in
     eval mode whichever way they are loaded. Other models are returned as Asteroid leaves them.
     """
-    from .models import SeparationModel
+    from .models.base import PackagedModel
 
     @functools.wraps(from_pretrained)
     def wrapper(cls, *args, **kwargs):
         model = from_pretrained(cls, *args, **kwargs)
-        return model.eval() if isinstance(model, SeparationModel) else model
+        return model.eval() if isinstance(model, PackagedModel) else model
 
     wrapper._evals_our_models = True
     return classmethod(wrapper)

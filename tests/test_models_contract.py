@@ -121,9 +121,34 @@ def test_package_file_round_trip_under_weights_only(name, tmp_path):
     with torch.inference_mode():
         expected = model(x)
         for loader in (BaseModel.from_pretrained, load_model):
-            loaded = loader(str(path)).eval()
+            loaded = loader(str(path))
             assert type(loaded) is type(model)
+            if name in MODELS:  # ours come back in eval mode, whichever loader reads them
+                assert not any(m.training for m in loaded.modules()), loader
+            loaded.eval()
             torch.testing.assert_close(loaded(x), expected, rtol=0, atol=0)
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_takes_any_sample_format(name):
+    """``model(x)`` of each of our models: floats cast to the model's dtype and the outputs
+    back; integer PCM scaled to [-1, 1); int64 / bool refused, naming the dtype."""
+    model = build(name).eval()
+    wav = 0.3 * example(name, 2)
+    reference = model(wav)
+    for dtype in (torch.float64, torch.float16, torch.bfloat16):
+        est = model(wav.to(dtype))
+        assert est.dtype == dtype
+        # Independent truth: the same samples rounded to dtype, run in float32, rounded back.
+        torch.testing.assert_close(est, model(wav.to(dtype).float()).to(dtype), rtol=0, atol=0)
+    pcm = (wav * 2**15).round().to(torch.int16)
+    est = model(pcm)
+    assert est.dtype == torch.float32 and est.shape == reference.shape
+    torch.testing.assert_close(est, model(pcm.float() / 2**15), rtol=1e-5, atol=1e-6)
+    for dtype in (torch.int64, torch.bool):
+        with pytest.raises(TypeError, match=str(dtype)):
+            model(wav.to(dtype))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -12,6 +12,7 @@ from ..masknn.mixers import build_mixer
 from ..masknn.sepreformer import SepReformerSeparator
 from ..masknn.sepreformer_blocks import OutputLayer, SoftmaxEGA
 from ..masknn.sepreformer_loss import aux_loss_weight, multi_stage_loss
+from ..utils.waveform import any_sample_format
 from .base import SeparationBaseModel, build_loaded, constructor_args
 
 ATTENTIONS = ("fla", "softmax")
@@ -221,6 +222,7 @@ class FLASepReformer(SeparationBaseModel):
             [_shape_reconstructed(a, shape) for a in aux],
         )
 
+    @any_sample_format
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         """Separate ``wav``: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` ->
         ``(n_src, time)`` / ``(batch, n_src, time)``."""

@@ -19,6 +19,7 @@ from ..masknn.norms import GlobalLayerNorm
 from ..masknn.rotary import RotaryEmbedding
 from ..masknn.token_norms import RMSGroupNorm
 from ..filterbanks import ComplexSTFT
+from ..utils.waveform import any_sample_format
 from .base import SeparationBaseModel, build_loaded, constructor_args
 
 ATTENTIONS = ("fla", "softmax")
@@ -179,6 +180,7 @@ class FLATFLocoformer(SeparationBaseModel):
         )
         self.deconv = nn.ConvTranspose2d(emb_dim, 2 * n_src, 3, padding=1)
 
+    @any_sample_format
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         ndim = wav.ndim
         if ndim == 1:

@@ -20,7 +20,7 @@ from asteroid_filterbanks import Decoder, Encoder, FreeFB, STFTFB
 from torch import nn
 
 from ..filterbanks import JointFreeFB
-from ..utils.waveform import output_dtype, to_float_waveform
+from ..utils.waveform import any_sample_format
 from .base import SeparationModel
 from .mask_domains import get_mask_domain
 from .presets import kernel_from_ms
@@ -140,18 +140,14 @@ class FreeFilterbankModel(SeparationModel):
         self.official_compat = official_compat
         self._padding = released_padding if official_compat else centred_padding
 
+    @any_sample_format
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         """Separate ``wav`` (1D, 2D or 3D, time last) into ``n_src`` waveforms of equal length.
 
-        Any sample format is accepted: floats of another precision (float64, float16,
-        bfloat16) are cast to the model's dtype and the outputs back to the input's; integer
-        PCM (int16, int32, int8, uint8) is scaled to ``[-1, 1)`` (int16: divided by 32768)
-        and the outputs are in the model's dtype, on that scale.
+        Any sample format is accepted (:func:`~asteroid_tdanet.utils.waveform.any_sample_format`:
+        floats cast to the model's dtype and back, integer PCM scaled to ``[-1, 1)``).
         """
-        dtype = self.encoder.filterbank.filters().dtype
-        out_dtype = output_dtype(wav, dtype)
-        est = self._separate(to_float_waveform(wav, dtype))
-        return est if out_dtype == dtype else est.to(out_dtype)
+        return self._separate(wav)
 
     def forward_masker(self, tf_rep: torch.Tensor) -> torch.Tensor:
         """Masks ``(batch, n_src, n_features, frames)`` from the encoder's output."""

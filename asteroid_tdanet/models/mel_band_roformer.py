@@ -20,6 +20,7 @@ from ..masknn.attention import GatedRotaryAttention
 from ..masknn.roformer import BandSplit, MaskEstimator, RoformerTransformer
 from ..masknn.rotary import RotaryEmbedding
 from ..filterbanks import ComplexSTFT
+from ..utils.waveform import any_sample_format
 from .base import SeparationBaseModel, build_loaded, constructor_args
 
 TIME_ATTENTIONS = ("wsa", "full")
@@ -199,6 +200,7 @@ class MelBandRoformer(SeparationBaseModel):
             self.sink_tokens = nn.Parameter(torch.randn(sinks, num_bands, dim))
         self.apply(_init_weights)
 
+    @any_sample_format
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return self.forward_with_mask(wav)[0]
 

@@ -1,5 +1,8 @@
 """Waveform sample formats: floats of any precision and integer PCM."""
 
+import functools
+import itertools
+
 import torch
 
 # Integer PCM: full scale of each signed format (int16: 32768, so samples land in [-1, 1)).
@@ -33,3 +36,32 @@ def to_float_waveform(wav: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 def output_dtype(wav: torch.Tensor, model_dtype: torch.dtype) -> torch.dtype:
     """Dtype of a model's outputs for input ``wav``: the input's for floats, else the model's."""
     return wav.dtype if wav.is_floating_point() else model_dtype
+
+
+def model_dtype(model: torch.nn.Module) -> torch.dtype:
+    """The dtype ``model`` computes in: that of its first floating-point parameter or buffer
+    (the default dtype for a model without any)."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.get_default_dtype()
+
+
+def any_sample_format(forward):
+    """Decorator of a separation model's ``forward(wav, ...)``: any sample format in.
+
+    Floats of another precision (float64, float16, bfloat16) are cast to the model's dtype
+    (:func:`model_dtype`) and the outputs back to the input's; integer PCM (int16, int32,
+    int8, uint8) is scaled to ``[-1, 1)`` (:func:`to_float_waveform`) and the outputs are in
+    the model's dtype; ``int64`` / ``bool`` raise ``TypeError``. Every model of the package
+    takes its input this way, so ``model(x)`` means the same for all of them.
+    """
+
+    @functools.wraps(forward)
+    def wrapper(self, wav: torch.Tensor, *args, **kwargs):
+        dtype = model_dtype(self)
+        out = forward(self, to_float_waveform(wav, dtype), *args, **kwargs)
+        out_dtype = output_dtype(wav, dtype)
+        return out if out.dtype == out_dtype else out.to(out_dtype)
+
+    return wrapper
