@@ -182,3 +182,23 @@ def test_cli_resamples_other_rates_and_back(model, model_file, tmp_path):
     # The same as the in-memory path, which resamples to the model's rate and back.
     expected = Separator(model).separate_tensor(x, sample_rate=22050)[0]
     np.testing.assert_allclose(vocals, expected.T.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("length", [16000, 20000, 3001])
+def test_a_model_returning_whole_hops_only_is_completed_to_the_input_length(model, length):
+    """``official_compat=True`` (what ``from_reference`` builds) returns ``hop * (T // hop)``
+    samples, as the reference does; the separator completes the stems with zeros there."""
+    compat = MelBandRoformer(**TINY, official_compat=True).eval()
+    compat.load_state_dict(model.state_dict())
+    x = music(length / RATE)[:, :length]
+    kept = 64 * (length // 64)
+    with torch.inference_mode():
+        one_pass = compat(x[None])[0]  # (channels, kept): vocals
+    assert one_pass.shape[-1] == kept
+    out = Separator(compat, chunk_seconds=1.0, overlap_seconds=0.25).separate_tensor(x)
+    assert out.shape == (2, 2, length)
+    vocals, accompaniment = out
+    assert torch.count_nonzero(vocals[:, kept:]) == 0
+    torch.testing.assert_close(vocals + accompaniment, x, rtol=0, atol=1e-6)
+    if length <= RATE:  # one chunk: the same samples as the model's own pass
+        torch.testing.assert_close(vocals[:, :kept], one_pass, rtol=1e-5, atol=1e-6)

@@ -72,6 +72,11 @@ class LayoutRunner:
     (:mod:`.overlap_add`) works on the last axis only, so it needs no knowledge of stems.
     Cross-fading is linear, so the residual computed per chunk equals the residual of the
     cross-faded stems.
+
+    A model may return fewer samples than it was given: a Mel-Band RoFormer loaded with
+    ``official_compat=True`` returns, as the reference does, ``hop * (T // hop)``. The
+    outputs are then completed with zeros at the end (under a hop; the residual there is the
+    mixture), so that every caller gets the input's length. A longer output is an error.
     """
 
     def __init__(self, runner, layout: OutputLayout):
@@ -79,6 +84,13 @@ class LayoutRunner:
 
     def __call__(self, wav: torch.Tensor) -> torch.Tensor:
         est = self.runner(wav)
+        missing = wav.shape[-1] - est.shape[-1]
+        if missing < 0:
+            raise RuntimeError(
+                f"The model returned {est.shape[-1]} samples for an input of {wav.shape[-1]}."
+            )
+        if missing:
+            est = torch.nn.functional.pad(est, (0, missing))
         if not self.layout.is_stem_model:
             return est
         batch, channels, time = wav.shape
