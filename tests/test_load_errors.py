@@ -84,6 +84,18 @@ def test_shape_mismatch_names_both_shapes(tmp_path):
         load_model(package)
     expected = "1 shape mismatch (masker.bottleneck.bias: (3,) in the file, (16,) in the model)"
     assert expected in str(info.value)
+    package["state_dict"]["masker.bottleneck.weight"] = torch.zeros(3, 1, 1)
+    with pytest.raises(CheckpointMismatchError, match="2 shape mismatches"):
+        load_model(package)
+
+
+@pytest.mark.parametrize("key", ["model_args", "model_name", "state_dict"])
+def test_a_package_without_a_required_key_names_it(tmp_path, key):
+    package = save_tiny_model(tmp_path / "ok.pth").serialize()
+    del package[key]
+    torch.save(package, tmp_path / "bad.pth")
+    with pytest.raises(ValueError, match=f"bad.pth.*missing \\['{key}'\\]"):
+        load_model(str(tmp_path / "bad.pth"))
 
 
 @pytest.fixture

@@ -16,7 +16,9 @@ _RENAMES = [
 
 def is_legacy_tdanet_package(package: dict) -> bool:
     """A TDANet package written by release 0.1.0."""
-    return package.get("model_name") == "TDANet" and "ga_mixer" not in package.get("model_args", {})
+    # Without model_args it is no package at all: load_package names what is missing.
+    args = package.get("model_args")
+    return package.get("model_name") == "TDANet" and isinstance(args, dict) and "ga_mixer" not in args
 
 
 def upgrade_key(key: str, prefix: str = "") -> str:

@@ -20,8 +20,8 @@ def format_keys(keys: Sequence[str], shown: int = SHOWN_KEYS) -> str:
     return text + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
 
 
-def _counted(keys: Sequence[str], what: str) -> str:
-    return f"{len(keys)} {what}{'' if len(keys) == 1 else 's'} ({format_keys(keys)})"
+def _counted(keys: Sequence[str], what: str, plural: str) -> str:
+    return f"{len(keys)} {what if len(keys) == 1 else plural} ({format_keys(keys)})"
 
 
 def check_state_dict(model: nn.Module, state_dict: Dict[str, torch.Tensor], source: str) -> None:
@@ -37,11 +37,11 @@ def check_state_dict(model: nn.Module, state_dict: Dict[str, torch.Tensor], sour
         if k in expected and isinstance(v, torch.Tensor) and v.shape != expected[k].shape
     ]
     problems = [
-        _counted(keys, what)
-        for keys, what in (
-            (missing, "missing key"),
-            (unexpected, "unexpected key"),
-            (shapes, "shape mismatch"),
+        _counted(keys, what, plural)
+        for keys, what, plural in (
+            (missing, "missing key", "missing keys"),
+            (unexpected, "unexpected key", "unexpected keys"),
+            (shapes, "shape mismatch", "shape mismatches"),
         )
         if keys
     ]
