@@ -202,3 +202,39 @@ def test_a_model_returning_whole_hops_only_is_completed_to_the_input_length(mode
     torch.testing.assert_close(vocals + accompaniment, x, rtol=0, atol=1e-6)
     if length <= RATE:  # one chunk: the same samples as the model's own pass
         torch.testing.assert_close(vocals[:, :kept], one_pass, rtol=1e-5, atol=1e-6)
+
+
+def test_asteroid_separate_api_of_a_stem_model_gives_the_stems(model, tmp_path):
+    """``model.separate`` of a stem model: the Separator's stems and residual (unscaled),
+    for tensors, arrays and files, not Asteroid's per-row ``_est<i>`` files rescaled to the
+    mixture's loudness."""
+    x = music(1.5)
+    expected = Separator(model).separate_tensor(x)  # (vocals, accompaniment) x channels
+    model.train()
+    got = model.separate(x)
+    assert model.training and all(m.training for m in model.modules())
+    model.eval()
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    torch.testing.assert_close(
+        torch.from_numpy(model.separate(x[None].numpy()))[0], expected, rtol=0, atol=0
+    )
+
+    song = tmp_path / "song.flac"
+    sf.write(song, x.T.numpy(), RATE, subtype="PCM_24")
+    paths = model.separate(str(song), output_dir=tmp_path / "out")
+    assert [p.rsplit("/", 1)[1] for p in paths] == ["song_vocals.wav", "song_accompaniment.wav"]
+    from_file = Separator(model).separate_tensor(torch.from_numpy(sf.read(song)[0].T).float())
+    for path, stem in zip(paths, from_file):
+        data, rate = sf.read(path, dtype="float32")
+        assert rate == RATE and data.shape == (x.shape[1], 2)
+        torch.testing.assert_close(torch.from_numpy(data.T), stem, rtol=0, atol=1e-6)
+    with pytest.warns(UserWarning, match="already exists"):
+        assert model.separate(str(song), output_dir=tmp_path / "out") is None
+    assert model.separate(str(song), output_dir=tmp_path / "out", force_overwrite=True) == paths
+
+    other = tmp_path / "song8k.wav"
+    sf.write(other, x.T.numpy()[::2], RATE // 2)
+    with pytest.raises(RuntimeError, match="resample=True"):
+        model.separate(str(other))
+    outs = model.separate(str(other), resample=True)
+    assert sf.info(outs[0]).samplerate == RATE // 2

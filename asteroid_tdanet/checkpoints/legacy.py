@@ -18,7 +18,9 @@ def is_legacy_tdanet_package(package: dict) -> bool:
     """A TDANet package written by release 0.1.0."""
     # Without model_args it is no package at all: load_package names what is missing.
     args = package.get("model_args")
-    return package.get("model_name") == "TDANet" and isinstance(args, dict) and "ga_mixer" not in args
+    return (
+        package.get("model_name") == "TDANet" and isinstance(args, dict) and "ga_mixer" not in args
+    )
 
 
 def upgrade_key(key: str, prefix: str = "") -> str:

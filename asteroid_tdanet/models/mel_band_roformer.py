@@ -22,11 +22,12 @@ from ..masknn.rotary import RotaryEmbedding
 from ..filterbanks import ComplexSTFT
 from ..utils.waveform import any_sample_format
 from .base import SeparationBaseModel, build_loaded, constructor_args
+from .stem_separation import StemSeparation
 
 TIME_ATTENTIONS = ("wsa", "full")
 
 
-class MelBandRoformer(SeparationBaseModel):
+class MelBandRoformer(StemSeparation, SeparationBaseModel):
     """Mel-Band RoFormer (one stem, stereo) whose time attention is windowed sink attention
     (``time_attention="wsa"``, the windowed-roformer ``MelBandRoformerWSA``) or full softmax
     attention (``"full"``, the Mel-Band RoFormer teacher).
