@@ -233,3 +233,26 @@ def test_recipe_trains_evaluates_and_publishes(name, request, tmp_path):
     arxiv.update(FLATFLocoformer="2508.19528", FLASepReformer="2508.19528")
     arxiv.update(MelBandRoformer="2510.25745", BLSTMNet="1703.06284")
     assert f"arxiv.org/abs/{arxiv[name]}" in card
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_short_inputs_are_separated_or_refused_clearly(name):
+    """Inputs from one sample up: the output has the input's length, or a ValueError says
+    how many samples the model takes (never a torch error from deep inside); once a length
+    is taken, every longer one is too."""
+    model = build(name).eval()
+    channels = data_of(name)[2]
+    taken = None
+    for length in sorted(set(range(1, 20)) | {31, 32, 33, 63, 64, 65, 66, 127, 128, 129, 130, 199}):
+        x = torch.randn(1, length) if channels == 1 else torch.randn(1, channels, length)
+        try:
+            out = model(x)
+        except ValueError as err:
+            assert taken is None, f"{length} refused after {taken} was taken: {err}"
+            assert "at least" in str(err) and str(length) in str(err)
+            continue
+        taken = taken or length
+        assert out.shape[-1] == length or getattr(model, "official_compat", False)
+        assert torch.isfinite(out).all(), length
+    assert taken is not None and taken < 200

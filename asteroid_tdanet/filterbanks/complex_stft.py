@@ -41,8 +41,25 @@ class ComplexSTFT(nn.Module):
     def _window(self, like: torch.Tensor) -> torch.Tensor:
         return torch.hann_window(self.win_length, device=like.device, dtype=like.dtype)
 
+    @property
+    def min_length(self) -> int:
+        """The shortest input :meth:`stft` takes: the centred frames are reflect-padded by
+        ``n_fft // 2`` samples, which needs more samples than that."""
+        return self.n_fft // 2 + 1
+
+    def check_length(self, length: int) -> None:
+        """Raise ``ValueError`` for inputs of ``length`` samples under :attr:`min_length`."""
+        if length < self.min_length:
+            raise ValueError(
+                f"An input of {length} samples is too short for the model's STFT "
+                f"(n_fft {self.n_fft}, centred frames with reflect padding): it takes at least "
+                f"{self.min_length} samples."
+            )
+
     def stft(self, wav: torch.Tensor) -> torch.Tensor:
-        """``(batch, time)`` -> complex ``(batch, n_fft / 2 + 1, 1 + time // hop_length)``."""
+        """``(batch, time)`` -> complex ``(batch, n_fft / 2 + 1, 1 + time // hop_length)``
+        (:meth:`check_length` first)."""
+        self.check_length(wav.shape[-1])
         return torch.stft(
             wav,
             self.n_fft,

@@ -198,6 +198,11 @@ class FLASepReformer(SeparationBaseModel):
         if wav.shape[1] != 1:
             raise ValueError(f"Expected a single-channel input, got shape {tuple(shape)}.")
         length = wav.shape[-1]
+        if length < self.kernel_size:
+            raise ValueError(
+                f"{type(self).__name__} takes at least {self.kernel_size} samples (its encoder "
+                f"window, kernel_size), got {length}."
+            )
         if self.normalize_variance:
             std = wav.std(dim=-1, keepdim=True)
             if not self.official_compat:  # the reference divides a silent input by 0

@@ -192,6 +192,7 @@ class FLATFLocoformer(SeparationBaseModel):
         elif ndim != 2:
             raise ValueError(f"Expected (time,), (batch, time) or (batch, 1, time), got {ndim}D.")
         batch, length = wav.shape
+        self.spectrum.check_length(length)  # before the std of a one-sample input warns
         if self.normalize_variance:
             std = wav.std(dim=-1, keepdim=True)
             if not self.official_compat:
