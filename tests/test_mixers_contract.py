@@ -144,6 +144,19 @@ def test_export_or_a_clear_refusal(name, fmt, tmp_path):
             torch.testing.assert_close(run(wav), model(wav), atol=1e-4, rtol=1e-3)
 
 
+def test_a_torchscript_s4_kernel_refuses_inputs_past_its_table(tmp_path):
+    """The traced graph of an ``s4`` model holds its kernel for ``max_seconds``; a longer
+    input raises instead of running with the kernel cut at the table's length."""
+    model = tiny_tdanet("s4").eval()
+    export_torchscript(model, tmp_path / "m.pt", example_seconds=0.1, max_seconds=0.5)
+    run = load_torchscript(tmp_path / "m.pt")[0]
+    with torch.no_grad():
+        wav = torch.randn(1, 3000)  # inside the table
+        torch.testing.assert_close(run(wav), model(wav), atol=1e-4, rtol=1e-3)
+        with pytest.raises(RuntimeError, match="exceeds dimension size"):
+            run(torch.randn(1, 16000))
+
+
 def test_unknown_mixers_and_arguments_are_named():
     with pytest.raises(ValueError, match="Unknown sequence mixer 'nope'.*'fla'"):
         build_mixer("nope", 8)

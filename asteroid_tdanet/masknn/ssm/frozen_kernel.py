@@ -9,8 +9,11 @@ class FrozenKernel(nn.Module):
 
     Exported graphs cannot run the NPLR kernel generation (complex arithmetic, state set up
     in Python); an exported S4 layer reads its kernel from this table instead, which covers
-    sequences of up to ``table.shape[-1]`` frames. In PyTorch a longer sequence raises; a
-    traced graph cannot check, and would use the kernel cut at the table's length.
+    sequences of up to ``table.shape[-1]`` frames. A longer sequence raises: in PyTorch with
+    a message naming the table's length; in a traced graph through ``narrow``, whose length
+    is traced with the input's and which refuses to read past the table (``start (0) +
+    length (...) exceeds dimension size (...)``), where a slice would silently return the
+    kernel cut at the table's length.
 
     Args:
         table (Tensor): ``(n_kernels, channels, max_length)`` kernel.
@@ -26,4 +29,4 @@ class FrozenKernel(nn.Module):
                 f"this exported S4 kernel covers {self.table.shape[-1]} frames, got {length}: "
                 "export with a larger max_seconds, or process the input in chunks."
             )
-        return self.table[..., :length]
+        return self.table.narrow(-1, 0, length)
