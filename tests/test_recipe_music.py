@@ -166,6 +166,15 @@ def test_student_starts_from_the_teacher_and_distillation_trains_only_the_studen
     ours, theirs = student.state_dict(), teacher.state_dict()
     assert set(ours) - set(theirs) == {"sink_tokens"}
     assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
+    # A teacher with sinks of its own: the student's are new, of any number.
+    with_sinks = MelBandRoformer(**TINY, sinks=2).eval()
+    for count in (2, 5):
+        other = MelBandRoformer.from_teacher(with_sinks, sinks=count)
+        assert other.sink_tokens.shape[0] == count
+        assert not torch.equal(other.sink_tokens[:2], with_sinks.sink_tokens)
+        weights = other.state_dict()
+        kept = {k: v for k, v in with_sinks.state_dict().items() if k != "sink_tokens"}
+        assert all(torch.equal(weights[k], v) for k, v in kept.items())
 
     small = dict(window_sizes=(64, 128), hop_length=16)
     objective = MaskDistillationObjective(

@@ -317,11 +317,13 @@ class MelBandRoformer(StemSeparation, SeparationBaseModel):
         fine-tuning start): the teacher's architecture with ``time_attention="wsa"``,
         ``sinks`` new sink tokens (the reference's init, ``randn``) and ``wsa_window``; every
         other weight copied from the teacher. ``overrides`` replace other arguments (e.g.
-        dropout). Returned in training mode."""
+        dropout). A teacher that has sink tokens itself gives none of them to the student (its
+        sinks are new whatever their number). Returned in training mode."""
         args = {**teacher.get_model_args(), **overrides}
         args.update(time_attention="wsa", sinks=sinks, wsa_window=wsa_window)
         student = cls(**args)
-        missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
+        weights = {k: v for k, v in teacher.state_dict().items() if k != "sink_tokens"}
+        missing, unexpected = student.load_state_dict(weights, strict=False)
         if unexpected or set(missing) - {"sink_tokens"}:
             raise ValueError(
                 f"The teacher's weights do not fit the student: missing {sorted(missing)}, "
