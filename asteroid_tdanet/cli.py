@@ -5,12 +5,13 @@ Run ``asteroid-tdanet <command> --help`` for every option.
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import List, Optional
 
-import soundfile as sf
 
+from .inference.outputs import OUTPUT_SUBTYPES
 from .inference.separator import BACKENDS, DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS
 from .inference.runner import PRECISIONS
 from .utils.allocator import ALLOCATOR_MODES
@@ -38,8 +39,15 @@ def _add_model_argument(parser: argparse.ArgumentParser) -> None:
 
 def _positive_float(text: str) -> float:
     value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _channel_index(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = first channel), got {text}")
     return value
 
 
@@ -93,10 +101,11 @@ def _separate_parser(sub) -> None:
     channels = p.add_mutually_exclusive_group()
     channels.add_argument(
         "--channel",
-        type=int,
+        type=_channel_index,
         metavar="N",
-        help="separate channel N (0 = first) of multichannel files (input with more "
-        "channels than the model takes is an error unless --channel or --mix-down is given)",
+        help="separate channel N (0 = first) of multichannel files; mono files are used as "
+        "they are (input with more channels than the model takes is an error unless "
+        "--channel or --mix-down is given)",
     )
     channels.add_argument(
         "--mix-down", action="store_true", help="average the channels of multichannel files"
@@ -112,11 +121,12 @@ def _separate_parser(sub) -> None:
     p.add_argument(
         "--subtype",
         default="FLOAT",
-        choices=sorted(sf.available_subtypes("WAV")),
+        choices=OUTPUT_SUBTYPES,
         type=str.upper,
         metavar="SUBTYPE",
         help="WAV sample format of the outputs: FLOAT (default, 32-bit float: never clips), "
-        "PCM_16, PCM_24, ... (integer formats clip; clipped samples are reported)",
+        f"or one of {', '.join(s for s in OUTPUT_SUBTYPES if s != 'FLOAT')} (integer formats "
+        "clip; clipped samples are reported)",
     )
     p.add_argument(
         "--chunk-seconds",

@@ -86,6 +86,18 @@ def test_colliding_outputs_are_refused(tmp_path, ckpt, capsys):
     assert "would overwrite those of" in capsys.readouterr().err
 
 
+def test_a_file_named_twice_is_separated_once(tmp_path, ckpt, capsys):
+    """Overlapping shell globs: a file named twice, and inside a folder also named."""
+    (tmp_path / "in").mkdir()
+    write_audio(tmp_path / "in" / "talk.wav", 0.5, 8000)
+    one = str(tmp_path / "in" / "talk.wav")
+    args = ["separate", one, one, str(tmp_path / "in"), "--model", ckpt, "-o", str(tmp_path / "o")]
+    assert main(args + ["-q"]) == 0
+    out = capsys.readouterr()
+    assert "would overwrite" not in out.err and out.out.startswith("Separated 1 file(s)")
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["talk_s1.wav", "talk_s2.wav"]
+
+
 def test_multichannel_needs_a_choice(tmp_path, ckpt, capsys):
     write_audio(tmp_path / "st.wav", 0.5, 8000, channels=3)
     base = ["separate", str(tmp_path / "st.wav"), "--model", ckpt, "-q"]
@@ -93,6 +105,16 @@ def test_multichannel_needs_a_choice(tmp_path, ckpt, capsys):
     assert "st.wav: has 3 channels" in capsys.readouterr().err
     assert main(base + ["-o", str(tmp_path / "b"), "--channel", "2"]) == 0
     assert main(base + ["-o", str(tmp_path / "c"), "--mix-down"]) == 0
+    # --channel applies to multichannel files: a mono file beside them is used as it is.
+    mono = write_audio(tmp_path / "mono.wav", 0.5, 8000, subtype="FLOAT")
+    both = ["separate", str(tmp_path / "st.wav"), str(tmp_path / "mono.wav"), "--model", ckpt]
+    assert main(both + ["-q", "-o", str(tmp_path / "d"), "--channel", "2"]) == 0
+    from asteroid_tdanet import TDANet
+
+    with torch.inference_mode():
+        expected = TDANet.from_pretrained(ckpt)(torch.from_numpy(mono))
+    got, _ = sf.read(str(tmp_path / "d" / "mono_s1.wav"), dtype="float32")
+    np.testing.assert_allclose(got, expected[0].numpy(), atol=1e-6, rtol=1e-5)
     with pytest.raises(SystemExit):  # argparse: not allowed together
         main(base + ["--channel", "0", "--mix-down"])
 
@@ -137,10 +159,30 @@ def test_runtime_options_are_validated(tmp_path, ckpt, capsys):
     assert main(base + ["--precision", "bfloat16", "--backend", "onnxruntime"]) == 2
     assert "float32" in capsys.readouterr().err
     assert main(base + ["--chunk-seconds", "1", "--overlap-seconds", "0.9"]) == 2
-    assert "overlap" in capsys.readouterr().err
+    assert "overlap_seconds (0.9) must be at most half of chunk_seconds (1)" in (
+        capsys.readouterr().err
+    )
     if not torch.cuda.is_available():
         assert main(base + ["--device", "cuda"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err
+    # Devices this build or machine has no use for: one line each, no traceback.
+    for device, says in [
+        ("xpu", "cannot be used here"),
+        ("meta", "holds no data"),
+        ("nope", "Unknown"),
+    ]:
+        assert main(base + ["--device", device]) == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err
+    for option in ("--chunk-seconds", "--overlap-seconds"):  # argparse: usage errors
+        for value in ("inf", "nan", "0"):
+            with pytest.raises(SystemExit) as stop:
+                main(base + [option, value])
+            assert stop.value.code == 2 and "finite number > 0" in capsys.readouterr().err
+    for args in (["--channel", "-1"], ["--subtype", "IMA_ADPCM"], ["--subtype", "MPEG_LAYER_III"]):
+        with pytest.raises(SystemExit) as stop:
+            main(base + args)
+        assert stop.value.code == 2
     assert main(base + ["--threads", "1", "-q"]) == 0
     assert main(base + ["--precision", "bfloat16", "-q", "--force"]) == 0
 

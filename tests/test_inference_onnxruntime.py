@@ -49,6 +49,33 @@ def test_the_export_is_cached_per_model(onnx_cache):
     assert not [f for f in os.listdir(onnx_cache) if f.startswith(".export-")]
 
 
+@pytest.mark.parametrize("damage", [b"", b"\x08\x07garbage"])
+def test_a_damaged_cached_graph_is_exported_again(onnx_cache, damage):
+    model, wav = tiny_model(), torch.randn(1, 4000)
+    path = OnnxRunner(model).path
+    expected = OnnxRunner(model)(wav)
+    with open(path, "r+b") as f:  # cut short (a full disk, a killed copy) or overwritten
+        f.truncate(len(damage))
+        f.write(damage)
+    messages = []
+    runner = OnnxRunner(model, log=messages.append)
+    assert runner.path == path and "cannot be loaded; exporting it again" in messages[0]
+    torch.testing.assert_close(runner(wav), expected, rtol=0, atol=0)
+
+
+def test_an_unwritable_cache_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(CACHE_ENV, str(blocker))
+    save_tiny_model(tmp_path / "model.pth")
+    write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    args = ["separate", str(tmp_path / "talk.wav"), "--model", str(tmp_path / "model.pth")]
+    assert cli_main(args + ["-o", str(tmp_path / "o"), "--backend", "onnxruntime", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write the ONNX cache folder" in err and CACHE_ENV in err
+    assert "Traceback" not in err
+
+
 def test_cli_backend_onnxruntime_writes_the_same_files(tmp_path):
     save_tiny_model(tmp_path / "model.pth")
     write_audio(tmp_path / "talk.wav", 2.5, 8000, subtype="FLOAT")

@@ -238,3 +238,22 @@ def test_asteroid_separate_api_of_a_stem_model_gives_the_stems(model, tmp_path):
         model.separate(str(other))
     outs = model.separate(str(other), resample=True)
     assert sf.info(outs[0]).samplerate == RATE // 2
+
+
+def test_chunking_that_could_end_on_a_chunk_too_short_for_the_stft_is_refused(model, tmp_path):
+    """The last chunk of a file can be as short as the overlap plus one sample: an overlap
+    under the STFT's minimum input would fail on some file lengths only, so it is refused
+    when the separator is built (the CLI: exit 2); an overlap that covers it takes any
+    length."""
+    assert model.min_input_samples == 256 // 2 + 1
+    with pytest.raises(ValueError, match="at least 129 samples.*at least 0.008 s"):
+        Separator(model, chunk_seconds=0.5, overlap_seconds=0.001)
+    sep = Separator(model, chunk_seconds=0.5, overlap_seconds=0.008)
+    for length in (8001, 8064, 8129, 16001):  # last chunks of various lengths
+        assert sep.separate_tensor(music(1.1)[:, :length]).shape == (2, 2, length)
+    path = tmp_path / "song.wav"
+    sf.write(path, music(0.6).T.numpy(), RATE)
+    model_path = tmp_path / "mbr.pth"
+    torch.save(package_model(model), model_path)
+    args = ["separate", str(path), "--model", str(model_path), "-o", str(tmp_path / "o"), "-q"]
+    assert cli_main(args + ["--chunk-seconds", "0.5", "--overlap-seconds", "0.001"]) == 2

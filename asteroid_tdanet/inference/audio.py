@@ -61,10 +61,12 @@ def check_channel_options(
 ) -> None:
     """Input that does not match the model's channels needs an explicit choice; a chosen
     channel must exist. A multichannel model (``model_channels``, e.g. a stereo music model)
-    takes files with that many channels as they are, and mono files (duplicated)."""
+    takes files with that many channels as they are, and mono files (duplicated). ``channel``
+    applies to multichannel files: a mono file is its own channel (so one ``--channel`` serves
+    a folder of mono and stereo files)."""
     if channel is not None and mix_down:
         raise ValueError("Pass either a channel or mix_down, not both.")
-    if channel is not None and not 0 <= channel < channels:
+    if channel is not None and channels > 1 and not 0 <= channel < channels:
         raise AudioError(path, f"has {channels} channel(s), cannot select channel {channel}")
     if channel is not None or mix_down or channels in (1, model_channels):
         return
@@ -82,8 +84,9 @@ def check_channel_options(
 
 
 def to_mono(block: np.ndarray, channel: Optional[int], mix_down: bool) -> np.ndarray:
-    """``(frames, channels)`` -> ``(frames,)``: the chosen channel, or the channels' mean."""
-    if channel is not None:
+    """``(frames, channels)`` -> ``(frames,)``: the chosen channel (a mono block's only
+    one), or the channels' mean."""
+    if channel is not None and block.shape[1] > 1:
         return block[:, channel]
     if mix_down:
         return block.mean(axis=1, dtype=np.float32)

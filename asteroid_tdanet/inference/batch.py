@@ -136,11 +136,17 @@ def discover(
 def plan(inputs: Sequence[str], out_dir, names: OutputNames, force: bool = False) -> List[Job]:
     """Jobs for ``inputs`` with one output per name of ``names`` (an int ``n_src``:
     ``s1 .. s<n_src>``); a job whose outputs exist (without ``force``) or collide with
-    another job's gets an ``error`` and will not run."""
+    another job's gets an ``error`` and will not run. A file reached twice (named twice, or
+    named and inside a named folder, e.g. by overlapping shell globs) is one job."""
     out_dir = Path(out_dir)
     jobs: List[Job] = []
     claimed: Dict[Path, Path] = {}
+    seen = set()
     for path, stem in discover(inputs, out_dir, names):
+        source = Path(path).resolve()
+        if source in seen:
+            continue
+        seen.add(source)
         job = Job(path, output_paths(stem, out_dir, names))
         keys = [p.resolve() for p in job.outputs]
         other = next((claimed[k] for k in keys if k in claimed), None)

@@ -24,6 +24,10 @@ class OnnxRuntimeUnavailable(RuntimeError):
     """onnxruntime is not installed (it comes with ``asteroid-tdanet[export]``)."""
 
 
+class OnnxCacheError(RuntimeError):
+    """The cache folder cannot be written, or a graph cannot be loaded."""
+
+
 def cache_dir() -> str:
     """Folder of the exported graphs."""
     root = os.environ.get(CACHE_ENV) or os.path.join(
@@ -58,11 +62,17 @@ def cached_onnx(model, folder: Optional[str] = None, log: Optional[Callable] = N
     path = os.path.join(folder, f"{type(model).__name__}-{model_fingerprint(model, opset)}.onnx")
     if os.path.exists(path):
         return path
-    os.makedirs(folder, exist_ok=True)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=folder)
+    except OSError as err:
+        raise OnnxCacheError(
+            f"cannot write the ONNX cache folder {folder!r} ({err.strerror or err}); set "
+            f"{CACHE_ENV} to a writable folder"
+        ) from err
+    os.close(fd)
     if log is not None:
         log(f"exporting the model to ONNX once (cached as {path})")
-    fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=folder)
-    os.close(fd)
     try:
         export_onnx(model, tmp, opset=opset)
         os.replace(tmp, path)  # a concurrent export of the same model writes the same graph
@@ -103,12 +113,27 @@ class OnnxRunner:
         self.model = model
         self.sample_rate = int(model.sample_rate)
         self.n_src = getattr(model, "n_src", None)
-        self.path = onnx_path or cached_onnx(model, log=log)
         options = ort.SessionOptions()
         if threads is not None:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+
+        def session(path):
+            return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+        self.path = onnx_path or cached_onnx(model, log=log)
+        try:
+            self.session = session(self.path)
+        except Exception as err:  # onnxruntime's InvalidProtobuf, InvalidGraph, NoSuchFile...
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            if onnx_path is not None:
+                raise OnnxCacheError(f"{onnx_path}: onnxruntime cannot load it ({reason})") from err
+            # A cached graph cut short (a full disk, a killed copy) or damaged: export again.
+            if log is not None:
+                log(f"the cached ONNX graph {self.path} cannot be loaded; exporting it again")
+            os.remove(self.path)
+            self.path = cached_onnx(model, log=log)
+            self.session = session(self.path)
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, wav: torch.Tensor) -> torch.Tensor:

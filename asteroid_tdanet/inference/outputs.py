@@ -35,6 +35,23 @@ OLD_TEMP_NAME = re.compile(r"^\..+\.partial\.\w+$")
 _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK)
 
 
+# Sample formats whose files hold exactly the samples written (one frame per sample): block
+# codecs (IMA/MS ADPCM, GSM 6.10, G.72x) pad the last block, lengthening the output, and
+# libsndfile cannot encode MPEG in WAV. OUTPUT_SUBTYPES: those of WAV, the CLI's choices.
+EXACT_SUBTYPES = (
+    "FLOAT",
+    "DOUBLE",
+    "PCM_16",
+    "PCM_24",
+    "PCM_32",
+    "PCM_U8",
+    "PCM_S8",
+    "ULAW",
+    "ALAW",
+)
+OUTPUT_SUBTYPES = tuple(s for s in EXACT_SUBTYPES if s in sf.available_subtypes("WAV"))
+
+
 class OutputError(OSError):
     """An output cannot be written; ``str()`` is the one-line message (no ``[Errno N]``)."""
 
@@ -121,6 +138,11 @@ class OutputFiles:
         overwrite: bool = True,
         channels: int = 1,
     ):
+        if subtype.upper() not in EXACT_SUBTYPES:
+            raise ValueError(
+                f"Output subtype {subtype!r} does not keep the samples' count or cannot be "
+                f"written; choose one of {', '.join(EXACT_SUBTYPES)}."
+            )
         self.paths = [os.fspath(p) for p in paths]
         self.channels = channels
         self.sample_rate, self.subtype, self.overwrite = sample_rate, subtype, overwrite

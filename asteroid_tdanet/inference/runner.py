@@ -27,13 +27,26 @@ def resolve_device(device: Optional[str]) -> torch.device:
     """``None``/``"cpu"``/``"cuda"``/``"cuda:1"`` -> a usable :class:`torch.device`.
 
     Raises:
-        ValueError: CUDA requested but not available.
+        ValueError: an unknown device name, CUDA requested but not available, ``meta`` (it
+            holds no data), or a device this torch build or machine cannot allocate on (e.g.
+            ``xpu`` without XPU support, ``cuda:3`` on a one-GPU machine).
     """
-    dev = torch.device(device or "cpu")
+    try:
+        dev = torch.device(device or "cpu")
+    except RuntimeError as err:
+        raise ValueError(f"Unknown device {device!r}: {err} (use cpu, cuda or cuda:N).") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"Device {device!r} requested but CUDA is not available (use --device cpu)."
         )
+    if dev.type == "meta":
+        raise ValueError("Device 'meta' holds no data and cannot separate (use cpu or cuda).")
+    try:
+        torch.empty(1, device=dev)
+    except Exception as err:  # torch raises AssertionError / RuntimeError by backend
+        text = str(err).strip() or type(err).__name__
+        message = text.splitlines()[0].split(". ")[0].rstrip(".")  # the first sentence
+        raise ValueError(f"Device {device!r} cannot be used here: {message}.") from err
     return dev
 
 

@@ -11,6 +11,7 @@ end (:mod:`.outputs`), so an interrupted or failed run never leaves truncated ou
 the final names, and two runs writing the same output never mix their results.
 """
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence
@@ -123,7 +124,35 @@ class Separator:
                 hop -= step
             self.overlap = self.chunk - hop
         self.align = align and self.layout.align
+        self._check_chunking(model, chunk_seconds, overlap_seconds)
         OverlapAddStream(self.separate_fn, self.chunk, self.overlap)  # validates the sizes early
+
+    def _check_chunking(self, model, chunk_seconds: float, overlap_seconds: float) -> None:
+        """Chunk and overlap sizes as errors naming the options, in seconds: the overlap at
+        most half a chunk, and the shortest chunk a file can end with (the overlap plus one
+        sample) at least what the model takes (:attr:`min_input_samples`)."""
+        rate = self.sample_rate
+        if self.chunk < 2 or self.overlap < 1:
+            raise ValueError(
+                f"chunk_seconds ({chunk_seconds:g}) and overlap_seconds ({overlap_seconds:g}) "
+                f"must be at least 2 and 1 samples at {rate} Hz."
+            )
+        if self.overlap > self.chunk // 2:
+            raise ValueError(
+                f"overlap_seconds ({self.overlap / rate:g}) must be at most half of "
+                f"chunk_seconds ({self.chunk / rate:g}): lower the overlap or lengthen the chunks."
+            )
+        shortest = int(getattr(model, "min_input_samples", 1))
+        if self.overlap + 1 < shortest:
+            used = self.overlap / rate
+            grid = "" if abs(used - overlap_seconds) < 0.5 / rate else f", {used:g} on its grid"
+            least = math.ceil((shortest - 1) / rate * 1000) / 1000  # whole milliseconds, up
+            raise ValueError(
+                f"overlap_seconds ({overlap_seconds:g}{grid}) is too short for "
+                f"{type(model).__name__}: the last chunk of a file can be as short as the "
+                f"overlap plus one sample, and the model takes at least {shortest} samples "
+                f"({shortest / rate:.3g} s); use an overlap of at least {least:g} s."
+            )
 
     def _stream(self) -> OverlapAddStream:
         return OverlapAddStream(self.separate_fn, self.chunk, self.overlap, self.align)

@@ -91,6 +91,15 @@ class PackagedModel:
         """Asteroid's package dict with plain-string versions (see :func:`package_model`)."""
         return _plain_versions(super().serialize())
 
+    @property
+    def min_input_samples(self) -> int:
+        """The shortest input (samples per channel) the model separates; a shorter one raises
+        ``ValueError``. 1 unless a model's encoder needs more (an STFT's half window, a
+        convolution's window). The :class:`~asteroid_tdanet.inference.Separator` checks its
+        chunking against it."""
+        spectrum = getattr(self, "spectrum", None)
+        return spectrum.min_length if spectrum is not None else 1
+
     def gradient_checkpointing_enable(self, enable: bool = True) -> None:
         """Recompute the repeated blocks in the backward pass instead of keeping their
         activations (a training-memory / time trade-off; the outputs and gradients are the

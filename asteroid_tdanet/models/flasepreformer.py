@@ -198,10 +198,10 @@ class FLASepReformer(SeparationBaseModel):
         if wav.shape[1] != 1:
             raise ValueError(f"Expected a single-channel input, got shape {tuple(shape)}.")
         length = wav.shape[-1]
-        if length < self.kernel_size:
+        if length < self.min_input_samples:
             raise ValueError(
-                f"{type(self).__name__} takes at least {self.kernel_size} samples (its encoder "
-                f"window, kernel_size), got {length}."
+                f"{type(self).__name__} takes at least {self.min_input_samples} samples (its "
+                f"encoder window, kernel_size), got {length}."
             )
         if self.normalize_variance:
             std = wav.std(dim=-1, keepdim=True)
@@ -226,6 +226,11 @@ class FLASepReformer(SeparationBaseModel):
             _shape_reconstructed(est, shape),
             [_shape_reconstructed(a, shape) for a in aux],
         )
+
+    @property
+    def min_input_samples(self) -> int:
+        """One encoder window (``kernel_size``)."""
+        return self.kernel_size
 
     @any_sample_format
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
