@@ -278,13 +278,26 @@ def load_model(spec: str):
     from .models import load_model as load
 
     try:
-        return load(spec)
+        model = load(spec)
     except (NotACheckpointError, CheckpointMismatchError, FileNotFoundError) as err:
         raise CliError(f"--model: {_joined_lines(err)}") from err
     except Exception as err:  # hub/network errors, other models' state dicts, ...
         raise CliError(
             f"--model {spec}: cannot load ({type(err).__name__}: {_joined_lines(err)})"
         ) from err
+    # NaN/Inf weights (a diverged training, damaged tensor data) load without error and
+    # would fail every file later with a misleading precision hint.
+    bad = [
+        name
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point() and not bool(tensor.isfinite().all())
+    ]
+    if bad:
+        raise CliError(
+            f"--model {spec}: {len(bad)} weight tensor(s) hold NaN or Inf values ({bad[0]}"
+            f"{', ...' if len(bad) > 1 else ''}): the file is damaged or its training diverged"
+        )
+    return model
 
 
 def cmd_separate(args) -> int:

@@ -138,3 +138,13 @@ def test_hub_lookups_fail_fast_offline_naming_the_cache(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="did not answer") as info:
         load_model("someone/absent", cache_dir=str(tmp_path / "hub"))
     assert time.perf_counter() - start < 10 and str(tmp_path / "hub") in str(info.value)
+
+
+def test_cli_refuses_a_model_with_nan_weights(tmp_path, capsys):
+    package = save_tiny_model(tmp_path / "ok.pth").serialize()
+    name = next(k for k, v in package["state_dict"].items() if v.is_floating_point())
+    package["state_dict"][name] = torch.full_like(package["state_dict"][name], float("nan"))
+    torch.save(package, tmp_path / "nan.pth")
+    assert main(["info", "--model", str(tmp_path / "nan.pth")]) == 2
+    err = capsys.readouterr().err
+    assert f"1 weight tensor(s) hold NaN or Inf values ({name})" in err
