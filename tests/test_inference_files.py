@@ -1,5 +1,7 @@
 """File separation: lengths and rates, channel handling, and one-line errors naming the file."""
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -70,6 +72,8 @@ def _bad_files(tmp_path):
     inf[-1] = np.inf
     sf.write(str(tmp_path / "inf.wav"), inf, 8000, subtype="FLOAT")
     write_audio(tmp_path / "odd_rate.wav", 0.5, 44101)
+    os.mkfifo(tmp_path / "fifo.wav")  # never opened for reading: that would block
+    (tmp_path / "folder.wav").mkdir()
     return [
         ("text.wav", "not a readable audio file"),
         ("empty.wav", "is empty"),
@@ -78,6 +82,8 @@ def _bad_files(tmp_path):
         ("inf.wav", "NaN or Inf"),
         ("odd_rate.wav", "cannot resample 44101 Hz -> 8000 Hz"),
         ("missing.wav", "no such file"),
+        ("fifo.wav", "not a regular file"),
+        ("folder.wav", "is a folder"),
     ]
 
 

@@ -49,7 +49,10 @@ def _first_line(err: Exception) -> str:
 def open_audio(path) -> sf.SoundFile:
     """Open ``path`` for reading; :class:`AudioError` if it is not a readable audio file."""
     if not os.path.isfile(path):
-        raise AudioError(path, "no such file")
+        if os.path.isdir(path):
+            raise AudioError(path, "is a folder")
+        # A FIFO, socket or device: soundfile needs a file it can seek in.
+        raise AudioError(path, "not a regular file" if os.path.exists(path) else "no such file")
     try:
         return sf.SoundFile(path)
     except Exception as err:  # soundfile raises LibsndfileError/RuntimeError/TypeError
