@@ -256,3 +256,34 @@ def test_doc_summary_joins_the_first_paragraph():
     assert doc_summary(doc) == "First sentence wrapped over two lines."
     assert doc_summary("\n  One line.\n") == "One line."
     assert doc_summary(None) == ""
+
+
+def test_free_form_options_are_split_never_run(tmp_path):
+    """--train_args / --eval_args / --mini_args are split into words with shell quoting;
+    command substitutions, variables and globs inside them stay text."""
+    marker = tmp_path / "ran"
+    for text in (f"--x $(touch {marker})", f"--x `touch {marker}`", f"--x '); touch {marker}; ('"):
+        for option in ("--train_args", "--eval_args", "--mini_args"):
+            _banner("libri2mix", option, text)
+            assert not marker.exists(), (option, text)
+    run_sh = os.path.join(REPO, "egs", "libri2mix", "run.sh")
+    out = subprocess.run(
+        [run_sh, "--python", sys.executable, "--train_args", "--x 'unbalanced"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "--train_args: cannot split" in out.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "", "1.5", "--stop_stage"])
+def test_stages_must_be_numbers(value):
+    run_sh = os.path.join(REPO, "egs", "libri2mix", "run.sh")
+    out = subprocess.run(
+        [run_sh, "--python", sys.executable, "--stage", value, "--stop_stage", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "expected a stage number" in out.stderr, out.stderr
+    assert "Done" not in out.stdout

@@ -8,15 +8,40 @@
 # package (egs/utils/corpus: stage 0 and 1; never part of the installed library).
 export PYTHONPATH="$(cd "$utils/../.." && pwd):$utils${PYTHONPATH:+:$PYTHONPATH}"
 
-# Free-form option strings are split as a shell splits words, so quotes group them:
-# --train_args "--model_args '{n_repeats: 2}'" passes one YAML value. A string that does not
-# parse (an unbalanced quote) stops here, naming the option.
+# Free-form option strings are split into words with shell quoting rules (Python's
+# shlex), so quotes group them: --train_args "--model_args '{n_repeats: 2}'" passes one YAML
+# value. Nothing in them is executed or expanded ($(...), `...`, $VAR, globs stay text). A
+# string that does not parse (an unbalanced quote) stops here, naming the option.
+split_words() {  # split_words ARRAY_NAME STRING: the words of STRING into the array
+  local -n words_=$1
+  local listing
+  listing=$(mktemp) || return 1
+  if ! "$python" -c 'import shlex, sys
+sys.stdout.write("".join(word + "\0" for word in shlex.split(sys.argv[1])))' "$2" \
+      >"$listing" 2>/dev/null; then
+    rm -f "$listing"
+    return 1
+  fi
+  mapfile -d '' -t words_ <"$listing"
+  rm -f "$listing"
+}
 for name in train_args eval_args mini_args; do
-  if ! eval "${name}_words=(${!name})" 2>/dev/null; then
+  if ! split_words "${name}_words" "${!name}"; then
     echo "--$name: cannot split '${!name}' into words (unbalanced quote?)" >&2
     exit 2
   fi
 done
+
+# Stages are numbers: anything else would make every stage test false and run nothing.
+for name in stage stop_stage; do
+  if ! [[ "${!name}" =~ ^-?[0-9]+$ ]]; then
+    echo "--$name: expected a stage number, got '${!name}'" >&2
+    exit 2
+  fi
+done
+if [ "$stage" -gt "$stop_stage" ]; then  # prints the settings only (the tests' dry run)
+  echo "note: --stage $stage is after --stop_stage $stop_stage: no stage will run" >&2
+fi
 
 # Optional conf overrides: only the ones given on the command line are passed on.
 train_opts=(--model_name "$model")
