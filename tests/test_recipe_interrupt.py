@@ -165,3 +165,50 @@ def test_sigint_to_run_sh_stops_the_running_stage(tmp_path):
     assert proc.returncode == 130, out + err
     assert (tmp_path / "child.signal").read_text().strip() == "TERM"
     assert not os.path.exists(f"/proc/{child}")
+
+
+def test_last_checkpoint_follows_every_epoch_even_without_improvement(tmp_path):
+    """``last.ckpt`` (what a resume starts from) is the last epoch's, also when the
+    validation loss did not improve (Lightning's save_last writes it only with a top-k
+    checkpoint) and with no timed checkpoints (``checkpoint_minutes: 0``)."""
+    import pytorch_lightning as pl
+    import torch
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from asteroid_tdanet.recipes.checkpointing import last_checkpoint_callback
+
+    class Worsening(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, _):
+            return (self.w - batch).pow(2).mean()
+
+        def validation_step(self, batch, _):
+            self.log("val_loss", float(self.current_epoch))  # worse every epoch
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def train_dataloader(self):
+            return torch.utils.data.DataLoader(torch.ones(4, 1), batch_size=2)
+
+        def val_dataloader(self):
+            return torch.utils.data.DataLoader(torch.ones(2, 1), batch_size=2)
+
+    folder = str(tmp_path / "checkpoints")
+    best = ModelCheckpoint(dirpath=folder, monitor="val_loss", save_top_k=1, save_last=True)
+    trainer = pl.Trainer(
+        max_epochs=4,
+        callbacks=[best, last_checkpoint_callback(folder, 0)],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        accelerator="cpu",
+    )
+    trainer.fit(Worsening())
+    # The final step (4 epochs of 2 batches), not the first epoch's, the only improvement.
+    assert checkpoint_progress(os.path.join(folder, "last.ckpt"))["global_step"] == 8
+    assert os.path.basename(best.best_model_path).startswith("epoch=0")

@@ -32,20 +32,31 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 os.remove(tmp)
 
 
-def timed_checkpoint(dirpath: str, minutes: Optional[float]):
-    """A callback that writes ``<dirpath>/last.ckpt`` every ``minutes`` of training (within
-    epochs too), the file the recipe resumes from; ``None`` or ``<= 0``: no such callback."""
+def last_checkpoint_callback(dirpath: str, minutes: Optional[float]):
+    """A callback that writes ``<dirpath>/last.ckpt``, the file the recipe resumes from, at
+    every validation end (every epoch) and, with ``minutes > 0``, every ``minutes`` of
+    training within epochs too.
+
+    Lightning's own ``save_last`` writes ``last.ckpt`` only when it writes a top-k
+    checkpoint, i.e. when the monitored loss improved: after a run of epochs without
+    improvement an interruption would lose all of them.
+    """
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    if not minutes or minutes <= 0:
-        return None
-    return ModelCheckpoint(
+    class LastCheckpoint(ModelCheckpoint):
+        def on_validation_end(self, trainer, pl_module) -> None:
+            super().on_validation_end(trainer, pl_module)  # the timed save, if deferred
+            if not (trainer.sanity_checking or trainer.fast_dev_run):
+                trainer.save_checkpoint(os.path.join(dirpath, "last.ckpt"))
+
+    timed = dict(train_time_interval=datetime.timedelta(minutes=minutes)) if minutes else {}
+    return LastCheckpoint(
         dirpath=dirpath,
         monitor=None,
         save_top_k=0,
         save_last=True,
-        train_time_interval=datetime.timedelta(minutes=minutes),
         enable_version_counter=False,  # always last.ckpt, never last-v1.ckpt
+        **(timed if minutes and minutes > 0 else {}),
     )
 
 

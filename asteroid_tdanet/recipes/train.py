@@ -30,7 +30,7 @@ from .checkpointing import (
     DEFAULT_CHECKPOINT_MINUTES,
     AtomicCheckpointIO,
     checkpoint_progress,
-    timed_checkpoint,
+    last_checkpoint_callback,
 )
 from .config import parse_with_conf, save_conf, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset, DynamicMixDataset
@@ -113,11 +113,10 @@ def build_trainer(conf: dict, exp_dir: str):
         from .budget_schedule import CosineToBudget
 
         callbacks.append(CosineToBudget(conf["scheduler"].get("warmup_steps", 100)))
-    # last.ckpt also every few minutes within epochs: a stopped run loses at most that.
+    # last.ckpt at every epoch end, and every few minutes within epochs: a stopped run loses
+    # at most that.
     minutes = training.get("checkpoint_minutes", DEFAULT_CHECKPOINT_MINUTES)
-    timed = timed_checkpoint(os.path.join(exp_dir, xp.CHECKPOINTS), minutes)
-    if timed is not None:
-        callbacks.append(timed)
+    callbacks.append(last_checkpoint_callback(os.path.join(exp_dir, xp.CHECKPOINTS), minutes))
     if training["early_stop"]:
         callbacks.append(
             # strict=False: a budget that ends before the first validation is not an error.

@@ -8,22 +8,18 @@
 # package (egs/utils/corpus: stage 0 and 1; never part of the installed library).
 export PYTHONPATH="$(cd "$utils/../.." && pwd):$utils${PYTHONPATH:+:$PYTHONPATH}"
 
-# Free-form option strings are split into words with shell quoting rules (Python's
-# shlex), so quotes group them: --train_args "--model_args '{n_repeats: 2}'" passes one YAML
-# value. Nothing in them is executed or expanded ($(...), `...`, $VAR, globs stay text). A
-# string that does not parse (an unbalanced quote) stops here, naming the option.
+# Free-form option strings are split into words by xargs's quoting rules ('...', "...",
+# backslashes), so quotes group them: --train_args "--model_args '{n_repeats: 2}'" passes one
+# YAML value. Nothing in them is executed or expanded ($(...), `...`, $VAR and globs stay
+# text). A string that does not parse (an unbalanced quote) stops here, naming the option.
 split_words() {  # split_words ARRAY_NAME STRING: the words of STRING into the array
   local -n words_=$1
-  local listing
+  local listing status=0
   listing=$(mktemp) || return 1
-  if ! "$python" -c 'import shlex, sys
-sys.stdout.write("".join(word + "\0" for word in shlex.split(sys.argv[1])))' "$2" \
-      >"$listing" 2>/dev/null; then
-    rm -f "$listing"
-    return 1
-  fi
-  mapfile -d '' -t words_ <"$listing"
+  printf '%s' "$2" | xargs -r printf '%s\0' >"$listing" 2>/dev/null || status=$?
+  [ "$status" = 0 ] && mapfile -d '' -t words_ <"$listing"
   rm -f "$listing"
+  return "$status"
 }
 for name in train_args eval_args mini_args; do
   if ! split_words "${name}_words" "${!name}"; then
