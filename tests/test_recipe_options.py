@@ -211,6 +211,12 @@ def test_conf_lists_of_text_reach_tensorboard_as_text():
     assert hparams["data_pair_groups"] == "['espeak_']" and hparams["data_x"] == "None"
     torch.testing.assert_close(hparams["data_pair_semitones"], torch.tensor([0.0, 2.0]))
     assert conf["data"]["pair_groups"] == ["espeak_"]  # the conf itself is left as it was
+    # pair_groups: [] (any two speakers, as documented) is no tensor TensorBoard can log.
+    from torch.utils.tensorboard.summary import hparams as tensorboard_hparams
+
+    hparams = SeparationSystem.config_to_hparams({"data": {"pair_groups": []}})
+    assert hparams["data_pair_groups"] == "[]"
+    tensorboard_hparams(hparams, {"val_loss": 0.0})
 
 
 def test_help_without_conf_shows_the_options(tmp_path, capsys):

@@ -23,6 +23,7 @@ import torch
 
 from ..utils.docs import doc_summary
 from . import experiment as xp
+from .config import positive_float
 
 REAL_SPEECH_EVAL = "eval_real_speech"
 COLUMNS = [
@@ -186,7 +187,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("exp_dirs", nargs="+", help="trained and evaluated experiment folders")
     parser.add_argument("--out_dir", required=True)
-    parser.add_argument("--seconds", type=float, default=4.0, help="input length for timing")
+    parser.add_argument(
+        "--seconds", type=positive_float, default=4.0, help="input length for timing"
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the timing")
     parser.add_argument("--title", default="")

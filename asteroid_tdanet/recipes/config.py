@@ -26,6 +26,34 @@ def str2bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"Expected a boolean, got {value!r}.")
 
 
+def non_negative_int(text: str) -> int:
+    """argparse ``type``: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse ``type``: a finite number > 0."""
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def _yaml_value(value: str):
+    """An option value read as YAML (``none`` / ``null`` -> None); a usage error if it is not
+    valid YAML, e.g. an unclosed ``{``."""
+    if value.lower() in NONE_STRINGS:
+        return None
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        reason = " ".join(str(err).split())
+        raise argparse.ArgumentTypeError(f"not valid YAML: {value!r} ({reason})")
+
+
 def _typed(default):
     """argparse ``type`` for an option whose conf default is ``default``."""
     if isinstance(default, bool):
@@ -33,7 +61,7 @@ def _typed(default):
     if default is None or isinstance(default, (list, dict)):
         # No type to go by (e.g. a model size left to the preset), or a list / mapping: read
         # it as YAML, so "64" -> 64, "true" -> True, "gLN" -> "gLN", "[0, 2]" -> [0, 2].
-        return lambda value: yaml.safe_load(value) if value.lower() not in NONE_STRINGS else None
+        return _yaml_value
     base = type(default) if isinstance(default, (int, float)) else str
 
     def convert(value: str):
@@ -51,9 +79,16 @@ def _typed(default):
 
 
 def load_conf(path: str) -> Dict[str, dict]:
-    """Read a recipe ``conf.yml``; every top-level value must be a section dict."""
+    """Read a recipe ``conf.yml``; every top-level value must be a section dict.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: not YAML, or not sections of keys.
+    """
     with open(path) as f:
-        conf = yaml.safe_load(f) or {}
+        try:
+            conf = yaml.safe_load(f) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from err
     if not isinstance(conf, dict) or not all(isinstance(v, dict) for v in conf.values()):
         raise ValueError(f"{path}: expected sections of key: value pairs at the top level.")
     keys: Dict[str, str] = {}

@@ -25,9 +25,10 @@ from asteroid.losses import PITLossWrapper, pairwise_neg_sisdr
 from asteroid.metrics import get_metrics
 from tqdm import tqdm
 
+from ..inference.runner import resolve_device
 from ..utils.docs import doc_summary
 from . import experiment as xp
-from .config import load_conf, str2bool
+from .config import load_conf, non_negative_int, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset
 from .music_data import is_music_data
 
@@ -130,8 +131,12 @@ def main(argv=None) -> int:
         "(default: conf test_split)",
     )
     parser.add_argument("--task", default=None, help="default: the training task")
-    parser.add_argument("--n_save_ex", type=int, default=5, help="example folders to save")
-    parser.add_argument("--max_utterances", type=int, default=0, help="0 = all (music: songs)")
+    parser.add_argument(
+        "--n_save_ex", type=non_negative_int, default=5, help="example folders to save (>= 0)"
+    )
+    parser.add_argument(
+        "--max_utterances", type=non_negative_int, default=0, help="0 = all (music: songs)"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument(
         "--out_name",
@@ -160,9 +165,14 @@ def main(argv=None) -> int:
         return xp.REFUSED if isinstance(err, xp.ExperimentExists) else 2
     conf = load_conf(os.path.join(args.exp_dir, xp.CONF))
     data = conf["data"]
-    device = (
-        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    )
+    if args.device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    else:
+        try:
+            device = str(resolve_device(args.device))
+        except ValueError as err:
+            print(f"--device: {err}", file=sys.stderr)
+            return 2
     if is_music_data(data):  # music: whole songs, MUSDB SDR / uSDR
         from . import evaluate_music
 
@@ -181,14 +191,14 @@ def main(argv=None) -> int:
         return 2
     if args.max_utterances:
         test_set.df = test_set.df.iloc[: args.max_utterances]
-    model = load_model(os.path.join(args.exp_dir, xp.BEST_MODEL))
-    os.makedirs(out_dir, exist_ok=True)
-    start = time.time()
     metrics = [m for m in args.metrics.split(",") if m] or None
     unknown = sorted(set(metrics or []) - set(metrics_for(data["sample_rate"])))
     if unknown:
         print(f"--metrics: {unknown} not among {metrics_for(data['sample_rate'])}", file=sys.stderr)
         return 2
+    model = load_model(os.path.join(args.exp_dir, xp.BEST_MODEL))
+    os.makedirs(out_dir, exist_ok=True)
+    start = time.time()
     df = evaluate(model, test_set, out_dir, args.n_save_ex, device, metrics)
     df.to_csv(os.path.join(out_dir, "all_metrics.csv"), index=False)
     final = summarize(

@@ -32,21 +32,31 @@ def refuse_message(what: str, path: str, stage: int) -> str:
     )
 
 
-def check_train(exp_dir: str, force: bool) -> bool:
-    """Before training. Returns whether an unfinished run may be resumed.
+def train_state(exp_dir: str, force: bool) -> str:
+    """What stage 2 will do with ``exp_dir``, decided before anything is changed:
 
-    A finished experiment raises :class:`ExperimentExists` unless ``force``; with ``force``
-    it is renamed to ``<exp_dir>.old-<time>`` (nothing is deleted).
+    * ``"fresh"``: nothing there to resume;
+    * ``"resume"``: an interrupted run (``last.ckpt``, no ``train_done.json``) goes on;
+    * ``"replace"`` (``force``): a finished or interrupted run is to be moved aside
+      (:func:`move_aside`) and training starts anew.
+
+    A finished experiment without ``force`` raises :class:`ExperimentExists`.
     """
     done = os.path.join(exp_dir, TRAIN_DONE)
-    if os.path.exists(done):
-        if not force:
-            raise ExperimentExists(refuse_message("A finished training", done, 2))
-        backup = f"{exp_dir.rstrip(os.sep)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
-        shutil.move(exp_dir, backup)
-        print(f"--force: moved the previous experiment to {backup}")
-        return False
-    return os.path.exists(last_checkpoint(exp_dir))
+    if os.path.exists(done) and not force:
+        raise ExperimentExists(refuse_message("A finished training", done, 2))
+    started = os.path.exists(done) or os.path.exists(last_checkpoint(exp_dir))
+    if started:
+        return "replace" if force else "resume"
+    return "fresh"
+
+
+def move_aside(exp_dir: str) -> str:
+    """Rename ``exp_dir`` to ``<exp_dir>.old-<time>`` (nothing is deleted); returns that."""
+    backup = f"{exp_dir.rstrip(os.sep)}.old-{time.strftime('%Y%m%d-%H%M%S')}"
+    shutil.move(exp_dir, backup)
+    print(f"--force: moved the previous experiment to {backup}")
+    return backup
 
 
 def last_checkpoint(exp_dir: str) -> str:

@@ -17,12 +17,13 @@ class SeparationSystem(System):
     @staticmethod
     def config_to_hparams(dic):
         """Asteroid's sanitising of the conf for TensorBoard, which turns every list into a
-        tensor: lists that are not all numbers (e.g. ``data.pair_groups: [espeak_]``) are kept
-        as their text instead of failing."""
+        tensor: lists that are not all numbers (e.g. ``data.pair_groups: [espeak_]``) and
+        empty lists (``pair_groups: []``; TensorBoard cannot log an empty tensor) are kept as
+        their text instead of failing."""
 
         def text_if_not_numbers(value):
-            if isinstance(value, (list, tuple)) and not all(
-                isinstance(v, numbers.Number) for v in value
+            if isinstance(value, (list, tuple)) and (
+                not value or not all(isinstance(v, numbers.Number) for v in value)
             ):
                 return str(list(value))
             return value

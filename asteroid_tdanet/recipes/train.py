@@ -16,11 +16,13 @@ GPUs / nodes: ``--devices 4 --num_nodes 2`` (Lightning DDP); CPU DDP (gloo) with
 import argparse
 import datetime
 import logging
+import math
 import os
 import sys
 import time
 
 import torch
+import yaml
 from torch.utils.data import DataLoader
 
 from ..utils.docs import doc_summary
@@ -32,13 +34,105 @@ from .checkpointing import (
     checkpoint_progress,
     last_checkpoint_callback,
 )
-from .config import parse_with_conf, save_conf, str2bool
+from .config import load_conf, parse_with_conf, save_conf, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset, DynamicMixDataset
 from .model_factory import build_model
 from .music_data import is_music_data, make_music_sets
 from .objectives import build_objective
 
 logger = logging.getLogger(__name__)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def conf_problems(conf: dict) -> list:
+    """What in ``conf`` would stop training only later (mid-epoch, in Lightning's set-up):
+    one line per problem, naming the conf key (= the command-line option)."""
+    training, optim, data = conf["training"], conf["optim"], conf["data"]
+    checks = [
+        (
+            "training.epochs",
+            training.get("epochs"),
+            lambda v: isinstance(v, int) and (v >= 1 or v == -1),
+            "an integer >= 1 (or -1: no limit)",
+        ),
+        (
+            "training.batch_size",
+            training.get("batch_size"),
+            lambda v: isinstance(v, int) and v >= 1,
+            "an integer >= 1",
+        ),
+        (
+            "training.num_workers",
+            training.get("num_workers"),
+            lambda v: isinstance(v, int) and v >= 0,
+            "an integer >= 0",
+        ),
+        (
+            "training.max_minutes",
+            training.get("max_minutes"),
+            lambda v: v is None or (_number(v) and v > 0),
+            "null or a number > 0",
+        ),
+        (
+            "training.checkpoint_minutes",
+            training.get("checkpoint_minutes"),
+            lambda v: v is None or (_number(v) and v >= 0),
+            "null or a number >= 0",
+        ),
+        (
+            "training.save_top_k",
+            training.get("save_top_k"),
+            lambda v: isinstance(v, int) and v >= -1,
+            "an integer >= -1",
+        ),
+        ("optim.lr", optim.get("lr"), lambda v: _number(v) and v > 0, "a number > 0"),
+        (
+            "optim.weight_decay",
+            optim.get("weight_decay", 0.0),
+            lambda v: _number(v) and v >= 0,
+            "a number >= 0",
+        ),
+        (
+            "data.segment",
+            data.get("segment"),
+            lambda v: v is None or (_number(v) and v > 0),
+            "null or a number of seconds > 0",
+        ),
+    ]
+    problems = [
+        f"{key} must be {what}, got {value!r} (--{key.split('.')[1]})"
+        for key, value, ok, what in checks
+        if not ok(value)
+    ]
+    accelerator = str(training.get("accelerator", "auto")).lower()
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        problems.append(
+            f"training.accelerator is {accelerator!r} but no CUDA GPU is available here "
+            "(run.sh: --gpus 0 trains on the CPU)"
+        )
+    return problems
+
+
+def resume_mismatch(exp_dir: str, conf: dict) -> str:
+    """How the model of ``conf`` differs from the one ``exp_dir``'s interrupted run trains
+    (its ``conf.yml``): ``"model.hid_chan: 32 there, 48 here"``, or ``""`` when its
+    checkpoint fits (training options such as ``lr`` or ``epochs`` may change on resume)."""
+    path = os.path.join(exp_dir, xp.CONF)
+    if not os.path.exists(path):
+        return ""
+    saved = load_conf(path)
+    pairs = [(f"model.{k}", saved.get("model", {}).get(k), v) for k, v in conf["model"].items()]
+    pairs += [
+        (f"data.{k}", saved.get("data", {}).get(k), conf["data"].get(k))
+        for k in ("n_src", "sample_rate")
+    ]
+    for key, there, here in pairs:
+        if there != here:
+            return f"{key}: {there!r} there, {here!r} here"
+    return ""
 
 
 def make_loaders(conf: dict):
@@ -216,7 +310,11 @@ def main(argv=None) -> int:
         default=False,
         help="train anew even if exp_dir holds a finished training",
     )
-    args, conf = parse_with_conf(parser, argv)
+    try:
+        args, conf = parse_with_conf(parser, argv)
+    except (OSError, ValueError, yaml.YAMLError) as err:  # a missing / unreadable conf file
+        print(f"Conf error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     import pytorch_lightning as pl
     from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -228,23 +326,28 @@ def main(argv=None) -> int:
 
     rank0 = int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
     try:
-        # Only the launching process decides (DDP children see the same files later).
-        resume = xp.check_train(args.exp_dir, args.force) if rank0 else True
+        # Only the launching process decides (DDP children see the same files later). Nothing
+        # is changed until the conf, the data and the model have been checked below.
+        state = xp.train_state(args.exp_dir, args.force) if rank0 else "resume"
     except xp.ExperimentExists as err:
         print(err, file=sys.stderr)
         return xp.REFUSED
-    os.makedirs(args.exp_dir, exist_ok=True)
-    if rank0:
-        save_conf(conf, os.path.join(args.exp_dir, xp.CONF))
-    pl.seed_everything(conf["training"]["seed"], workers=True)
+    problems = conf_problems(conf)
     allocator = conf["training"].get("allocator", "system")
     if allocator not in ALLOCATOR_MODES:
-        print(
-            f"Conf error: training.allocator must be one of {', '.join(ALLOCATOR_MODES)}, "
-            f"got {allocator!r}.",
-            file=sys.stderr,
+        problems.append(
+            f"training.allocator must be one of {', '.join(ALLOCATOR_MODES)}, got {allocator!r}"
         )
+    if conf["scheduler"]["half_lr"] and conf["scheduler"].get("cosine_to_budget"):
+        problems.append(
+            "scheduler.half_lr and scheduler.cosine_to_budget both set the learning rate; "
+            "choose one (--half_lr false or --cosine_to_budget false)"
+        )
+    if problems:
+        for problem in problems:
+            print(f"Conf error: {problem}.", file=sys.stderr)
         return 2
+    pl.seed_everything(conf["training"]["seed"], workers=True)
     set_allocator(allocator)  # before the data and the model allocate anything large
     try:
         train_loader, val_loader, data_infos = make_loaders(conf)
@@ -259,6 +362,22 @@ def main(argv=None) -> int:
     except ValueError as err:
         print(f"Conf error: {err}", file=sys.stderr)
         return 2
+    if rank0 and state == "resume":
+        mismatch = resume_mismatch(args.exp_dir, conf)
+        if mismatch:
+            print(
+                f"{args.exp_dir} holds an interrupted training of another model ({mismatch}): "
+                "re-run with its options to resume it, or pass --force true to start anew "
+                "(the interrupted run is moved aside).",
+                file=sys.stderr,
+            )
+            return 2
+    if rank0 and state == "replace":
+        xp.move_aside(args.exp_dir)
+    os.makedirs(args.exp_dir, exist_ok=True)
+    if rank0:
+        save_conf(conf, os.path.join(args.exp_dir, xp.CONF))
+    resume = state == "resume"
     optim = conf["optim"]
     optimizer = make_optimizer(
         model.parameters(),
@@ -267,13 +386,6 @@ def main(argv=None) -> int:
         weight_decay=optim["weight_decay"],
     )
     scheduler = None
-    if conf["scheduler"]["half_lr"] and conf["scheduler"].get("cosine_to_budget"):
-        print(
-            "Conf error: scheduler.half_lr and scheduler.cosine_to_budget both set the learning "
-            "rate; choose one (--half_lr false or --cosine_to_budget false).",
-            file=sys.stderr,
-        )
-        return 2
     if conf["scheduler"]["half_lr"]:
         scheduler = ReduceLROnPlateau(
             optimizer,

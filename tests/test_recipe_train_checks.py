@@ -1,0 +1,86 @@
+"""Stage 2's checks before anything is changed: bad conf values are one-line errors (exit 2)
+that leave no experiment folder; ``--force`` moves an old experiment aside only once the new
+run has passed them, and it starts an interrupted run anew; a resume of another model is
+refused with the key that differs."""
+
+import os
+
+import pytest
+import torch
+from _recipe_helpers import TINY_MODEL, make_tiny_data
+
+from asteroid_tdanet.recipes import experiment as xp
+from asteroid_tdanet.recipes import train
+
+
+@pytest.fixture(scope="module")
+def conf_path(tmp_path_factory):
+    return make_tiny_data(tmp_path_factory.mktemp("data"))[0]
+
+
+def _train(conf_path, exp, *extra):
+    args = ["--conf", conf_path, "--exp_dir", str(exp), "--num_workers", "0", *TINY_MODEL]
+    return train.main(args + list(extra))
+
+
+BAD_VALUES = [
+    (["--epochs", "-3"], "training.epochs must be an integer >= 1"),
+    (["--segment", "0"], "data.segment must be null or a number of seconds > 0"),
+    (["--lr", "-1"], "optim.lr must be a number > 0"),
+    (["--batch_size", "0"], "training.batch_size must be an integer >= 1"),
+]
+if not torch.cuda.is_available():
+    BAD_VALUES.append((["--accelerator", "gpu"], "training.accelerator is 'gpu' but no CUDA GPU"))
+
+
+@pytest.mark.parametrize(
+    "args,message", BAD_VALUES, ids=lambda v: v[0] if isinstance(v, list) else None
+)
+def test_bad_values_are_one_line_errors_before_any_folder(
+    conf_path, tmp_path, capsys, args, message
+):
+    exp = tmp_path / "exp"
+    assert _train(conf_path, exp, *args) == 2
+    err = capsys.readouterr().err
+    assert f"Conf error: {message}" in err and "Traceback" not in err
+    assert not exp.exists()
+
+
+def test_unreadable_confs_and_overrides(tmp_path, capsys):
+    exp = str(tmp_path / "exp")
+    assert train.main(["--conf", str(tmp_path / "missing.yml"), "--exp_dir", exp]) == 2
+    err = capsys.readouterr().err
+    assert "Conf error:" in err and "missing.yml" in err
+    broken = tmp_path / "broken.yml"
+    broken.write_text("data: {sample_rate: 8000\n")
+    assert train.main(["--conf", str(broken), "--exp_dir", exp]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+    conf = make_tiny_data(tmp_path)[0]
+    with pytest.raises(SystemExit) as stop:  # argparse: a usage error naming the option
+        train.main(["--conf", conf, "--exp_dir", exp, "--ga_mixer_args", "{window: 16"])
+    assert stop.value.code == 2 and "not valid YAML" in capsys.readouterr().err
+    assert not os.path.exists(exp)
+
+
+def test_force_moves_aside_only_a_run_that_passed_the_checks(conf_path, tmp_path, capsys):
+    exp = tmp_path / "exp"
+    assert _train(conf_path, exp, "--epochs", "1") == 0
+    assert (exp / xp.TRAIN_DONE).exists()
+    # A bad new run with --force: refused, the finished experiment left as it was.
+    assert _train(conf_path, exp, "--force", "true", "--lr", "-1") == 2
+    assert (exp / xp.TRAIN_DONE).exists() and (exp / xp.BEST_MODEL).exists()
+    assert not list(tmp_path.glob("exp.old-*"))
+    # Interrupted (no train_done.json, last.ckpt there): another model is not resumed.
+    (exp / xp.TRAIN_DONE).unlink()
+    assert os.path.exists(xp.last_checkpoint(str(exp)))
+    capsys.readouterr()
+    assert _train(conf_path, exp, "--epochs", "2", "--hid_chan", "48") == 2
+    err = capsys.readouterr().err
+    assert "interrupted training of another model (model.hid_chan: 32 there, 48 here)" in err
+    assert "--force true" in err and "Traceback" not in err
+    # --force starts it anew: the interrupted run is moved aside, not resumed.
+    assert _train(conf_path, exp, "--epochs", "1", "--hid_chan", "48", "--force", "true") == 0
+    out = capsys.readouterr().out
+    assert "Resuming" not in out and "moved the previous experiment" in out
+    (old,) = tmp_path.glob("exp.old-*")
+    assert os.path.exists(xp.last_checkpoint(str(old))) and (exp / xp.TRAIN_DONE).exists()
