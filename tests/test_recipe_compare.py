@@ -93,6 +93,25 @@ def test_table_json_and_figure_agree(compared):
     assert "tdanet-mini" in out.stdout and "results.png" in out.stdout
 
 
+def test_the_title_gives_the_budget_the_experiments_trained_with(compared, monkeypatch):
+    """The title's budget comes from the experiments (their training.max_minutes), so a
+    stage-2 rerun without --minutes does not print compare.sh's default."""
+    from asteroid_tdanet.recipes import compare
+
+    recipe, _ = compared
+    table = pd.read_csv(recipe / "compare" / "tiny" / "results.csv")
+    assert (table.budget_minutes == 0.15).all()
+    titles = []
+    monkeypatch.setattr(compare, "plot", lambda rows, path, title="": titles.append(title))
+    exp_dirs = [str(recipe / "exp" / name) for name in EXPERIMENTS]
+    out = str(recipe / "compare" / "retitled")
+    args = ["--out_dir", out, "--seconds", "0.1", "--title", "mini, {budget} each", *exp_dirs]
+    assert compare.main(args) == 0
+    assert titles == ["mini, 0.15 min each"]
+    assert compare.budget_text([{"budget_minutes": 7}, {"budget_minutes": 0.5}]) == "0.5-7 min"
+    assert compare.budget_text([{"budget_minutes": None}]) == "no time limit"
+
+
 def test_a_label_goes_below_its_point_when_a_close_neighbour_is_higher():
     from asteroid_tdanet.recipes.compare import _has_neighbour_above
 

@@ -38,6 +38,7 @@ COLUMNS = [
     "si_snr_i",
     "si_snr_i_real_speech",
     "train_minutes",
+    "budget_minutes",
     "train_steps",
     "train_epochs",
     "best_val_loss",
@@ -94,6 +95,7 @@ def collect(exp_dir: str, seconds: float, device: str) -> dict:
         si_snr_i=metrics.get("si_snr_i"),
         si_snr_i_real_speech=real.get("si_snr_i"),
         train_minutes=round(train.get("wall_time_s", 0.0) / 60, 2),
+        budget_minutes=conf["training"].get("max_minutes"),
         train_steps=train.get("global_step"),
         train_epochs=train.get("epochs"),
         best_val_loss=train.get("best_val_loss"),
@@ -183,6 +185,17 @@ def write_results(rows: List[dict], out_dir: str, title: str = "") -> List[str]:
     return paths
 
 
+def budget_text(rows: List[dict]) -> str:
+    """The training budget of the compared experiments (their ``training.max_minutes``), for
+    a title: ``"7 min"``, ``"0.1-7 min"`` when they differ, ``"no time limit"``."""
+    budgets = sorted({row.get("budget_minutes") for row in rows}, key=lambda b: (b is None, b))
+    if budgets == [None]:
+        return "no time limit"
+    numbers = [f"{b:g}" for b in budgets if b is not None]
+    text = f"{numbers[0]} min" if len(numbers) == 1 else f"{numbers[0]}-{numbers[-1]} min"
+    return text + (" or no limit" if None in budgets else "")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("exp_dirs", nargs="+", help="trained and evaluated experiment folders")
@@ -192,7 +205,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for the timing")
-    parser.add_argument("--title", default="")
+    parser.add_argument(
+        "--title",
+        default="",
+        help="figure title; {budget} becomes the experiments' training budget (their "
+        "training.max_minutes, e.g. '7 min')",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = []
@@ -207,7 +225,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             f"{row['label']:>20}: SI-SNRi {row['si_snr_i']:.2f} dB, "
             f"{row['seconds_per_second']:.4f} s/s, {row['params']:,} parameters"
         )
-    paths = write_results(rows, args.out_dir, args.title)
+    paths = write_results(rows, args.out_dir, args.title.replace("{budget}", budget_text(rows)))
     print("Wrote " + ", ".join(paths))
     return 0
 

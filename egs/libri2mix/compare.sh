@@ -74,6 +74,6 @@ done
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   echo "Compare stage 2: table and figure in compare/$tag"
   $python -m asteroid_tdanet.recipes.compare --out_dir "compare/$tag" --device "$device" \
-    --seconds "$timing_seconds" --title "$dataset, $minutes min of training each ($device)" \
+    --seconds "$timing_seconds" --title "$dataset, {budget} of training each ($device)" \
     "${exp_dirs[@]}"
 fi
