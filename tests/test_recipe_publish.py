@@ -143,3 +143,26 @@ def test_model_card_counts_every_real_group_and_lists_their_licences():
     assert "- klettres-data: GPL-2+" in card and "- eSpeak NG: GPL-3.0" in card
     assert "- fillets-ng-data-cs: GPL-2" in card
     assert "KDE game sound packages" in card and "Fish Fillets NG packages" in card
+
+
+def test_upload_advice_names_the_likely_cause():
+    import requests
+
+    from asteroid_tdanet.recipes.publish import upload_advice
+
+    class Refused(Exception):
+        def __init__(self, code):
+            super().__init__(f"{code} Client Error")
+            self.response = type("Response", (), {"status_code": code})()
+
+    assert "network connection" in upload_advice(requests.ConnectionError("no route"))
+    try:  # the hub library's wrapper around a connection error
+        try:
+            raise requests.ConnectionError("Max retries exceeded")
+        except requests.ConnectionError as inner:
+            raise RuntimeError("cannot reach the hub") from inner
+    except RuntimeError as wrapped:
+        assert "network connection" in upload_advice(wrapped)
+    for code in (401, 403):
+        assert "log in" in upload_advice(Refused(code))
+    assert "network and the login" in upload_advice(Refused(500))

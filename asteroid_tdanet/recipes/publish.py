@@ -77,6 +77,32 @@ def model_stats(package: dict) -> dict:
     return stats
 
 
+def upload_advice(err: Exception) -> str:
+    """What to do about a failed upload: log in when the hub refused the credentials (HTTP
+    401/403), connect when it could not be reached, else check both."""
+    chain, seen = [], err
+    while seen is not None and len(chain) < 10:  # the error and what caused it
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    status = next(
+        (
+            code
+            for e in chain
+            if (code := getattr(getattr(e, "response", None), "status_code", None))
+        ),
+        None,
+    )
+    if status in (401, 403):
+        return "log in (`huggingface-cli login` or HF_TOKEN) with write access to the repo"
+    unreachable = any(
+        isinstance(e, OSError) or "Connect" in type(e).__name__ or "Timeout" in type(e).__name__
+        for e in chain
+    )
+    if status is None and unreachable:
+        return "check the network connection to huggingface.co"
+    return "check the network and the login (`huggingface-cli login` or HF_TOKEN)"
+
+
 def upload(publish_dir: str, repo_id: str, private: bool = False, model_name="model") -> str:
     """Create ``repo_id`` if needed and upload the folder; return the commit url."""
     from huggingface_hub import HfApi
@@ -135,7 +161,7 @@ def main(argv=None) -> int:
     except Exception as err:  # network / auth errors from huggingface_hub
         print(
             f"Upload to {args.hub_repo_id} failed: {err}\nThe folder {publish_dir} is "
-            "complete; log in (`huggingface-cli login` or HF_TOKEN) and re-run stage 4.",
+            f"complete; {upload_advice(err)}, then re-run stage 4.",
             file=sys.stderr,
         )
         return 1
