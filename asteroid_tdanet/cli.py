@@ -5,7 +5,6 @@ Run ``asteroid-tdanet <command> --help`` for every option.
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -15,6 +14,7 @@ from .inference.outputs import OUTPUT_SUBTYPES
 from .inference.separator import BACKENDS, DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLAP_SECONDS
 from .inference.runner import PRECISIONS
 from .utils.allocator import ALLOCATOR_MODES
+from .utils.arg_types import non_negative_int, positive_float, positive_int
 
 PROG = "asteroid-tdanet"
 EXPORT_FORMATS = ("onnx", "torchscript")
@@ -37,32 +37,11 @@ def _add_model_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def _channel_index(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = first channel), got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
 def _output_rate(text: str):
     if text in ("input", "model"):
         return text
     try:
-        return _positive_int(text)
+        return positive_int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'input', 'model' or a rate in Hz, got {text!r}")
 
@@ -101,7 +80,7 @@ def _separate_parser(sub) -> None:
     channels = p.add_mutually_exclusive_group()
     channels.add_argument(
         "--channel",
-        type=_channel_index,
+        type=non_negative_int,
         metavar="N",
         help="separate channel N (0 = first) of multichannel files; mono files are used as "
         "they are (input with more channels than the model takes is an error unless "
@@ -130,14 +109,14 @@ def _separate_parser(sub) -> None:
     )
     p.add_argument(
         "--chunk-seconds",
-        type=_positive_float,
+        type=positive_float,
         help="length of the chunks the model processes at once; bounds memory (default: "
         f"the model's, else {DEFAULT_CHUNK_SECONDS:g}; MelBandRoformer: 8). Inputs up to "
         "this length are processed whole.",
     )
     p.add_argument(
         "--overlap-seconds",
-        type=_positive_float,
+        type=positive_float,
         help="overlap between consecutive chunks, used to keep each speaker on the same "
         "output and to cross-fade; at most half a chunk (default: the model's, else "
         f"{DEFAULT_OVERLAP_SECONDS:g}; MelBandRoformer: 1)",
@@ -180,7 +159,7 @@ def _add_runtime_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fp16", action="store_true", help="shorthand for --precision float16")
     p.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         help="CPU threads used by torch (default: torch's default, usually all cores)",
     )
 
@@ -222,12 +201,12 @@ def _export_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, help="file to write (.onnx, .pt, ...)")
     p.add_argument(
         "--opset",
-        type=_positive_int,
+        type=positive_int,
         help="ONNX opset (default: the installed torch's default opset)",
     )
     p.add_argument(
         "--max-seconds",
-        type=_positive_float,
+        type=positive_float,
         default=60.0,
         help="longest input (seconds) the exported graph must handle; used by models with "
         "an s4 mixer (S4M), whose kernels are precomputed for that length (default: "

@@ -21,9 +21,9 @@ from typing import List, Optional
 
 import torch
 
+from ..utils.arg_types import positive_float
 from ..utils.docs import doc_summary
 from . import experiment as xp
-from .config import positive_float
 
 REAL_SPEECH_EVAL = "eval_real_speech"
 COLUMNS = [

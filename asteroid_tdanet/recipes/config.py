@@ -26,22 +26,6 @@ def str2bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"Expected a boolean, got {value!r}.")
 
 
-def non_negative_int(text: str) -> int:
-    """argparse ``type``: an integer >= 0."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """argparse ``type``: a finite number > 0."""
-    value = float(text)
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
 def _yaml_value(value: str):
     """An option value read as YAML (``none`` / ``null`` -> None); a usage error if it is not
     valid YAML, e.g. an unclosed ``{``."""

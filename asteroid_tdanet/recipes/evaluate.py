@@ -26,9 +26,10 @@ from asteroid.metrics import get_metrics
 from tqdm import tqdm
 
 from ..inference.runner import resolve_device
+from ..utils.arg_types import non_negative_int
 from ..utils.docs import doc_summary
 from . import experiment as xp
-from .config import load_conf, non_negative_int, str2bool
+from .config import load_conf, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset
 from .music_data import is_music_data
 
