@@ -154,8 +154,10 @@ def inspect_audio(
         finite = np.isfinite(block).reshape(len(block), -1).all(axis=1)
         if not finite.all():
             first = frames + int(np.argmin(finite))
-            raise AudioError(
-                path, f"contains NaN or Inf samples (first at {first / info.sample_rate:.3f} s)"
+            raise AudioError(  # read as float32: a float64 sample beyond 3.4e38 is Inf too
+                path,
+                f"contains NaN or Inf samples, or float64 ones beyond float32's range (first at "
+                f"{first / info.sample_rate:.3f} s)",
             )
         nonzero = nonzero or bool(np.any(block))
         frames += len(block)
