@@ -47,67 +47,54 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# (section, key, what it must be, test): conf values that would otherwise fail only later
+# (mid-epoch, or in Lightning's set-up after the experiment folder was changed).
+CONF_RULES = [
+    (
+        "training",
+        "epochs",
+        "an integer >= 1 (or -1: no limit)",
+        lambda v: _integer(v) and (v >= 1 or v == -1),
+    ),
+    ("training", "batch_size", "an integer >= 1", lambda v: _integer(v) and v >= 1),
+    ("training", "num_workers", "an integer >= 0", lambda v: _integer(v) and v >= 0),
+    (
+        "training",
+        "max_minutes",
+        "null or a number > 0",
+        lambda v: v is None or _number(v) and v > 0,
+    ),
+    (
+        "training",
+        "checkpoint_minutes",
+        "null or a number >= 0",
+        lambda v: v is None or _number(v) and v >= 0,
+    ),
+    ("training", "save_top_k", "an integer >= -1", lambda v: _integer(v) and v >= -1),
+    ("optim", "lr", "a number > 0", lambda v: _number(v) and v > 0),
+    ("optim", "weight_decay", "a number >= 0", lambda v: _number(v) and v >= 0),
+    (
+        "data",
+        "segment",
+        "null or a number of seconds > 0",
+        lambda v: v is None or _number(v) and v > 0,
+    ),
+]
+
+
 def conf_problems(conf: dict) -> list:
-    """What in ``conf`` would stop training only later (mid-epoch, in Lightning's set-up):
-    one line per problem, naming the conf key (= the command-line option)."""
-    training, optim, data = conf["training"], conf["optim"], conf["data"]
-    checks = [
-        (
-            "training.epochs",
-            training.get("epochs"),
-            lambda v: isinstance(v, int) and (v >= 1 or v == -1),
-            "an integer >= 1 (or -1: no limit)",
-        ),
-        (
-            "training.batch_size",
-            training.get("batch_size"),
-            lambda v: isinstance(v, int) and v >= 1,
-            "an integer >= 1",
-        ),
-        (
-            "training.num_workers",
-            training.get("num_workers"),
-            lambda v: isinstance(v, int) and v >= 0,
-            "an integer >= 0",
-        ),
-        (
-            "training.max_minutes",
-            training.get("max_minutes"),
-            lambda v: v is None or (_number(v) and v > 0),
-            "null or a number > 0",
-        ),
-        (
-            "training.checkpoint_minutes",
-            training.get("checkpoint_minutes"),
-            lambda v: v is None or (_number(v) and v >= 0),
-            "null or a number >= 0",
-        ),
-        (
-            "training.save_top_k",
-            training.get("save_top_k"),
-            lambda v: isinstance(v, int) and v >= -1,
-            "an integer >= -1",
-        ),
-        ("optim.lr", optim.get("lr"), lambda v: _number(v) and v > 0, "a number > 0"),
-        (
-            "optim.weight_decay",
-            optim.get("weight_decay", 0.0),
-            lambda v: _number(v) and v >= 0,
-            "a number >= 0",
-        ),
-        (
-            "data.segment",
-            data.get("segment"),
-            lambda v: v is None or (_number(v) and v > 0),
-            "null or a number of seconds > 0",
-        ),
-    ]
+    """What in ``conf`` breaks :data:`CONF_RULES` or asks for a GPU that is not there: one
+    line per problem, naming the conf key (= the command-line option)."""
     problems = [
-        f"{key} must be {what}, got {value!r} (--{key.split('.')[1]})"
-        for key, value, ok, what in checks
-        if not ok(value)
+        f"{section}.{key} must be {what}, got {conf[section][key]!r} (--{key})"
+        for section, key, what, ok in CONF_RULES
+        if key in conf.get(section, {}) and not ok(conf[section][key])
     ]
-    accelerator = str(training.get("accelerator", "auto")).lower()
+    accelerator = str(conf["training"].get("accelerator", "auto")).lower()
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         problems.append(
             f"training.accelerator is {accelerator!r} but no CUDA GPU is available here "
