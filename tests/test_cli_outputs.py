@@ -235,3 +235,18 @@ def test_progress_shows_speed_in_x_real_time():
             text = str(bar)
             assert "2.0/10.0 s" in text and f"{speed} real time" in text and "s/s" not in text
         bar.close()
+
+
+def test_library_outputs_refuse_only_length_changing_subtypes(tmp_path):
+    """Block codecs (IMA ADPCM, ...) lengthen a file and MP3 cannot go in a WAV; other
+    formats and their subtypes (OGG Vorbis, FLAC) stay open to ``Separator.separate_file``."""
+    from asteroid_tdanet.inference.outputs import OutputFiles
+
+    for name, subtype in (("a.ogg", "VORBIS"), ("b.flac", "PCM_24"), ("c.wav", "PCM_16")):
+        with OutputFiles([tmp_path / name], 8000, subtype) as files:
+            files.write(0.1 * torch.ones(1, 8000))
+            files.commit()
+        assert sf.info(str(tmp_path / name)).frames == 8000
+    for name, subtype in (("d.wav", "IMA_ADPCM"), ("e.wav", "MPEG_LAYER_III")):
+        with pytest.raises(ValueError, match="does not keep the number of samples"):
+            OutputFiles([tmp_path / name], 8000, subtype)

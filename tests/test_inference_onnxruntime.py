@@ -107,3 +107,20 @@ def test_models_without_onnx_and_gpu_requests_are_refused(tmp_path, capsys):
     args = ["separate", str(tmp_path / "talk.wav"), "--model", str(tmp_path / "s4m.pth")]
     assert cli_main(args + ["--backend", "onnxruntime", "-o", str(tmp_path / "o"), "-q"]) == 2
     assert "onnx" in capsys.readouterr().err.lower()
+
+
+def test_a_damaged_graph_removed_meanwhile_by_another_process(onnx_cache, monkeypatch):
+    from asteroid_tdanet.inference import onnx_runner
+
+    model = tiny_model()
+    path = OnnxRunner(model).path
+    open(path, "wb").close()  # damaged
+    real_remove = os.remove
+
+    def removed_first_by_another_process(target):
+        real_remove(target)
+        raise FileNotFoundError(target)
+
+    monkeypatch.setattr(onnx_runner.os, "remove", removed_first_by_another_process)
+    runner = OnnxRunner(model)
+    assert runner.path == path and os.path.getsize(path) > 0

@@ -293,3 +293,31 @@ def test_stages_must_be_numbers(value):
     )
     assert out.returncode == 2 and "expected a stage number" in out.stderr, out.stderr
     assert "Done" not in out.stdout
+
+
+def test_free_form_options_split_like_the_documented_examples():
+    """The README's quoting (YAML mappings in single quotes, an empty value '') splits into
+    the intended words."""
+    lib = os.path.join(REPO, "egs", "utils", "recipe_lib.sh")
+    script = (
+        f"python={sys.executable}; utils={os.path.dirname(lib)}; stage=0; stop_stage=4\n"
+        'model=x; gpus=""; strategy=""; num_nodes=1; eval_args=""; mini_args=""\n'
+        "for n in preset init_from batch_size lr epochs max_minutes checkpoint_minutes "
+        "num_workers loss segment; do printf -v $n ''; done\n"
+        "train_args=\"--init_from '' --model_args '{n_repeats: 2}' "
+        "--ga_mixer_args '{window: 16, sinks: 4}' --y \\\"it's\\\"\"\n"
+        f". {lib}\n"
+        'printf "%s|" "${train_args_words[@]}"'
+    )
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("|")[:-1] == [
+        "--init_from",
+        "",
+        "--model_args",
+        "{n_repeats: 2}",
+        "--ga_mixer_args",
+        "{window: 16, sinks: 4}",
+        "--y",
+        "it's",
+    ]

@@ -1,7 +1,8 @@
 """Stage 2's checks before anything is changed: bad conf values are one-line errors (exit 2)
-that leave no experiment folder; ``--force`` moves an old experiment aside only once the new
-run has passed them, and it starts an interrupted run anew; a resume of another model is
-refused with the key that differs."""
+that leave no experiment folder; ``--force`` moves a finished experiment aside only once the
+new run has passed them, and resumes an interrupted one (a requeued ``run.sh --force true``
+must not start over); a resume of another model is refused, naming the differing weight,
+while options that change no weight (dropout) resume."""
 
 import os
 
@@ -74,13 +75,12 @@ def test_force_moves_aside_only_a_run_that_passed_the_checks(conf_path, tmp_path
     (exp / xp.TRAIN_DONE).unlink()
     assert os.path.exists(xp.last_checkpoint(str(exp)))
     capsys.readouterr()
-    assert _train(conf_path, exp, "--epochs", "2", "--hid_chan", "48") == 2
-    err = capsys.readouterr().err
-    assert "interrupted training of another model (model.hid_chan: 32 there, 48 here)" in err
-    assert "--force true" in err and "Traceback" not in err
-    # --force starts it anew: the interrupted run is moved aside, not resumed.
-    assert _train(conf_path, exp, "--epochs", "1", "--hid_chan", "48", "--force", "true") == 0
-    out = capsys.readouterr().out
-    assert "Resuming" not in out and "moved the previous experiment" in out
-    (old,) = tmp_path.glob("exp.old-*")
-    assert os.path.exists(xp.last_checkpoint(str(old))) and (exp / xp.TRAIN_DONE).exists()
+    for force in ("false", "true"):
+        assert _train(conf_path, exp, "--epochs", "2", "--hid_chan", "48", "--force", force) == 2
+        err = capsys.readouterr().err
+        assert "interrupted training of another model (masker." in err, err
+        assert "there, " in err and "--tag" in err and "Traceback" not in err
+    # Options that change no weight resume it, with --force too (a requeued run.sh --force).
+    assert _train(conf_path, exp, "--epochs", "2", "--dropout", "0.2", "--force", "true") == 0
+    assert "Resuming the interrupted training" in capsys.readouterr().out
+    assert not list(tmp_path.glob("exp.old-*")) and (exp / xp.TRAIN_DONE).exists()

@@ -232,6 +232,10 @@ def test_asteroid_separate_api_of_a_stem_model_gives_the_stems(model, tmp_path):
         assert model.separate(str(song), output_dir=tmp_path / "out") is None
     assert model.separate(str(song), output_dir=tmp_path / "out", force_overwrite=True) == paths
 
+    double = MelBandRoformer(**TINY).double().eval()
+    double.separate(x.double())  # run as a float32 copy: the model keeps its dtype
+    assert next(double.parameters()).dtype == torch.float64
+
     other = tmp_path / "song8k.wav"
     sf.write(other, x.T.numpy()[::2], RATE // 2)
     with pytest.raises(RuntimeError, match="resample=True"):

@@ -131,9 +131,18 @@ class OnnxRunner:
             # A cached graph cut short (a full disk, a killed copy) or damaged: export again.
             if log is not None:
                 log(f"the cached ONNX graph {self.path} cannot be loaded; exporting it again")
-            os.remove(self.path)
+            try:
+                os.remove(self.path)
+            except FileNotFoundError:  # another process sharing the cache removed it first
+                pass
             self.path = cached_onnx(model, log=log)
-            self.session = session(self.path)
+            try:
+                self.session = session(self.path)
+            except Exception as again:  # not damage: onnxruntime refuses the graph itself
+                reason = str(again).strip().splitlines()[0] if str(again).strip() else reason
+                raise OnnxCacheError(
+                    f"onnxruntime cannot load the model's ONNX graph {self.path} ({reason})"
+                ) from again
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, wav: torch.Tensor) -> torch.Tensor:

@@ -35,20 +35,13 @@ OLD_TEMP_NAME = re.compile(r"^\..+\.partial\.\w+$")
 _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK)
 
 
-# Sample formats whose files hold exactly the samples written (one frame per sample): block
-# codecs (IMA/MS ADPCM, GSM 6.10, G.72x) pad the last block, lengthening the output, and
-# libsndfile cannot encode MPEG in WAV. OUTPUT_SUBTYPES: those of WAV, the CLI's choices.
-EXACT_SUBTYPES = (
-    "FLOAT",
-    "DOUBLE",
-    "PCM_16",
-    "PCM_24",
-    "PCM_32",
-    "PCM_U8",
-    "PCM_S8",
-    "ULAW",
-    "ALAW",
-)
+# Block codecs pad the last block, so their files are longer than the samples written: they
+# are refused (and libsndfile cannot encode MPEG in WAV). OUTPUT_SUBTYPES, the CLI's choices:
+# the WAV sample formats that hold exactly the samples written.
+BLOCK_SUBTYPES = ("IMA_ADPCM", "MS_ADPCM", "GSM610", "G721_32", "G723_24", "G723_40", "VOX_ADPCM")
+BLOCK_SUBTYPES += ("NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32")
+EXACT_SUBTYPES = ("FLOAT", "DOUBLE", "PCM_16", "PCM_24", "PCM_32", "PCM_U8", "PCM_S8", "ULAW")
+EXACT_SUBTYPES += ("ALAW",)
 OUTPUT_SUBTYPES = tuple(s for s in EXACT_SUBTYPES if s in sf.available_subtypes("WAV"))
 
 
@@ -138,10 +131,11 @@ class OutputFiles:
         overwrite: bool = True,
         channels: int = 1,
     ):
-        if subtype.upper() not in EXACT_SUBTYPES:
+        wav = any(os.fspath(p).lower().endswith(".wav") for p in paths)
+        if subtype.upper() in BLOCK_SUBTYPES or (wav and subtype.upper().startswith("MPEG")):
             raise ValueError(
-                f"Output subtype {subtype!r} does not keep the samples' count or cannot be "
-                f"written; choose one of {', '.join(EXACT_SUBTYPES)}."
+                f"Output subtype {subtype!r} does not keep the number of samples or cannot be "
+                f"written to WAV; for WAV choose one of {', '.join(OUTPUT_SUBTYPES)}."
             )
         self.paths = [os.fspath(p) for p in paths]
         self.channels = channels

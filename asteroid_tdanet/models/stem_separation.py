@@ -22,8 +22,9 @@ class StemSeparation:
     :class:`~asteroid_tdanet.inference.Separator`.
 
     Keyword arguments other than the ones named go to the ``Separator`` (``chunk_seconds``,
-    ``overlap_seconds``, ``device``, ``precision``, ...). The model runs in eval mode under
-    ``torch.inference_mode()`` and keeps its training flags.
+    ``overlap_seconds``, ``device``, ``precision``, ...). The model runs where it is (its
+    device and dtype, unless ``device`` says otherwise), in eval mode under
+    ``torch.inference_mode()``, and keeps its training flags.
     """
 
     def separate(self, wav, output_dir=None, force_overwrite=False, resample=False, **kwargs):
@@ -38,11 +39,24 @@ class StemSeparation:
             return self.numpy_separate(wav, **kwargs)
         return self.torch_separate(wav, **kwargs)
 
-    def torch_separate(self, wav: torch.Tensor, **kwargs) -> torch.Tensor:
-        """:meth:`separate` of a tensor (on any device; outputs on the input's)."""
+    def _separator(self, **kwargs):
+        """A :class:`~asteroid_tdanet.inference.Separator` running the model where it is
+        (its device; float16 models in float16): the Separator moves a model to its device
+        and float32 or float16, so a float64 model is run as a float32 copy."""
+        import copy
+
         from ..inference import Separator
 
-        est = Separator(self, **kwargs).separate_tensor(wav.detach().cpu())
+        param = next(self.parameters())
+        kwargs.setdefault("device", str(param.device))
+        if param.dtype == torch.float16:
+            kwargs.setdefault("precision", "float16")
+        keeps = param.dtype in (torch.float32, torch.float16)
+        return Separator(self if keeps else copy.deepcopy(self), **kwargs)
+
+    def torch_separate(self, wav: torch.Tensor, **kwargs) -> torch.Tensor:
+        """:meth:`separate` of a tensor, on the model's device (outputs on the input's)."""
+        est = self._separator(**kwargs).separate_tensor(wav.detach().cpu())
         return est.to(wav.device)
 
     def numpy_separate(self, wav: np.ndarray, **kwargs) -> np.ndarray:
@@ -62,7 +76,6 @@ class StemSeparation:
         """
         import soundfile as sf
 
-        from ..inference import Separator
         from ..inference.layout import output_layout
 
         filename = os.fspath(filename)
@@ -85,7 +98,7 @@ class StemSeparation:
             )
         if output_dir is not None:
             os.makedirs(output_dir, exist_ok=True)
-        result = Separator(self, **kwargs).separate_file(filename, paths)
+        result = self._separator(**kwargs).separate_file(filename, paths)
         for note in result.notes:  # e.g. a mono file duplicated to the model's channels
             warnings.warn(note, UserWarning)
         return paths

@@ -36,19 +36,20 @@ def train_state(exp_dir: str, force: bool) -> str:
     """What stage 2 will do with ``exp_dir``, decided before anything is changed:
 
     * ``"fresh"``: nothing there to resume;
-    * ``"resume"``: an interrupted run (``last.ckpt``, no ``train_done.json``) goes on;
-    * ``"replace"`` (``force``): a finished or interrupted run is to be moved aside
-      (:func:`move_aside`) and training starts anew.
+    * ``"resume"``: an interrupted run (``last.ckpt``, no ``train_done.json``) goes on, with
+      or without ``force`` (``run.sh --force true`` reaches every stage: a requeued job must
+      not start its training over);
+    * ``"replace"`` (``force``): a finished run is to be moved aside (:func:`move_aside`)
+      and training starts anew.
 
     A finished experiment without ``force`` raises :class:`ExperimentExists`.
     """
     done = os.path.join(exp_dir, TRAIN_DONE)
-    if os.path.exists(done) and not force:
-        raise ExperimentExists(refuse_message("A finished training", done, 2))
-    started = os.path.exists(done) or os.path.exists(last_checkpoint(exp_dir))
-    if started:
-        return "replace" if force else "resume"
-    return "fresh"
+    if os.path.exists(done):
+        if not force:
+            raise ExperimentExists(refuse_message("A finished training", done, 2))
+        return "replace"
+    return "resume" if os.path.exists(last_checkpoint(exp_dir)) else "fresh"
 
 
 def move_aside(exp_dir: str) -> str:

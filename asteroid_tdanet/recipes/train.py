@@ -34,7 +34,7 @@ from .checkpointing import (
     checkpoint_progress,
     last_checkpoint_callback,
 )
-from .config import load_conf, parse_with_conf, save_conf, str2bool
+from .config import parse_with_conf, save_conf, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset, DynamicMixDataset
 from .model_factory import build_model
 from .music_data import is_music_data, make_music_sets
@@ -103,22 +103,24 @@ def conf_problems(conf: dict) -> list:
     return problems
 
 
-def resume_mismatch(exp_dir: str, conf: dict) -> str:
-    """How the model of ``conf`` differs from the one ``exp_dir``'s interrupted run trains
-    (its ``conf.yml``): ``"model.hid_chan: 32 there, 48 here"``, or ``""`` when its
-    checkpoint fits (training options such as ``lr`` or ``epochs`` may change on resume)."""
-    path = os.path.join(exp_dir, xp.CONF)
-    if not os.path.exists(path):
-        return ""
-    saved = load_conf(path)
-    pairs = [(f"model.{k}", saved.get("model", {}).get(k), v) for k, v in conf["model"].items()]
-    pairs += [
-        (f"data.{k}", saved.get("data", {}).get(k), conf["data"].get(k))
-        for k in ("n_src", "sample_rate")
-    ]
-    for key, there, here in pairs:
-        if there != here:
-            return f"{key}: {there!r} there, {here!r} here"
+def resume_mismatch(exp_dir: str, model) -> str:
+    """How ``model`` (built from this run's conf) does not fit the weights of ``exp_dir``'s
+    interrupted run (its ``last.ckpt``): the first differing parameter, e.g.
+    ``"masker.bottleneck.weight: (32, 16, 1) there, (48, 16, 1) here"``, or ``""`` when it
+    fits (options that change no weight, such as dropout, lr or epochs, may change)."""
+    saved = {
+        key[len("model.") :]: value
+        for key, value in load_lightning_state_dict(xp.last_checkpoint(exp_dir)).items()
+        if key.startswith("model.")
+    }
+    ours = model.state_dict()
+    for key in sorted(set(saved) | set(ours)):
+        there, here = saved.get(key), ours.get(key)
+        shapes = [None if t is None else tuple(t.shape) for t in (there, here)]
+        if shapes[0] != shapes[1]:
+            return f"{key}: {'absent' if there is None else shapes[0]} there, " + (
+                f"{'absent' if here is None else shapes[1]} here"
+            )
     return ""
 
 
@@ -350,12 +352,12 @@ def main(argv=None) -> int:
         print(f"Conf error: {err}", file=sys.stderr)
         return 2
     if rank0 and state == "resume":
-        mismatch = resume_mismatch(args.exp_dir, conf)
+        mismatch = resume_mismatch(args.exp_dir, model)
         if mismatch:
             print(
                 f"{args.exp_dir} holds an interrupted training of another model ({mismatch}): "
-                "re-run with its options to resume it, or pass --force true to start anew "
-                "(the interrupted run is moved aside).",
+                "re-run with its options to resume it, or train this model under another "
+                "--tag (or move that folder away to start anew).",
                 file=sys.stderr,
             )
             return 2

@@ -8,16 +8,23 @@
 # package (egs/utils/corpus: stage 0 and 1; never part of the installed library).
 export PYTHONPATH="$(cd "$utils/../.." && pwd):$utils${PYTHONPATH:+:$PYTHONPATH}"
 
-# Free-form option strings are split into words by xargs's quoting rules ('...', "...",
-# backslashes), so quotes group them: --train_args "--model_args '{n_repeats: 2}'" passes one
+# Free-form option strings are split into words by xargs's quoting rules ('...', "..." and
+# backslashes outside them; no escapes inside quotes), so quotes group them: --train_args "--model_args '{n_repeats: 2}'" passes one
 # YAML value. Nothing in them is executed or expanded ($(...), `...`, $VAR and globs stay
 # text). A string that does not parse (an unbalanced quote) stops here, naming the option.
+if (( BASH_VERSINFO[0] < 4 || (BASH_VERSINFO[0] == 4 && BASH_VERSINFO[1] < 4) )); then
+  echo "The recipes need bash >= 4.4 (this is $BASH_VERSION)." >&2
+  exit 2
+fi
 split_words() {  # split_words ARRAY_NAME STRING: the words of STRING into the array
   local -n words_=$1
   local listing status=0
-  listing=$(mktemp) || return 1
-  printf '%s' "$2" | xargs -r printf '%s\0' >"$listing" 2>/dev/null || status=$?
-  [ "$status" = 0 ] && mapfile -d '' -t words_ <"$listing"
+  listing=$(mktemp) || { echo "cannot create a temporary file" >&2; exit 2; }
+  # The newline ends the last word: GNU xargs drops a final empty quoted word ('') without it.
+  printf '%s\n' "$2" | xargs -r printf '%s\0' >"$listing" 2>/dev/null || status=$?
+  if [ "$status" = 0 ]; then
+    mapfile -d '' -t words_ <"$listing" || status=$?
+  fi
   rm -f "$listing"
   return "$status"
 }
