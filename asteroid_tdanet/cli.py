@@ -15,6 +15,7 @@ from .inference.separator import BACKENDS, DEFAULT_CHUNK_SECONDS, DEFAULT_OVERLA
 from .inference.runner import PRECISIONS
 from .utils.allocator import ALLOCATOR_MODES
 from .utils.arg_types import non_negative_int, positive_float, positive_int
+from .utils.errors import first_line
 
 PROG = "asteroid-tdanet"
 EXPORT_FORMATS = ("onnx", "torchscript")
@@ -300,7 +301,7 @@ def cmd_separate(args) -> int:
             log=None if args.quiet else lambda message: print(message, file=sys.stderr),
         )
     except (ValueError, RuntimeError) as err:  # ExportNotSupported, no onnxruntime, sizes
-        raise CliError(_first_line(err)) from err
+        raise CliError(first_line(err)) from err
     # A missing input becomes a job that fails with "no such file", like any bad file.
     jobs = plan(args.inputs, args.output_dir, separator.layout.names, force=args.force)
     if not jobs:
@@ -463,11 +464,6 @@ def check_export(model, path, fmt: str, seconds=(0.73, 1.37)) -> float:
 
 
 # ------------------------------------------------------------------------------------- main
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def _joined_lines(err: Exception) -> str:
     """The whole message on one line (loading errors list keys on their later lines)."""
     text = " ".join(line.strip() for line in str(err).splitlines() if line.strip())

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch.torch_version import TorchVersion
 
+from ..utils.errors import first_line
+
 
 class NotACheckpointError(ValueError):
     """Raised when a file is not a readable PyTorch checkpoint."""
@@ -105,4 +107,4 @@ def load_error_reason(err: Exception) -> str:
             (line.strip() for line in text.split(marker, 1)[1].splitlines() if line.strip()), ""
         )
         return f"not a PyTorch checkpoint (unpickling stopped: {detail or type(err).__name__})"
-    return text.splitlines()[0] if text else type(err).__name__
+    return first_line(err)

@@ -12,6 +12,8 @@ from typing import Iterator, Optional
 import numpy as np
 import soundfile as sf
 
+from ..utils.errors import first_line
+
 # Extensions picked up when a folder is given (case-insensitive): soundfile's formats plus
 # common aliases.
 AUDIO_EXTENSIONS = frozenset(
@@ -41,11 +43,6 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
-
-
 def open_audio(path) -> sf.SoundFile:
     """Open ``path`` for reading; :class:`AudioError` if it is not a readable audio file."""
     if not os.path.isfile(path):
@@ -56,7 +53,7 @@ def open_audio(path) -> sf.SoundFile:
     try:
         return sf.SoundFile(path)
     except Exception as err:  # soundfile raises LibsndfileError/RuntimeError/TypeError
-        raise AudioError(path, f"not a readable audio file ({_first_line(err)})") from err
+        raise AudioError(path, f"not a readable audio file ({first_line(err)})") from err
 
 
 def check_channel_options(
@@ -125,7 +122,7 @@ def read_blocks(
             try:
                 block = f.read(block_frames, dtype="float32", always_2d=True)
             except Exception as err:  # a truncated or corrupt file fails part-way
-                raise AudioError(path, f"read error ({_first_line(err)})") from err
+                raise AudioError(path, f"read error ({first_line(err)})") from err
             if not len(block):
                 return
             yield to_model_channels(block, channel, mix_down, model_channels)

@@ -15,6 +15,7 @@ from typing import Callable, Optional
 
 import torch
 
+from ..utils.errors import first_line
 from ..utils.waveform import to_float_waveform
 
 CACHE_ENV = "ASTEROID_TDANET_CACHE"
@@ -125,8 +126,8 @@ class OnnxRunner:
         try:
             self.session = session(self.path)
         except Exception as err:  # onnxruntime's InvalidProtobuf, InvalidGraph, NoSuchFile...
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             if onnx_path is not None:
+                reason = first_line(err)
                 raise OnnxCacheError(f"{onnx_path}: onnxruntime cannot load it ({reason})") from err
             # A cached graph cut short (a full disk, a killed copy) or damaged: export again.
             if log is not None:
@@ -139,9 +140,9 @@ class OnnxRunner:
             try:
                 self.session = session(self.path)
             except Exception as again:  # not damage: onnxruntime refuses the graph itself
-                reason = str(again).strip().splitlines()[0] if str(again).strip() else reason
                 raise OnnxCacheError(
-                    f"onnxruntime cannot load the model's ONNX graph {self.path} ({reason})"
+                    f"onnxruntime cannot load the model's ONNX graph {self.path} "
+                    f"({first_line(again)})"
                 ) from again
         self.input_name = self.session.get_inputs()[0].name
 

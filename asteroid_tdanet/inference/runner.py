@@ -6,6 +6,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..utils.errors import first_line
 from ..utils.modes import inference_context
 from ..utils.waveform import to_float_waveform
 
@@ -44,8 +45,7 @@ def resolve_device(device: Optional[str]) -> torch.device:
     try:
         torch.empty(1, device=dev)
     except Exception as err:  # torch raises AssertionError / RuntimeError by backend
-        text = str(err).strip() or type(err).__name__
-        message = text.splitlines()[0].split(". ")[0].rstrip(".")  # the first sentence
+        message = first_line(err).split(". ")[0].rstrip(".")  # the first sentence
         raise ValueError(f"Device {device!r} cannot be used here: {message}.") from err
     return dev
 
