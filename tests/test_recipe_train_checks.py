@@ -1,7 +1,7 @@
 """Stage 2's checks before anything is changed: bad conf values are one-line errors (exit 2)
 that leave no experiment folder; ``--force`` moves a finished experiment aside only once the
 new run has passed them, and resumes an interrupted one (a requeued ``run.sh --force true``
-must not start over); a resume of another model is refused, naming the differing weight,
+must not start over); a resume of another model is refused, naming the differing weights,
 while options that change no weight (dropout) resume."""
 
 import os
@@ -78,8 +78,9 @@ def test_force_moves_aside_only_a_run_that_passed_the_checks(conf_path, tmp_path
     for force in ("false", "true"):
         assert _train(conf_path, exp, "--epochs", "2", "--hid_chan", "48", "--force", force) == 2
         err = capsys.readouterr().err
-        assert "interrupted training of another model (masker." in err, err
-        assert "there, " in err and "--tag" in err and "Traceback" not in err
+        assert "interrupted training of another model: " in err, err
+        assert "shape mismatches (masker." in err and "in the file, " in err
+        assert "--tag" in err and "Traceback" not in err
     # Options that change no weight resume it, with --force too (a requeued run.sh --force).
     assert _train(conf_path, exp, "--epochs", "2", "--dropout", "0.2", "--force", "true") == 0
     assert "Resuming the interrupted training" in capsys.readouterr().out

@@ -25,6 +25,7 @@ import torch
 import yaml
 from torch.utils.data import DataLoader
 
+from ..checkpoints import CheckpointMismatchError, check_state_dict
 from ..utils.docs import doc_summary
 from ..utils.allocator import ALLOCATOR_MODES, set_allocator
 from . import experiment as xp
@@ -105,22 +106,20 @@ def conf_problems(conf: dict) -> list:
 
 def resume_mismatch(exp_dir: str, model) -> str:
     """How ``model`` (built from this run's conf) does not fit the weights of ``exp_dir``'s
-    interrupted run (its ``last.ckpt``): the first differing parameter, e.g.
-    ``"masker.bottleneck.weight: (32, 16, 1) there, (48, 16, 1) here"``, or ``""`` when it
-    fits (options that change no weight, such as dropout, lr or epochs, may change)."""
+    interrupted run (its ``last.ckpt``; :func:`~asteroid_tdanet.checkpoints.check_state_dict`
+    names the keys and shapes), or ``""`` when it fits (options that change no weight, such
+    as dropout, lr or epochs, may change)."""
+    path = xp.last_checkpoint(exp_dir)
+    prefix = "model."
     saved = {
-        key[len("model.") :]: value
-        for key, value in load_lightning_state_dict(xp.last_checkpoint(exp_dir)).items()
-        if key.startswith("model.")
+        key[len(prefix) :]: value
+        for key, value in load_lightning_state_dict(path).items()
+        if key.startswith(prefix)
     }
-    ours = model.state_dict()
-    for key in sorted(set(saved) | set(ours)):
-        there, here = saved.get(key), ours.get(key)
-        shapes = [None if t is None else tuple(t.shape) for t in (there, here)]
-        if shapes[0] != shapes[1]:
-            return f"{key}: {'absent' if there is None else shapes[0]} there, " + (
-                f"{'absent' if here is None else shapes[1]} here"
-            )
+    try:
+        check_state_dict(model, saved, path)
+    except CheckpointMismatchError as err:
+        return str(err)
     return ""
 
 
@@ -355,8 +354,8 @@ def main(argv=None) -> int:
         mismatch = resume_mismatch(args.exp_dir, model)
         if mismatch:
             print(
-                f"{args.exp_dir} holds an interrupted training of another model ({mismatch}): "
-                "re-run with its options to resume it, or train this model under another "
+                f"{args.exp_dir} holds an interrupted training of another model: {mismatch} "
+                "Re-run with its options to resume it, or train this model under another "
                 "--tag (or move that folder away to start anew).",
                 file=sys.stderr,
             )
