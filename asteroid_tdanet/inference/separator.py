@@ -125,7 +125,6 @@ class Separator:
             self.overlap = self.chunk - hop
         self.align = align and self.layout.align
         self._check_chunking(model, chunk_seconds, overlap_seconds)
-        OverlapAddStream(self.separate_fn, self.chunk, self.overlap)  # validates the sizes early
 
     def _check_chunking(self, model, chunk_seconds: float, overlap_seconds: float) -> None:
         """Chunk and overlap sizes as errors naming the options, in seconds: the overlap at

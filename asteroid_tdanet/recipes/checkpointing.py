@@ -49,14 +49,16 @@ def last_checkpoint_callback(dirpath: str, minutes: Optional[float]):
             if not (trainer.sanity_checking or trainer.fast_dev_run):
                 trainer.save_checkpoint(os.path.join(dirpath, "last.ckpt"))
 
-    timed = dict(train_time_interval=datetime.timedelta(minutes=minutes)) if minutes else {}
+    timed = {}
+    if minutes and minutes > 0:
+        timed = dict(train_time_interval=datetime.timedelta(minutes=minutes))
     return LastCheckpoint(
         dirpath=dirpath,
         monitor=None,
         save_top_k=0,
         save_last=True,
         enable_version_counter=False,  # always last.ckpt, never last-v1.ckpt
-        **(timed if minutes and minutes > 0 else {}),
+        **timed,
     )
 
 

@@ -22,7 +22,6 @@ import sys
 import time
 
 import torch
-import yaml
 from torch.utils.data import DataLoader
 
 from ..checkpoints import CheckpointMismatchError, check_state_dict
@@ -300,7 +299,7 @@ def main(argv=None) -> int:
     )
     try:
         args, conf = parse_with_conf(parser, argv)
-    except (OSError, ValueError, yaml.YAMLError) as err:  # a missing / unreadable conf file
+    except (OSError, ValueError) as err:  # a missing conf file, or not YAML (load_conf)
         print(f"Conf error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
