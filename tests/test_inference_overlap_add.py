@@ -6,7 +6,7 @@ import pytest
 import torch
 from _inference_helpers import si_snr, tiny_model
 
-from asteroid_tdanet.inference import ModelRunner, OverlapAddStream, best_permutation
+from asteroid_tdanet.inference import ModelRunner, OverlapAddStream, Separator, best_permutation
 from asteroid_tdanet.inference import separate_in_chunks
 from asteroid_tdanet.inference.overlap_add import fade_in
 
@@ -131,6 +131,18 @@ def test_stitched_output_matches_whole_file_processing():
 def test_invalid_chunking_is_refused(chunk, overlap):
     with pytest.raises(ValueError, match="overlap"):
         OverlapAddStream(_gains, chunk, overlap)
+
+
+def test_alignment_needs_two_overlap_samples():
+    # Mean-removed, a one-sample overlap compares as zero for every order: refused when
+    # aligning, fine without alignment (the cross-fade alone is exact).
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        OverlapAddStream(_gains, 1000, 1)
+    x = torch.randn(1, 2500)
+    torch.testing.assert_close(separate_in_chunks(_gains, x, 1000, 1, align=False), _gains(x))
+    with pytest.raises(ValueError, match="overlap_seconds .* needs at least 2 samples"):
+        Separator(tiny_model(), chunk_seconds=0.5, overlap_seconds=1 / 8000)
+    Separator(tiny_model(), chunk_seconds=0.5, overlap_seconds=2 / 8000)
 
 
 def test_batch_items_are_aligned_independently():

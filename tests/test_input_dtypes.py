@@ -81,3 +81,14 @@ def test_separator_scales_integer_pcm_and_keeps_float_dtypes(models):
     torch.testing.assert_close(est64.float(), separator.separate_tensor(wav, sample_rate=16000))
     runner_out = separator.runner(pcm[None, :8000])
     torch.testing.assert_close(runner_out, separator.runner(pcm[None, :8000].float() / 2**15))
+
+
+def test_separator_runs_a_float64_model_as_a_float32_copy():
+    model = tiny_model().double()
+    separator = Separator(model, chunk_seconds=1.0, overlap_seconds=0.25)
+    assert next(model.parameters()).dtype == torch.float64  # the caller's model is left as is
+    wav = 0.3 * torch.randn(12000)
+    as_float32 = Separator(tiny_model(), chunk_seconds=1.0, overlap_seconds=0.25)
+    torch.testing.assert_close(
+        separator.separate_tensor(wav), as_float32.separate_tensor(wav), rtol=0, atol=0
+    )

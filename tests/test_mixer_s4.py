@@ -170,3 +170,26 @@ def test_kernel_cache_is_inference_only_and_follows_the_parameters():
     kernel(64).sum().backward()
     kernel(64).sum().backward()
     assert kernel.log_dt.grad is not None
+
+
+def test_kernel_cache_follows_swapped_parameters():
+    # Parameters replaced by other tensors (load_state_dict(assign=True), functional_call,
+    # ``p.data = ...``) whose version counters match the cached ones must not hit the cache.
+    torch.manual_seed(0)
+    kernel, other = NPLRKernel(4, state_size=8), NPLRKernel(4, state_size=8)
+    with torch.no_grad():
+        kernel(64)
+        expected = other(64)
+        kernel.load_state_dict(other.state_dict(), assign=True)
+        torch.testing.assert_close(kernel(64), expected, rtol=0, atol=0)
+        fresh = NPLRKernel(4, state_size=8)
+        fresh(64)  # C~ and L set up for this length
+        state = {**dict(fresh.named_parameters()), **dict(fresh.named_buffers())}
+        swapped = torch.func.functional_call(kernel, state, (64,))
+        torch.testing.assert_close(swapped, fresh.generate(64).float(), rtol=0, atol=0)
+        kernel.log_dt.data = kernel.log_dt.data * 0.5
+        kernel.clear_cache()
+        halved = kernel(64)
+        kernel.log_dt.data = kernel.log_dt.data * 2  # same counter, other storage
+        torch.testing.assert_close(kernel(64), expected, rtol=0, atol=0)
+        assert not torch.equal(halved, expected)

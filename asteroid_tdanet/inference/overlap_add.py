@@ -29,6 +29,11 @@ def fade_in(overlap: int, device=None, dtype=torch.float32) -> torch.Tensor:
     return torch.sin(0.5 * math.pi * t).pow(2).to(dtype)
 
 
+# The sources of two chunks are compared on their overlap with the means removed: on one
+# sample every comparison is zero and any order would be kept.
+MIN_ALIGN_OVERLAP = 2
+
+
 class OverlapAddStream:
     """Separate a ``(batch, time)`` signal pushed in blocks, chunk by chunk.
 
@@ -36,7 +41,8 @@ class OverlapAddStream:
         separate_fn: maps ``(batch, t)`` to ``(batch, n_src, t)`` for any ``t <= chunk``.
         chunk (int): chunk length in samples.
         overlap (int): overlap between consecutive chunks, ``1 <= overlap <= chunk // 2`` (so
-            that only neighbouring chunks overlap).
+            that only neighbouring chunks overlap); with ``align``, at least
+            :data:`MIN_ALIGN_OVERLAP`.
         align (bool): reorder each chunk's sources to match the previous chunk.
 
     ``push(block)`` returns the output samples that are final so far, ``flush()`` the rest;
@@ -48,6 +54,11 @@ class OverlapAddStream:
             raise ValueError(
                 f"Need chunk >= 2 and 1 <= overlap <= chunk // 2, got chunk={chunk}, "
                 f"overlap={overlap}."
+            )
+        if align and overlap < MIN_ALIGN_OVERLAP:
+            raise ValueError(
+                f"Aligning sources needs an overlap of at least {MIN_ALIGN_OVERLAP} samples "
+                f"(compared with their means removed), got overlap={overlap}."
             )
         self.separate_fn, self.chunk, self.overlap, self.align = separate_fn, chunk, overlap, align
         self.hop = chunk - overlap

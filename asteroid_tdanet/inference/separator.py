@@ -22,7 +22,7 @@ from ..utils.waveform import output_dtype, to_float_waveform
 from .audio import AudioError, AudioInfo, inspect_audio, read_blocks
 from .layout import LayoutRunner, output_layout
 from .outputs import OutputFiles
-from .overlap_add import OverlapAddStream, separate_in_chunks
+from .overlap_add import MIN_ALIGN_OVERLAP, OverlapAddStream, separate_in_chunks
 from .resample import ResampleError, StreamResampler, check_resamplable
 from .runner import ModelRunner, resolve_precision
 
@@ -135,6 +135,13 @@ class Separator:
             raise ValueError(
                 f"chunk_seconds ({chunk_seconds:g}) and overlap_seconds ({overlap_seconds:g}) "
                 f"must be at least 2 and 1 samples at {rate} Hz."
+            )
+        if self.align and self.overlap < MIN_ALIGN_OVERLAP:
+            raise ValueError(
+                f"overlap_seconds ({overlap_seconds:g}) is {self.overlap} sample at {rate} Hz: "
+                f"aligning the sources of consecutive chunks compares them on the overlap "
+                f"(mean removed), which needs at least {MIN_ALIGN_OVERLAP} samples; use a "
+                f"longer overlap (the default is {DEFAULT_OVERLAP_SECONDS:g} s)."
             )
         if self.overlap > self.chunk // 2:
             raise ValueError(

@@ -41,18 +41,15 @@ class StemSeparation:
 
     def _separator(self, **kwargs):
         """A :class:`~asteroid_tdanet.inference.Separator` running the model where it is
-        (its device; float16 models in float16): the Separator moves a model to its device
-        and float32 or float16, so a float64 model is run as a float32 copy."""
-        import copy
-
+        (its device; float16 models in float16; a float64 model as a float32 copy, which
+        the Separator makes)."""
         from ..inference import Separator
 
         param = next(self.parameters())
         kwargs.setdefault("device", str(param.device))
         if param.dtype == torch.float16:
             kwargs.setdefault("precision", "float16")
-        keeps = param.dtype in (torch.float32, torch.float16)
-        return Separator(self if keeps else copy.deepcopy(self), **kwargs)
+        return Separator(self, **kwargs)
 
     def torch_separate(self, wav: torch.Tensor, **kwargs) -> torch.Tensor:
         """:meth:`separate` of a tensor, on the model's device (outputs on the input's)."""

@@ -79,7 +79,7 @@ class NPLRKernel(nn.Module):
         for param in (self.log_dt, self.B, self.P, self.inv_w_real, self.w_imag):
             param._optim = {"weight_decay": 0.0}
         self.register_buffer("L", torch.tensor(0))
-        self._cache: Optional[Tuple[tuple, torch.Tensor]] = None
+        self._cache: Optional[Tuple[tuple, tuple, torch.Tensor]] = None
 
     # ------------------------------------------------------------------------ the SSM
     def _ssm(self):
@@ -135,25 +135,33 @@ class NPLRKernel(nn.Module):
         internal = int(self.L)
         key = None
         params = (self.C, self.log_dt, self.B, self.P, self.inv_w_real, self.w_imag)
-        # The cache is keyed on the parameters' version counters, so in-place updates
-        # invalidate it; parameters created under inference_mode (a model loaded inside it)
-        # have no counter, and are then never cached. Never while tracing either: a cached
-        # kernel would enter the graph as a constant.
+        # The cache is keyed on the parameters themselves (identity: load_state_dict(...,
+        # assign=True) and functional_call swap them), their storage (``p.data = ...``) and
+        # their version counters (in-place updates); parameters created under inference_mode
+        # (a model loaded inside it) have no counter, and are then never cached. Never while
+        # tracing either: a cached kernel would enter the graph as a constant.
         if (
             not torch.is_grad_enabled()
             and not torch.jit.is_tracing()
             and not any(p.is_inference() for p in params)
         ):
-            key = (length, internal, self.C.device, self.C.dtype, *(p._version for p in params))
-            if self._cache is not None and self._cache[0] == key:
-                return self._cache[1]
+            key = (length, internal, self.C.device, self.C.dtype)
+            key += tuple((p._version, p.data_ptr()) for p in params)
+            cached = self._cache
+            if (
+                cached is not None
+                and cached[0] == key
+                and all(a is b for a, b in zip(cached[1], params))
+            ):
+                return cached[2]
         kernel = self.generate(internal)[..., :length].to(self.C.dtype)
         if key is not None:
-            self._cache = (key, kernel)
+            self._cache = (key, params, kernel)
         return kernel
 
     def clear_cache(self) -> None:
-        """Forget the cached inference kernel (e.g. to time its generation)."""
+        """Forget the cached inference kernel (e.g. to time its generation, or after editing
+        a parameter through ``.data``, whose in-place changes no version counter records)."""
         self._cache = None
 
     def generate(self, internal: int) -> torch.Tensor:
