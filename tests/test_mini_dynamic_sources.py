@@ -377,3 +377,15 @@ def test_pair_groups_errors_and_warnings_name_the_prefix_and_the_list(tmp_path, 
     with caplog.at_level("WARNING"):
         rows = DynamicMixDataset(d, "sep_clean", SR, segment=1.0, sources="rows", pair_groups=["s"])
     assert rows.speaker_groups is None and "pair_groups ['s'] ignored" in caplog.text
+
+
+def test_ranks_with_the_same_global_seed_draw_other_mixtures(tmp_path):
+    # See tests/test_recipe_music.py: DDP ranks share np.random's seed in the main process.
+    freqs = {"a": 200.0, "b": 400.0, "c": 800.0}
+    d = _split(tmp_path, {n: (f, [(3.0, False), (4.0, False)]) for n, f in freqs.items()})
+    ds = DynamicMixDataset(d, "sep_clean", SR, segment=1.0)
+    draws = []
+    for idx in (0, 1):
+        np.random.seed(0)
+        draws.append(ds[idx][0])
+    assert not torch.equal(draws[0], draws[1])

@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import torch
@@ -103,15 +104,19 @@ def test_validation_chunks_and_song_split(tmp_path):
     assert torch.allclose(targets, torch.full((1, 2, 240), 0.3))
 
 
-def naive_stft_magnitude(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """|DFT| of Hann-windowed frames of the reflect-padded signal (torch.stft center=True)."""
+def naive_stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """DFT of Hann-windowed frames of the reflect-padded signal (torch.stft center=True)."""
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann
     padded = np.pad(x, n_fft // 2, mode="reflect")
     n_frames = 1 + (len(padded) - n_fft) // hop
     frames = np.stack([padded[i * hop : i * hop + n_fft] * window for i in range(n_frames)])
     k = np.arange(n_fft // 2 + 1)[:, None]
     dft = np.exp(-2j * np.pi * k * np.arange(n_fft)[None] / n_fft)
-    return np.abs(dft @ frames.T)
+    return dft @ frames.T
+
+
+def naive_stft_magnitude(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    return np.abs(naive_stft(x, n_fft, hop))
 
 
 def test_multi_resolution_stft_loss_matches_a_naive_dft():
@@ -131,6 +136,21 @@ def test_multi_resolution_stft_loss_matches_a_naive_dft():
     assert float(got) == pytest.approx(expected, rel=1e-9)
     same = multi_resolution_stft_loss(torch.from_numpy(tgt), torch.from_numpy(tgt), sizes, hop)
     assert float(same) == 0
+    # magnitude=False: the mean complex modulus |S(est) - S(tgt)| (F.l1_loss of complex
+    # STFTs, lucidrains' form), not the L1 of the real and imaginary parts.
+    expected = sum(
+        np.mean(
+            np.abs(
+                np.stack([naive_stft(e, n, hop) for e in est])
+                - np.stack([naive_stft(t, n, hop) for t in tgt])
+            )
+        )
+        for n in sizes
+    )
+    got = multi_resolution_stft_loss(
+        torch.from_numpy(est), torch.from_numpy(tgt), sizes, hop, magnitude=False
+    )
+    assert float(got) == pytest.approx(expected, rel=1e-9)
 
 
 TINY = dict(
@@ -238,7 +258,9 @@ def test_whole_song_evaluation_against_naive_frame_snrs(tmp_path):
     mix = sum(stems.values())
     sf.write(folder / "mixture.wav", mix, 8000, subtype="FLOAT")
     songs = scan_split(str(tmp_path), "test", 8000)
+    os.makedirs(tmp_path / "e" / "examples" / "a song of an earlier run")
     df, _, _ = evaluate_songs(HalfTheMixture(), songs, ("vocals",), str(tmp_path / "e"), 1)
+    assert os.listdir(tmp_path / "e" / "examples") == ["song"]  # no stale example left
     rows = df.set_index("target")
     accompaniment = stems["drums"] + stems["bass"] + stems["other"]
     for name, ref in (("vocals", stems["vocals"]), ("accompaniment", accompaniment)):
@@ -278,6 +300,44 @@ def test_distillation_through_the_training_stage(tmp_path):
     assert model_args  # the tiny sizes came from the teacher, not the preset
 
 
+def test_another_target_stem_names_the_outputs_through_training_and_evaluation(tmp_path):
+    from asteroid_tdanet.recipes import evaluate
+
+    conf_path, root = make_tiny_music_data(tmp_path, sample_rate=8000, seconds=1.0)
+    exp = tmp_path / "exp"
+    model_args = yaml.safe_dump({k: v for k, v in TINY.items() if k != "sample_rate"}).strip()
+    common = ["--conf", conf_path, "--exp_dir", str(exp), "--sample_rate", "8000"]
+    opts = ["--task", "drums", "--targets", "drums", "--model_args", model_args]
+    assert train.main(common + opts + ["--epochs", "1", "--segment", "0.6"]) == 0
+    package = torch.load(exp / xp.BEST_MODEL, weights_only=True)
+    assert package["model_args"]["target"] == "drums"
+    assert evaluate.main(["--exp_dir", str(exp), "--device", "cpu", "--n_save_ex", "1"]) == 0
+    rows = pd.read_csv(exp / "eval" / "all_metrics.csv")
+    assert sorted(set(rows["target"])) == ["drums", "no_drums"]
+    # The references follow the names: no_drums is scored against vocals + bass + other.
+    assert (exp / "eval" / "examples" / "song test 0" / "drums_estimate.wav").exists()
+    # A model of another stem than the data's targets is refused, not scored under them.
+    conf = yaml.safe_load((exp / "conf.yml").read_text())
+    conf["data"]["targets"] = "bass"
+    (exp / "conf.yml").write_text(yaml.safe_dump(conf))
+    args = ["--exp_dir", str(exp), "--device", "cpu", "--force", "true"]
+    assert evaluate.main(args) == 2
+
+
+def test_stage_3_reports_a_bad_test_song_as_a_data_error(tmp_path, capsys):
+    from asteroid_tdanet.recipes import evaluate
+
+    conf_path, root = make_tiny_music_data(tmp_path, sample_rate=8000, seconds=1.0)
+    exp = tmp_path / "exp"
+    os.makedirs(exp)
+    torch.save(package_model(MelBandRoformer(**TINY)), exp / xp.BEST_MODEL)
+    with open(conf_path) as f:
+        (exp / "conf.yml").write_text(f.read())
+    os.remove(root / "test" / "song test 0" / "bass.wav")
+    assert evaluate.main(["--exp_dir", str(exp), "--device", "cpu"]) == 2
+    assert "Data error: Missing" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_run_sh_stages_1_to_4_with_a_teacher(tmp_path):
     recipe = copy_recipes(tmp_path).parent / "musdb18"
@@ -299,9 +359,27 @@ def test_run_sh_stages_1_to_4_with_a_teacher(tmp_path):
     assert (exp / "eval" / "metrics.png").stat().st_size > 0
     card = (exp / "publish_dir" / "README.md").read_text()
     assert "vocals SDR" in card and "arxiv.org/abs/2510.25745" in card
+    assert "student of `teacher.pth`" in card and "preset `mini`" not in card
     assert json.loads((recipe / "data" / "mini" / "songs.json").read_text())["songs"]["test"]
     conf = yaml.safe_load((exp / "conf.yml").read_text())
     assert conf["training"]["loss"] == "distill" and conf["model"]["student_of"]
     # A finished experiment is never overwritten silently.
     again = subprocess.run(cmd, cwd=recipe, env=env(), capture_output=True, text=True)
     assert again.returncode != 0 and "--force" in again.stderr
+
+
+def test_ranks_with_the_same_global_seed_draw_other_items(tmp_path):
+    # DDP with num_workers 0: every rank's main process has np.random seeded alike by
+    # seed_everything; DistributedSampler gives them other indices, which must give other
+    # mixtures (a rank is simulated by reseeding and drawing another index).
+    write_song(tmp_path / "train" / "one", LEVELS)
+    write_song(tmp_path / "train" / "two", {k: 10 * v for k, v in LEVELS.items()})
+    data = RemixDataset(scan_split(str(tmp_path), "train", 8000), 0.05, items_per_epoch=8)
+    draws = []
+    for idx in (0, 1):
+        np.random.seed(0)
+        draws.append(torch.cat([data[idx][0].flatten() for _ in range(4)]))
+    assert not torch.equal(draws[0], draws[1])
+    np.random.seed(0)
+    again = torch.cat([data[0][0].flatten() for _ in range(4)])
+    assert torch.equal(again, draws[0])  # still reproducible from the seed

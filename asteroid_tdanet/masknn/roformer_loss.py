@@ -32,7 +32,10 @@ def multi_resolution_stft_loss(
     window size ``w`` (``n_fft = w``, hop ``hop_length``, ``center=True``).
 
     ``magnitude=True`` (default): on magnitudes ``|S_w|`` (the loss the issue asks for, robust
-    to phase); ``False``: on the real and imaginary parts (lucidrains' exact term).
+    to phase); ``False``: on the complex values, the mean of ``|S_w(est) - S_w(tgt)|`` (the
+    form of lucidrains' term, ``F.l1_loss`` of complex STFTs; lucidrains also zero-pads every
+    window to ``n_fft = max(w, stft_n_fft)`` and hops ``max(147, w // 4)``, where this takes
+    ``n_fft = w`` and one hop).
     Shapes: ``(..., time)`` x2 -> scalar.
     """
     est = estimate.reshape(-1, estimate.shape[-1])
@@ -50,7 +53,7 @@ def multi_resolution_stft_loss(
         if magnitude:
             loss = loss + F.l1_loss(spec_est.abs(), spec_tgt.abs())
         else:
-            loss = loss + F.l1_loss(torch.view_as_real(spec_est), torch.view_as_real(spec_tgt))
+            loss = loss + (spec_est - spec_tgt).abs().mean()
     return loss
 
 

@@ -82,6 +82,9 @@ class MelBandRoformer(StemSeparation, SeparationBaseModel):
             a target length, ``hop * (T // hop)`` samples (shorter than the input unless its
             length is a multiple of the hop). Set by :meth:`from_reference`. Default
             ``False``: output length = input length.
+        target (str): name of the separated stem (``vocals``; the MUSDB recipe's ``--task``
+            sets it); it names the outputs (:attr:`stems`) and the rest of the mixture,
+            :attr:`residual_stem`: ``accompaniment`` for vocals, else ``no_<target>``.
 
     Shape: stereo models take ``(batch, 2, time)`` or ``(2, time)`` (a 2D input is one stereo
     signal, not a batch) and return the **single separated stem in stereo**, ``(batch, 2,
@@ -128,10 +131,15 @@ class MelBandRoformer(StemSeparation, SeparationBaseModel):
         stereo: bool = True,
         wsa_backend: str = "auto",
         official_compat: bool = False,
+        target: str = "vocals",
     ):
         super().__init__(sample_rate=sample_rate, in_channels=2 if stereo else 1)
         self._args = constructor_args(locals())
         self.audio_channels = 2 if stereo else 1
+        if not isinstance(target, str) or not target.isidentifier():
+            raise ValueError(f"target must be a stem name such as 'vocals', got {target!r}.")
+        self.stems = (target,)
+        self.residual_stem = residual_stem_of(target)
         if n_src != 1:
             raise ValueError(f"MelBandRoformer separates one stem (n_src=1), got n_src={n_src}.")
         if time_attention not in TIME_ATTENTIONS:
@@ -261,7 +269,7 @@ class MelBandRoformer(StemSeparation, SeparationBaseModel):
         )
 
     # Outputs as files (``asteroid_tdanet.inference.layout``): a stereo stem model whose
-    # second output is the rest of the mixture.
+    # second output is the rest of the mixture (instances name them after ``target``).
     stems = ("vocals",)
     residual_stem = "accompaniment"
 
@@ -342,6 +350,12 @@ class MelBandRoformer(StemSeparation, SeparationBaseModel):
         ours = reference_state_dict_to_ours(state_dict)
         source = "the reference MelBandRoformerWSA state_dict"
         return build_loaded(cls, ours, source, **reference_config_to_args(config or {}))
+
+
+def residual_stem_of(target: str) -> str:
+    """Name of the rest of the mixture beside ``target``: MUSDB18's ``accompaniment`` for
+    vocals, Demucs' two-stem ``no_<target>`` for the other stems."""
+    return "accompaniment" if target == "vocals" else f"no_{target}"
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -203,6 +203,16 @@ class CsvMixDataset(Dataset):
         )
 
 
+def item_rng(idx: int) -> np.random.Generator:
+    """A fresh generator for one randomly drawn training item: from ``np.random``'s global
+    state (seeded per worker process by Lightning's ``seed_everything(workers=True)``) and the
+    item's index. The index matters with ``num_workers: 0`` under DDP: every rank's main
+    process holds the same global state, and only the indices (``DistributedSampler`` gives
+    each rank others) tell the ranks apart; without it every rank would train on the same
+    mixtures."""
+    return np.random.default_rng([np.random.randint(2**31), idx])
+
+
 def find_sources_csv(csv_dir: str) -> Optional[str]:
     """Path of the split's whole-sources list ``sources_<split>.csv`` in ``csv_dir`` (written
     by stage 1 for corpora whose builder keeps whole utterances, e.g. the mini set's train
@@ -534,8 +544,7 @@ class DynamicMixDataset(CsvMixDataset):
         return talk[start : start + need]
 
     def __getitem__(self, idx: int):
-        # np.random's global state: seeded per worker by Lightning's seed_everything.
-        rng = np.random.default_rng(np.random.randint(2**31))
+        rng = item_rng(idx)
         pair = None
         if self.pair_share and rng.uniform() < self.pair_share:
             pair = self._pitch_pair(rng)

@@ -77,6 +77,7 @@ def evaluate(
         rng.choice(len(test_set), size=min(n_save_ex, len(test_set)), replace=False).tolist()
     )
     model.eval().to(device)
+    examples = xp.fresh_examples_dir(out_dir)
     for idx in tqdm(range(len(test_set)), desc="evaluating", unit="utt", mininterval=2):
         mix, sources, mix_id = test_set[idx]
         with torch.no_grad():
@@ -87,7 +88,7 @@ def evaluate(
         row.update(utterance_metrics(mix_np, src_np, est_np, test_set.sample_rate, names))
         rows.append(row)
         if idx in save_idx:
-            ex_dir = os.path.join(out_dir, "examples", str(mix_id))
+            ex_dir = os.path.join(examples, str(mix_id))
             os.makedirs(ex_dir, exist_ok=True)
             sr = test_set.sample_rate
             sf.write(os.path.join(ex_dir, "mixture.wav"), mix_np, sr)

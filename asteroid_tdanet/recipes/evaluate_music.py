@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from . import experiment as xp
+from .dataset import BadAudioFileError
 from .music_data import MIXTURE, STEMS, Song, scan_split, targets_of
 from .music_metrics import evaluate_track, summarize
 
@@ -52,6 +53,7 @@ def evaluate_songs(
     separator = Separator(model, device=device, chunk_seconds=chunk_seconds)
     names = separator.layout.names
     rows, per_track, per_track_mix = [], [], []
+    examples = xp.fresh_examples_dir(out_dir)
     for index, song in enumerate(tqdm(songs, desc="evaluating", unit="song", mininterval=2)):
         mixture = song.read(MIXTURE)
         estimates = separator.separate_tensor(torch.from_numpy(mixture)).numpy()
@@ -78,17 +80,17 @@ def evaluate_songs(
                 )
             )
         if index < n_save_ex:
-            _save_example(out_dir, song, mixture, estimates, refs, names)
+            _save_example(examples, song, mixture, estimates, refs, names)
     return pd.DataFrame(rows), per_track, per_track_mix
 
 
-def _save_example(out_dir, song, mixture, estimates, refs, names) -> None:
+def _save_example(examples, song, mixture, estimates, refs, names) -> None:
     """An excerpt (the middle :data:`EXAMPLE_SECONDS`) of the mixture, estimates and
-    references, stereo, at the song's rate."""
+    references, stereo, at the song's rate, in ``examples/<song>``."""
     rate = song.sample_rate
     length = min(song.frames, int(EXAMPLE_SECONDS * rate))
     start = (song.frames - length) // 2
-    folder = os.path.join(out_dir, "examples", song.name)
+    folder = os.path.join(examples, song.name)
     os.makedirs(folder, exist_ok=True)
     cut = slice(start, start + length)
     sf.write(os.path.join(folder, "mixture.wav"), mixture[:, cut].T, rate, subtype="FLOAT")
@@ -170,18 +172,30 @@ def run(args, conf: dict, out_dir: str, device: str) -> int:
     split = args.test_dir or data.get("test_split", "test")
     try:
         songs = scan_split(data["root"], split, int(data["sample_rate"]))
-    except (FileNotFoundError, ValueError) as err:
+    except (BadAudioFileError, FileNotFoundError, ValueError) as err:
         print(f"Data error: {err}", file=sys.stderr)
         return 2
     if args.max_utterances:
         songs = songs[: args.max_utterances]
     model = load_model(os.path.join(args.exp_dir, xp.BEST_MODEL))
+    targets = targets_of(data)
+    stems = tuple(getattr(model, "stems", ()) or ())
+    if stems != targets:
+        print(
+            f"Conf error: the model separates {', '.join(stems) or 'no named stem'}, the "
+            f"data's targets are {', '.join(targets)} (run.sh --task).",
+            file=sys.stderr,
+        )
+        return 2
     os.makedirs(out_dir, exist_ok=True)
     start = time.time()
-    targets = targets_of(data)
-    df, per_track, per_track_mix = evaluate_songs(
-        model, songs, targets, out_dir, args.n_save_ex, device
-    )
+    try:
+        df, per_track, per_track_mix = evaluate_songs(
+            model, songs, targets, out_dir, args.n_save_ex, device
+        )
+    except BadAudioFileError as err:  # a file that became unreadable since the scan
+        print(f"Data error: {err}", file=sys.stderr)
+        return 2
     df.to_csv(os.path.join(out_dir, "all_metrics.csv"), index=False)
     final = summarize(per_track)
     final["mixture"] = summarize(per_track_mix)

@@ -15,6 +15,7 @@ BEST_MODEL = "best_model.pth"
 CONF = "conf.yml"
 CHECKPOINTS = "checkpoints"
 EVAL_DIR = "eval"
+EXAMPLES_DIR = "examples"  # inside an evaluation folder
 FINAL_METRICS = "final_metrics.json"
 PUBLISH_DIR = "publish_dir"
 REFUSED = 3  # exit status of a stage that refuses to overwrite
@@ -68,6 +69,14 @@ def check_output(path: str, what: str, stage: int, force: bool) -> None:
     """Refuse to overwrite ``path`` (a finished stage's output) unless ``force``."""
     if os.path.exists(path) and not force:
         raise ExperimentExists(refuse_message(what, path, stage))
+
+
+def fresh_examples_dir(out_dir: str) -> str:
+    """``out_dir/examples``, emptied: a forced re-evaluation must not leave the example
+    folders of the run it replaces beside its own (other utterances, another model)."""
+    folder = os.path.join(out_dir, EXAMPLES_DIR)
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
 
 
 def require(path: str, stage: int) -> None:

@@ -1,5 +1,6 @@
 """Model card (``README.md`` with Hugging Face front matter) for a published recipe model."""
 
+import os
 from typing import Optional
 
 import yaml
@@ -177,7 +178,7 @@ imported.{cli}
 
 ## Training
 
-Configuration in `conf.yml` (model `{model_name}`, preset `{conf['model'].get('preset')}`, loss
+Configuration in `conf.yml` (model `{model_name}`, {_architecture_of(conf['model'])}, loss
 `{_loss_of(conf, model_name)}`, Adam lr {conf['optim']['lr']}, batch size
 {conf['training']['batch_size']}, segment {data['segment']} s).
 """
@@ -198,6 +199,15 @@ Fine-tuned from `{init_from}`, whose weights are under: **{licence}**. The publi
 derive from them: their licence terms apply to this model too.
 """
     return text
+
+
+def _architecture_of(model_conf: dict) -> str:
+    """Where the model's sizes came from: its preset, or the checkpoint it started from
+    (``init_from`` / ``student_of`` take the architecture from there, not the preset)."""
+    for key, words in (("student_of", "student of"), ("init_from", "fine-tuned from")):
+        if model_conf.get(key):
+            return f"{words} `{os.path.basename(str(model_conf[key]))}`"
+    return f"preset `{model_conf.get('preset')}`"
 
 
 def _loss_of(conf: dict, model_name: str) -> str:

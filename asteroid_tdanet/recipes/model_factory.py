@@ -68,6 +68,27 @@ def build_model(model_conf: dict, sample_rate: float, n_src: int):
     return cls(n_src=n_src, **preset_args(preset, sample_rate=sample_rate, **overrides))
 
 
+def with_stem_target(model_conf: dict, targets) -> dict:
+    """``model_conf`` with ``model_args.target`` set to a music recipe's target stem, for
+    models that name the stem they separate (a ``target`` argument: MelBandRoformer): their
+    outputs are then written and scored under that name (``drums`` / ``no_drums``), not
+    under the class's default (``vocals``). Other models: ``model_conf`` unchanged."""
+    cls = get_model_class(model_conf.get("model_name") or DEFAULT_MODEL)
+    if "target" not in inspect.signature(cls.__init__).parameters:
+        return model_conf
+    targets = tuple(targets)
+    extra = dict(model_conf.get("model_args") or {})
+    if len(targets) != 1:
+        raise ValueError(f"{cls.__name__} separates one target stem, the data names {targets}.")
+    if extra.get("target", targets[0]) != targets[0]:
+        raise ValueError(
+            f"model_args.target ({extra['target']!r}) differs from the data's target "
+            f"({targets[0]!r}, run.sh --task)."
+        )
+    extra["target"] = targets[0]
+    return {**model_conf, "model_args": extra}
+
+
 def _initial_model(init_from: str, cls, overrides: dict, sample_rate: float, n_src: int):
     from ..models import load_model, n_src_of
 

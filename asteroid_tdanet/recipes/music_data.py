@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..utils.docs import doc_summary
-from .dataset import BadAudioFileError
+from .dataset import BadAudioFileError, item_rng
 
 LAYOUT = "musdb"  # data.layout of a music recipe's conf
 STEMS = ("vocals", "drums", "bass", "other")
@@ -109,7 +109,18 @@ def scan_split(root: str, split: str, sample_rate: int) -> List[Song]:
                 )
         songs.append(Song(name, path, int(frames), sample_rate))
     if not songs:
-        raise FileNotFoundError(f"No song folders in {folder!r}.")
+        compressed = sorted(f for f in os.listdir(folder) if f.endswith(".stem.mp4"))
+        if compressed:  # the compressed MUSDB18, not MUSDB18-HQ
+            raise FileNotFoundError(
+                f"{folder!r} holds {len(compressed)} .stem.mp4 files (the compressed MUSDB18): "
+                "these recipes read the MUSDB18-HQ layout, one folder of WAV files per song; "
+                "decode them with musdb's `musdbconvert` (pip install musdb; needs ffmpeg) or "
+                "use MUSDB18-HQ."
+            )
+        raise FileNotFoundError(
+            f"No song folders in {folder!r}: expected {folder}/<song>/"
+            "{mixture,vocals,drums,bass,other}.wav."
+        )
     return songs
 
 
@@ -123,7 +134,8 @@ def split_validation(
         if not held:
             raise ValueError(
                 "valid_songs=musdb: none of the MUSDB18 validation songs is in the training "
-                "folder; give a number of songs to hold out instead (--valid_songs 2)."
+                "folder; give a number of songs to hold out instead (run.sh --train_args "
+                "'--valid_songs 2', or data.valid_songs in the conf)."
             )
     else:
         n = int(valid)
@@ -191,8 +203,7 @@ class RemixDataset(Dataset):
         return np.ascontiguousarray(audio)
 
     def __getitem__(self, idx: int):
-        # np.random's global state: seeded per worker by Lightning's seed_everything.
-        rng = np.random.default_rng(np.random.randint(2**31))
+        rng = item_rng(idx)
         stems = {stem: self._chunk(stem, rng) for stem in STEMS}
         mixture = np.sum(list(stems.values()), axis=0)
         targets = np.stack([stems[t] for t in self.targets])

@@ -36,8 +36,8 @@ from .checkpointing import (
 )
 from .config import parse_with_conf, save_conf, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset, DynamicMixDataset
-from .model_factory import build_model
-from .music_data import is_music_data, make_music_sets
+from .model_factory import build_model, with_stem_target
+from .music_data import is_music_data, make_music_sets, targets_of
 from .objectives import build_objective
 
 logger = logging.getLogger(__name__)
@@ -342,7 +342,10 @@ def main(argv=None) -> int:
         print(f"Data error: {err}", file=sys.stderr)
         return 2
     try:
-        model = build_model(conf["model"], conf["data"]["sample_rate"], conf["data"]["n_src"])
+        model_conf = conf["model"]
+        if is_music_data(conf["data"]):
+            model_conf = with_stem_target(model_conf, targets_of(conf["data"]))
+        model = build_model(model_conf, conf["data"]["sample_rate"], conf["data"]["n_src"])
         if conf["training"].get("gradient_checkpointing"):
             model.gradient_checkpointing_enable()
         objective = build_objective(conf["training"], model)

@@ -22,10 +22,15 @@ license=mit         # of the published weights (MUSDB18-HQ is for research only:
 mini_license=cc-by-sa-3.0
 n_save_ex=2         # example excerpts (30 s) written by stage 3
 help_message="Usage: $0 [--name value ...]; see the variables at the top of $0 and
-../utils/recipe_defaults.sh, and the README (egs/musdb18)."
+../utils/recipe_defaults.sh, the README (\"Mel-Band RoFormer with windowed sink attention\")
+and docs/recipes.md (\"Music: egs/musdb18\")."
 
 . ../utils/parse_options.sh
 utils=$(cd ../utils && pwd)
+case "$dataset" in
+  musdb18hq|mini) ;;
+  *) echo "--dataset must be musdb18hq or mini, got '$dataset'." >&2; exit 2 ;;
+esac
 
 if [ "$dataset" = mini ]; then
   root=$storage_dir/MiniMUSDB
