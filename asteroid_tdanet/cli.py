@@ -32,7 +32,8 @@ def _add_model_argument(parser: argparse.ArgumentParser) -> None:
         required=True,
         help="model to use: a checkpoint file written by asteroid-tdanet or Asteroid "
         "(best_model.pth of any registered model: TDANet, S4M, ...), a released look2hear "
-        "TDANetBest file (pytorch_model.bin), a reference S4M package, or a Hugging Face hub "
+        "TDANetBest file (pytorch_model.bin), a reference S4M package, a FLASepformer "
+        "ModelScope directory, a released Mel-Band RoFormer state dict, or a Hugging Face hub "
         "id 'user/repo' or 'user/repo@revision' (downloaded once, then read from the hub "
         "cache). Files are loaded without arbitrary unpickling.",
     )

@@ -36,6 +36,6 @@ real_speech_dir=""  # LibriSpeech-layout folder (<speaker>/[<chapter>/]*.flac): 
                     # scores the model on two-speaker mixtures of it (eval_real_speech/)
 real_speech_n=100   # mixtures built from real_speech_dir
 # The mini dataset (--dataset mini).
-mini_source=auto    # auto (Debian real recordings: Asterisk prompts, KDE words; + eSpeak NG), real, espeak
+mini_source=auto    # auto (Debian real recordings: Asterisk prompts, KDE words, Fish Fillets NG; + eSpeak NG), real, espeak
 mini_args=""        # e.g. "--mini_n_train 500 --mini_n_espeak_speakers 40"
 mini_license=cc-by-sa-3.0  # the card lists each source's licence (CC-BY(-SA)-3.0, GPL-2(+))
