@@ -16,6 +16,9 @@ exact rewrite can only shave the memory-bound rest. This module measures that fl
 The replayed time is what the pass would take if all its other work were free, on this
 machine and with this PyTorch build's kernels. Dividing the anchor's time by our floor bounds
 the speed-up an exact implementation can reach.
+
+A library module, imported by ``performance.py`` (its dense-floor cases); it is not run on its
+own.
 """
 
 import time

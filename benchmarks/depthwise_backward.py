@@ -102,12 +102,25 @@ def step_row(args) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--seconds", type=float, default=3.0)
-    p.add_argument("--channels", type=int, default=512)
-    p.add_argument("--json", default=os.path.join(HERE, "results_depthwise_backward.json"))
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    p.add_argument(
+        "--rounds", type=int, default=3, help="timed rounds; the best of each kept (default 3)"
+    )
+    p.add_argument("--batch", type=int, default=4, help="batch size (default 4)")
+    p.add_argument(
+        "--seconds", type=float, default=3.0, help="segment length, s at 8 kHz (default 3)"
+    )
+    p.add_argument(
+        "--channels",
+        type=int,
+        default=512,
+        help="channels of the one-convolution timings (default 512)",
+    )
+    p.add_argument(
+        "--json",
+        default=os.path.join(HERE, "results_depthwise_backward.json"),
+        help="default: benchmarks/results_depthwise_backward.json",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     results = dict(

@@ -13,8 +13,10 @@ fresh process measures the peak memory of the first forward pass (VmHWM reset th
 ``/proc/self/clear_refs``, minus VmRSS before the call) and the best wall time of
 ``--repeats`` passes (one pass above 10 s of audio), under ``torch.inference_mode``.
 With ``--device cuda`` the time is the best of ``--repeats`` passes after a warm-up and the
-memory the peak allocated by torch on the GPU. Writes ``--json`` with every case and the ratios softmax / FLA per length and thread count,
-and ``--png`` (time and memory against input length, both models, both attentions).
+memory the peak allocated by torch on the GPU. Writes ``--json`` (default
+``benchmarks/results_fla_twins.json`` next to this script) with the machine and device, every
+case and the ratios softmax / FLA per length and thread count, and ``--png`` (default: --json
+with .png; time and memory against input length, both models, both attentions).
 """
 
 import argparse
@@ -28,6 +30,7 @@ import time
 import torch
 from mixers import peak_rss_of  # benchmarks/mixers.py: the same memory measure
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 SAMPLE_RATE = 8000
 PRESETS = ("fla-sepreformer-b", "fla-tflocoformer-m")
 ATTENTIONS = ("fla", "softmax")
@@ -97,6 +100,7 @@ def run(presets, seconds_list, threads_list, repeats, device="cpu") -> list:
                         attention,
                         str(seconds),
                         str(repeats),
+                        device,
                     ]
                     out = subprocess.run(cmd, capture_output=True, text=True, env=_env(threads))
                     row = dict(
@@ -134,7 +138,7 @@ def ratios(rows: list) -> list:
     return out
 
 
-def plot(rows: list, path: str) -> None:
+def plot(rows: list, path: str, device: str = "cpu") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,7 +164,7 @@ def plot(rows: list, path: str) -> None:
                     xs, [r["seconds"] / r["audio_seconds"] for r in pts], style, label=label
                 )
                 axes[1].plot(xs, [r["peak_mib"] for r in pts], style, label=label)
-    axes[0].set_ylabel("CPU seconds per second of audio")
+    axes[0].set_ylabel(f"{device.split(':')[0].upper()} seconds per second of audio")
     axes[1].set_ylabel("peak memory of one forward (MiB)")
     for ax in axes:
         ax.set_xlabel("input length (s, 8 kHz)")
@@ -175,9 +179,13 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", default=list(PRESETS), choices=PRESETS)
     p.add_argument("--seconds", nargs="+", type=float, default=[4.0, 30.0, 60.0])
     p.add_argument("--threads", nargs="+", type=int, default=[1, 0], help="0: all cores")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--json", default="benchmarks/results_fla_twins.json")
-    p.add_argument("--png", default="benchmarks/results_fla_twins.png")
+    p.add_argument("--repeats", type=int, default=3, help="timed passes per case (best kept)")
+    p.add_argument(
+        "--json",
+        default=os.path.join(HERE, "results_fla_twins.json"),
+        help="default: benchmarks/results_fla_twins.json",
+    )
+    p.add_argument("--png", help="default: --json with .png")
     p.add_argument(
         "--device",
         default="cpu",
@@ -190,15 +198,23 @@ def main(argv=None):
         preset, attention, seconds, repeats, device = (a._one + ["cpu"])[:5]
         print(json.dumps(one_case(preset, attention, float(seconds), int(repeats), device)))
         return 0
+    if a.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda: CUDA is not available")
+    # Next to --json unless named: a run written elsewhere leaves the committed figure alone.
+    a.png = a.png or os.path.splitext(a.json)[0] + ".png"
     rows = run(a.models, a.seconds, a.threads, a.repeats, a.device)
+    machine = dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__)
+    machine.update(device=a.device)
+    if a.device.startswith("cuda"):
+        machine.update(gpu=torch.cuda.get_device_name(a.device))
     result = dict(
-        machine=dict(platform=platform.platform(), cpus=os.cpu_count(), torch=torch.__version__),
+        machine=machine,
         rows=rows,
         ratios=ratios(rows),
     )
     with open(a.json, "w") as f:
         json.dump(result, f, indent=1)
-    plot(rows, a.png)
+    plot(rows, a.png, a.device)
     for r in result["ratios"]:
         print(
             f"{r['preset']:20s} {r['threads']} thr {r['audio_seconds']:5.0f} s: softmax/FLA "

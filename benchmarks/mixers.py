@@ -21,7 +21,8 @@ parameters, MACs per second of audio (ptflops) and CPU seconds per second of aud
 and 60 s inputs (whole input, no chunking, batch 1, one forward per timing; S4 kernels are
 regenerated in every forward, as for files of different lengths).
 
-Writes ``--json`` (default ``benchmarks/results_mixers.json``) and ``--png``.
+Writes ``--json`` (default ``benchmarks/results_mixers.json`` next to this script, from any
+working directory) and ``--png`` (default: --json with .png).
 """
 
 import argparse
@@ -34,6 +35,7 @@ import time
 
 import torch
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 MIXER_CASES = {
     "mhsa": ("mhsa", {}),
     "mhsa-frame-local": ("mhsa-frame-local", {}),
@@ -260,14 +262,20 @@ def main(argv=None):
     parser.add_argument("--durations", nargs="+", type=float, default=[1.0, 10.0, 60.0])
     parser.add_argument("--models", nargs="+", default=list(MODEL_CASES), choices=list(MODEL_CASES))
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--json", default="benchmarks/results_mixers.json")
-    parser.add_argument("--png", default="benchmarks/results_mixers.png")
+    parser.add_argument(
+        "--json",
+        default=os.path.join(HERE, "results_mixers.json"),
+        help="default: benchmarks/results_mixers.json",
+    )
+    parser.add_argument("--png", help="default: --json with .png")
     parser.add_argument("--replot", action="store_true", help="only redraw --png from --json")
     parser.add_argument(
         "--markdown", action="store_true", help="only print the README tables of --json"
     )
     parser.add_argument("--_one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    # Next to --json unless named: a run written elsewhere leaves the committed figure alone.
+    args.png = args.png or os.path.splitext(args.json)[0] + ".png"
     if args.replot or args.markdown:
         with open(args.json) as f:
             results = json.load(f)

@@ -9,6 +9,8 @@ Times are inclusive (a module's time contains its children's) and summed per *ro
 module's class and the attribute it is stored under, ModuleList indices dropped, so the 16
 calls of a shared U-block's ``proj_in`` add up in ``ConvNorm:proj_in`` and the five
 ``bottom_up[i]`` convolutions in ``ConvNorm:bottom_up``.
+
+A library module, imported by ``op_profile.py``; it is not run on its own.
 """
 
 import time

@@ -14,8 +14,12 @@ so that a GPU session can fix the cause in one call::
 Each model: a warm-up pass, then ``--passes`` profiled passes (inference: batch 1,
 ``--seconds`` at 16 kHz, ``torch.inference_mode``; training: ``--train-batch`` x
 ``--train-seconds`` at 8 kHz, Adam, PIT SI-SDR). The JSON holds, per model and task, the wall
-time per pass and the ``--top`` operators by self device time (self CPU time on the CPU) with
-their call counts and input shapes.
+time per pass and the ``--top`` operators by self CPU time with their call counts and input
+shapes; on a GPU, the ``--top`` kernels by device time with their shares of the pass's kernel
+time (``kernel_ms_per_pass``: each kernel counted once, as in torch's own table) and, apart
+(``top_operators``), the ``--top`` operators by the kernel time they launched, as shares of
+the same total. Before this split the GPU shares were of a sum that counted each kernel twice
+(as a kernel and in the operator that launched it): ``log_op_profile_cuda_h200*.txt``.
 
 On the CPU the profiler itself slows a pass (1.8-3x for a 10 s forward on this project's VM)
 and unevenly, so the operator shares are indicative only. Each profile therefore also gives
@@ -55,6 +59,7 @@ def _step(model, task, device, args):
 
 
 def profile(name: str, task: str, args) -> dict:
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
@@ -84,32 +89,58 @@ def profile(name: str, task: str, args) -> dict:
         key=lambda e: getattr(e, key),
         reverse=True,
     )
-    total = sum(getattr(e, key) for e in events) or 1.0
-    top = [
-        dict(
-            op=e.key,
-            shapes=str(e.input_shapes)[:200],
-            calls=e.count // args.passes,
-            self_ms=getattr(e, key) / 1e3 / args.passes,
-            share=getattr(e, key) / total,
-        )
-        for e in events[: args.top]
-    ]
+    ranked, operators = events, []
+    if cuda:
+        # An operator's self device time is the kernels it launched, so summing every event
+        # counts each kernel twice: the total and shares count device events (kernels,
+        # copies) only, as torch's own table does, and the operators are listed apart.
+        ranked = [
+            e
+            for e in events
+            if e.device_type == DeviceType.CUDA and not getattr(e, "is_user_annotation", False)
+        ]
+        operators = [e for e in events if e.device_type == DeviceType.CPU and getattr(e, key)]
+    total = sum(getattr(e, key) for e in ranked) or 1.0
+
+    def rows(chosen):
+        return [
+            dict(
+                op=e.key,
+                shapes=str(e.input_shapes)[:200],
+                calls=e.count // args.passes,
+                self_ms=getattr(e, key) / 1e3 / args.passes,
+                share=getattr(e, key) / total,
+            )
+            for e in chosen[: args.top]
+        ]
+
     clock = ModuleClock(model, sync)
     try:
         plain = per_pass()
         modules = clock.top(args.top, plain, args.passes)
     finally:
         clock.close()
-    return dict(
+    result = dict(
         model=name,
         task=task,
         seconds_per_pass=wall,
         seconds_per_pass_unprofiled=plain,
         ops_per_pass=len(events),
-        top=top,
+        top=rows(ranked),
         modules=modules,
     )
+    if cuda:
+        result.update(kernel_ms_per_pass=total / 1e3 / args.passes, top_operators=rows(operators))
+    return result
+
+
+def _print_ops(ops: list) -> None:
+    """One line per row of ``top`` / ``top_operators``."""
+    for op in ops:
+        print(
+            f"   {op['self_ms']:9.2f} ms {100 * op['share']:5.1f} % "
+            f"x{op['calls']:<5d} {op['op'][:60]}  {op['shapes'][:80]}"
+        )
 
 
 def main(argv=None):
@@ -138,6 +169,8 @@ def main(argv=None):
         p.error(f"--models: unknown {unknown}; known: {sorted(performance.MODELS)}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         p.error("--device cuda: no GPU visible to torch")
+    if args.released and not os.path.isdir(args.released):
+        p.error(f"--released: no such directory: {args.released}")
     torch.set_num_threads(args.threads)
     set_allocator(args.allocator)
     models = list(args.models) + ([performance.RELEASED] if args.released else [])
@@ -158,11 +191,12 @@ def main(argv=None):
             print(f"== {name} {task}: " + (result.get("error") or ""), flush=True)
             if "top" in result:
                 print(f"   {result['seconds_per_pass'] * 1e3:.1f} ms per pass")
-                for op in result["top"]:
-                    print(
-                        f"   {op['self_ms']:9.2f} ms {100 * op['share']:5.1f} % "
-                        f"x{op['calls']:<5d} {op['op'][:60]}  {op['shapes'][:80]}"
-                    )
+                if "kernel_ms_per_pass" in result:
+                    print(f"   kernels ({result['kernel_ms_per_pass']:.2f} ms per pass):")
+                _print_ops(result["top"])
+                if "top_operators" in result:
+                    print("   operators (the kernel time they launched, same total):")
+                    _print_ops(result["top_operators"])
                 print(
                     f"   modules, forward hooks (inclusive; "
                     f"{result['seconds_per_pass_unprofiled'] * 1e3:.1f} ms per pass unprofiled):"

@@ -49,9 +49,9 @@ Released implementation: ``--released PATH`` is a checkout of JusperLee/TDANet; 
 ``look2hear`` ``TDANetBest`` (the class of the released checkpoints) ``(out_channels=128,
 in_channels=512, num_blocks=16, upsampling_depth=5,
 enc_kernel_size=4, num_sources=2)`` is imported with ``PATH`` on ``sys.path`` and is the
-anchor. Without it (or when its import fails: the error is recorded), our
-``official_compat=True`` model stands in for the released arithmetic. Our
-``official_compat`` model is measured in either case.
+anchor (a ``PATH`` that is not a directory is an error). Without it (or when its import
+fails: the error is recorded), our ``official_compat=True`` model stands in for the released
+arithmetic. Our ``official_compat`` model is measured in either case.
 
 Training: one Adam step (batch 4 x 3 s at 8 kHz, ``TDANet.from_preset("tdanet",
 sample_rate=8000)``, PIT negative SI-SDR through ``PITLossWrapper(pairwise_neg_sisdr,
@@ -785,28 +785,35 @@ def _dense_floor_summary(infer: dict, lengths: list, anchor_model: str) -> dict:
     return out
 
 
+def _s_per_s(x: float) -> str:
+    """Seconds per second in a table: three decimals, three significant figures below 0.1 (a
+    GPU's 0.00225, not 0.002)."""
+    return f"{x:.3f}" if abs(x) >= 0.1 else f"{x:#.3g}"
+
+
 def table(results: dict) -> str:
-    """The README's markdown table(s) of ``results``."""
+    """The README's markdown table(s) of ``results``: the inference table and its notes, then
+    the training table, each only when the run measured it."""
     settings, summary = results["settings"], results["summary"]
     lengths, first = settings["lengths"], settings["lengths"][0]
     infer = _inference(results["rows"])
     cuda = settings["device"].startswith("cuda")
     where = results["machine"].get("gpu") or ("GPU" if cuda else "1 CPU thread")
-    head = " | ".join(f"{s:g} s" for s in lengths)
-    growth = " | ".join(f"{s:g} s / {first:g} s" for s in lengths[1:])
+    # One column per length, then the growth against the first length (none for one length).
+    columns = [f"{s:g} s" for s in lengths] + [f"{s:g} s / {first:g} s" for s in lengths[1:]]
     lines = [
         f"Seconds of compute per second of audio ({where}, batch 1, 16 kHz, best of "
         f"{settings['repeats']} passes up to 10 s, {settings['long_repeats']} above):",
         "",
-        f"| model | GA mixer | backend | {head} | {growth} | peak MiB at {max(lengths):g} s |",
-        "| --- | --- | --- |" + " --- |" * (2 * len(lengths)),
+        f"| model | GA mixer | backend | {' | '.join(columns)} | peak MiB at {max(lengths):g} s |",
+        "| --- | --- | --- |" + " --- |" * (len(columns) + 1),
     ]
     order = {"pytorch": 0, "onnxruntime": 1}
     keys = sorted({(m, b) for (m, b, t, _) in infer if t == 1}, key=lambda k: (order[k[1]], k[0]))
     mixers = {r["model"]: r["mixer"] for r in results["rows"]}
     for model, backend in keys:
         cells = [infer.get((model, backend, 1, s)) for s in lengths]
-        speed = [f"{c['s_per_s']:.3f}" if c else "-" for c in cells]
+        speed = [_s_per_s(c["s_per_s"]) if c else "-" for c in cells]
         ratio = [
             f"{c['s_per_s'] / cells[0]['s_per_s']:.2f}" if c and cells[0] else "-"
             for c in cells[1:]
@@ -818,13 +825,16 @@ def table(results: dict) -> str:
             + " | ".join(speed + ratio + [peak])
             + " |"
         )
+    if not keys:  # a training-only run (--tasks train): no empty inference table
+        lines = []
     ratios = summary.get("tdanet_over_anchor_time") or {}
-    notes = [
-        f"Anchor: {results['anchor']}.",
-        "`tdanet` / anchor time: "
-        + (", ".join(f"{k}: {v:.2f}" for k, v in ratios.items()) or "not measured")
-        + ".",
-    ]
+    notes = [f"Anchor: {results['anchor']}."]
+    if keys:
+        notes.append(
+            "`tdanet` / anchor time: "
+            + (", ".join(f"{k}: {v:.2f}" for k, v in ratios.items()) or "not measured")
+            + "."
+        )
     partial = results.get("partial")
     if partial:
         notes.insert(
@@ -851,13 +861,15 @@ def table(results: dict) -> str:
     else:
         notes += [f"onnxruntime not run for `{m}`: {why}." for m, why in refused.items()]
     training = settings["training"]
-    lines += ["", *notes, ""]
-    lines += [
-        f"| training step ({training['batch']} x {training['seconds']:g} s at "
-        f"{training['sample_rate'] // 1000} kHz, Adam, PIT SI-SDR) | seconds | peak MiB |",
-        "| --- | --- | --- |",
-    ]
-    for label, r in summary["training_step"].items():
+    lines += ["", *notes] if lines else notes
+    if summary.get("training_step"):
+        lines += [
+            "",
+            f"| training step ({training['batch']} x {training['seconds']:g} s at "
+            f"{training['sample_rate'] // 1000} kHz, Adam, PIT SI-SDR) | seconds | peak MiB |",
+            "| --- | --- | --- |",
+        ]
+    for label, r in (summary.get("training_step") or {}).items():
         if "seconds" in r:
             lines.append(f"| `{label}` | {r['seconds']:.2f} | {r['peak_mib']:.0f} |")
         else:
@@ -875,7 +887,7 @@ def _floor_notes(summary: dict, lengths: list, anchor_model: str) -> list:
         notes.append(
             f"Dense products alone of `{model}` (matrix products, attention, dense "
             "convolutions, replayed: `benchmarks/dense_floor.py`): "
-            + " / ".join(f"{c['s_per_s']:.3f}" if c else "-" for c in cells)
+            + " / ".join(_s_per_s(c["s_per_s"]) if c else "-" for c in cells)
             + f" s per s at {' / '.join(f'{s:g}' for s in lengths)} s ("
             + " / ".join(f"{100 * c['share']:.0f}" if c else "-" for c in cells)
             + " % of its time)."
@@ -1070,6 +1082,10 @@ def main(argv=None):
     else:
         if args.device.startswith("cuda") and not torch.cuda.is_available():
             p.error("--device cuda: no GPU visible to torch")
+        # A checkout whose import fails falls back to the stand-in (the error is recorded);
+        # a path that is not there is a typo, not a run without the released code.
+        if args.released and not os.path.isdir(args.released):
+            p.error(f"--released: no such directory: {args.released}")
         results = run(args)
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)

@@ -347,3 +347,78 @@ def test_device_paths_rows_and_summary_on_the_cpu(tmp_path):
             assert row["max_abs_diff"] == 0.0  # the CPU's own paths in every variant
     assert set(result["summary"]) == {"infer_0.5s", "infer_1s", "train_0.5s"}
     assert set(result["summary"]["train_0.5s"]) == {f"{v}_over_default" for v in variants[1:]}
+
+
+def test_one_length_table_and_small_values(tmp_path):
+    """One length: no empty growth column; GPU-sized times keep three significant figures."""
+    log = tmp_path / "run.log"
+    log.write_text(json.dumps(_row("tdanet", 10.0, 0.00225)) + "\n")
+    out = tmp_path / "one.json"
+    args = ["--lengths", "10", "--backends", "pytorch", "--tasks", "infer"]
+    proc = _bench("performance.py", *args, "--from-log", str(log), "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    table = _bench("performance.py", "--table", "--json", str(out)).stdout.splitlines()
+    head = next(line for line in table if line.startswith("| model |"))
+    assert head == "| model | GA mixer | backend | 10 s | peak MiB at 10 s |"
+    assert table[table.index(head) + 1].count("---") == 5
+    assert "| `tdanet` | `mhsa` | pytorch | 0.00225 | 100 |" in table
+    assert not any(line.startswith("| training step") for line in table), "not measured"
+
+
+def test_table_of_a_training_only_run_prints_the_training_table_only():
+    table = _bench(
+        "performance.py",
+        "--table",
+        "--json",
+        os.path.join(BENCH, "results_performance_training.json"),
+    )
+    assert table.returncode == 0, table.stderr
+    assert "| training step" in table.stdout and "| `released` | 36.93 |" in table.stdout
+    assert "| model |" not in table.stdout and "not measured" not in table.stdout
+
+
+def test_png_follows_json_and_defaults_do_not_depend_on_the_working_directory(tmp_path):
+    script = os.path.join(BENCH, "mixers.py")
+    markdown = _bench(script, "--markdown", cwd=tmp_path)  # the default --json, from elsewhere
+    assert markdown.returncode == 0, markdown.stderr
+    assert "| mixer (128 channels) |" in markdown.stdout
+    copy = tmp_path / "copy.json"
+    copy.write_text(open(os.path.join(BENCH, "results_mixers.json")).read())
+    replot = _bench(script, "--replot", "--json", str(copy), cwd=tmp_path)
+    assert replot.returncode == 0, replot.stderr
+    assert os.path.getsize(tmp_path / "copy.png") > 0, "next to --json, not the committed PNG"
+
+
+def test_scripts_refuse_a_missing_released_checkout(tmp_path):
+    missing = str(tmp_path / "no-TDANet")
+    for script in ("performance.py", "device_paths.py", "op_profile.py"):
+        args = ["--released", missing, "--json", str(tmp_path / "x.json")]
+        proc = _bench(script, *args)
+        assert proc.returncode == 2, (script, proc.stderr)
+        assert f"--released: no such directory: {missing}" in proc.stderr, script
+    assert not os.path.exists(tmp_path / "x.json")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal needs a machine without CUDA")
+def test_fla_twins_refuses_cuda_without_a_gpu(tmp_path):
+    proc = _bench("fla_twins.py", "--device", "cuda", "--json", str(tmp_path / "x.json"))
+    assert proc.returncode == 2 and "CUDA is not available" in proc.stderr
+    assert not os.path.exists(tmp_path / "x.json")
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        "device_paths.py",
+        "depthwise_backward.py",
+        "fla_twins.py",
+        "mixers.py",
+        os.path.join("mini_budget_sweep", "decode.py"),
+        os.path.join("mini_budget_sweep", "table.py"),
+    ],
+)
+def test_help_of_the_scripts(script):
+    proc = _bench(script, "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage:")
+    assert "--json" in proc.stdout or "positional arguments" in proc.stdout

@@ -1,10 +1,15 @@
 """Decode a prepared sweep folder once into ``<cache>/banks.npy`` (float16), ``banks.json``
-and ``realdev.npy``, shared by every parallel ``train.py`` run."""
+and ``realdev.npy``, shared by every parallel ``train.py`` run.
 
+Usage::
+
+    python benchmarks/mini_budget_sweep/decode.py DATA CACHE
+"""
+
+import argparse
 import glob
 import json
 import os
-import sys
 
 import numpy as np
 import soundfile as sf
@@ -32,4 +37,8 @@ def main(data, cache):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("data", help="a folder prepared by prepare.py (index.json, bank/, realdev/)")
+    p.add_argument("cache", help="where to write banks.npy, banks.json and realdev*.npy")
+    a = p.parse_args()
+    main(a.data, a.cache)

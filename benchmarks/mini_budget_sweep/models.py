@@ -1,4 +1,7 @@
-"""The configurations the sweep trains (names used by ``train.py --model``)."""
+"""The configurations the sweep trains (names used by ``train.py --model``).
+
+A library module, imported by ``train.py`` and ``score_csv.py``; it is not run on its own.
+"""
 
 import torch
 from torch import nn

@@ -1,10 +1,15 @@
 """Collect the runs' JSON files into <prefix>.csv and <prefix>.json (one row per run) and draw
-<prefix>.png: real-speech SI-SNRi per run against the 3 dB goal."""
+<prefix>.png: real-speech SI-SNRi per run against the 3 dB goal.
 
+Usage::
+
+    python benchmarks/mini_budget_sweep/table.py RESULTS PREFIX
+"""
+
+import argparse
 import glob
 import json
 import os
-import sys
 
 import pandas as pd
 
@@ -62,4 +67,8 @@ def main(folder, prefix):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("folder", help="the runs' JSON files (train.py --out)")
+    p.add_argument("prefix", help="writes PREFIX.csv, PREFIX.json and PREFIX.png")
+    a = p.parse_args()
+    main(a.folder, a.prefix)
