@@ -20,6 +20,7 @@ from asteroid_tdanet.export import (
     pool_to_length_traceable,
     run_onnx,
 )
+from asteroid_tdanet.masknn.nearest import nearest_index
 from asteroid_tdanet.masknn.ublock import pool_to_length
 from asteroid_tdanet.utils.stages import StageLog
 
@@ -60,6 +61,27 @@ def test_onnx_matches_pytorch_on_two_lengths(tmp_path, variant):
     assert opsets[""] == default_opset()  # the installed torch's opset
 
 
+def test_onnx_keeps_pytorch_nearest_indices_at_every_length(tmp_path):
+    # ONNX's Resize picks other source frames than PyTorch's nearest interpolation for some
+    # (coarse, fine) pairs: 21936 samples at 16 kHz (five scales) was one such length, 21920
+    # (the CLI's check length) another; the export writes PyTorch's index map out.
+    model = tiny_model(sample_rate=16000, upsampling_depth=5)
+    path = export_onnx(model, tmp_path / "m.onnx", example_seconds=0.5)
+    for length in (21936, 21920, 16001, 9999):
+        wav = torch.randn(1, length)
+        with torch.no_grad():
+            expected = model(wav)
+        torch.testing.assert_close(run_onnx(path, wav), expected, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 86, 172, 5002, 777])
+def test_nearest_index_is_pytorch_nearest_interpolation(frames):
+    for length in sorted({1, 2, frames, frames + 1, 2 * frames + 1, 1370, 10003, 16 * frames}):
+        source = torch.arange(frames, dtype=torch.float32).view(1, 1, -1)
+        expected = torch.nn.functional.interpolate(source, size=length, mode="nearest")
+        assert torch.equal(nearest_index(frames, length), expected.view(-1).long())
+
+
 def test_skipping_the_graph_linter_writes_the_same_file(tmp_path, monkeypatch):
     model, skipped = tiny_model(), onnx_export.graph_lint_skipped
     fast = export_onnx(model, tmp_path / "fast.onnx", example_seconds=0.5)
@@ -92,7 +114,7 @@ def test_cli_export(tmp_path, capsys, fmt, name):
     assert main(["export", "--model", str(ckpt), "-o", str(out)]) == 0
     text = capsys.readouterr().out
     assert f"Wrote {fmt} model" in text and "max abs difference" in text
-    error = float(text.split("max abs difference ")[1].rstrip(".\n"))
+    error = float(re.search(r"max abs difference (\S+)\.\n", text).group(1))
     assert error < 1e-4
     assert main(["export", "--model", str(ckpt), "-o", str(out), "--no-check"]) == 2
     assert "exists (pass --force" in capsys.readouterr().err
@@ -109,14 +131,44 @@ def test_cli_export_reports_each_step_with_its_time(tmp_path, capsys):
     times = [float(m.group(1)) for m in stamps]
     assert times == sorted(times)
     done = [m.group(2) for m in stamps if ": done in " in m.group(2)]
-    assert [d.split(": done in ")[0] for d in done] == [
+    steps = [d.split(": done in ")[0] for d in done]
+    # The graph is written under a temporary name next to the output, renamed once checked.
+    converting = (
+        f"tracing and converting to ONNX (opset {default_opset()}) into {tmp_path}/.m.onnx."
+    )
+    assert steps[2].startswith(converting) and steps[2].endswith(".onnx")
+    assert steps[:2] + steps[3:] == [
         f"loading {ckpt}",
         "preparing an exportable copy of the model",
-        f"tracing and converting to ONNX (opset {default_opset()}) into {out}",
         "running the exported file against PyTorch on two input lengths",
     ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "tiny.pth"]
     assert main(["export", "--model", str(ckpt), "-o", str(out), "--force", "-q"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_cli_export_failures_are_one_line_and_leave_no_file(tmp_path, capsys, monkeypatch):
+    ckpt = tmp_path / "tiny.pth"
+    save_tiny_model(ckpt)
+    out = tmp_path / "m.onnx"
+    base = ["export", "--model", str(ckpt), "-q"]
+    assert main(base + ["-o", str(out), "--opset", "30"]) == 2  # torch refuses that opset
+    assert "onnx export failed" in capsys.readouterr().err
+    (tmp_path / "folder.onnx").mkdir()
+    assert main(base + ["-o", str(tmp_path / "folder.onnx"), "--force"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    # A graph that computes something else fails the check (exit 1) and is not written;
+    # one that gives NaN too.
+    import asteroid_tdanet.export as export_package
+
+    for wrong in (
+        lambda path, wav: torch.zeros(wav.shape[0], 2, wav.shape[1]) + 0.5,
+        lambda path, wav: torch.full((wav.shape[0], 2, wav.shape[1]), float("nan")),
+    ):
+        monkeypatch.setattr(export_package, "run_onnx", wrong)
+        assert main(base + ["-o", str(out)]) == 1
+        assert "differs from PyTorch" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.onnx", "tiny.pth"]
 
 
 def test_long_steps_keep_reporting():

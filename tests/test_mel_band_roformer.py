@@ -276,3 +276,17 @@ def test_release_layout_file_loads_by_every_entry_point(tmp_path, sinks):
             out = model(x)
             assert out.shape == x.shape  # all the samples it was given
             torch.testing.assert_close(out[..., : expected.shape[-1]], expected, rtol=0, atol=1e-6)
+
+
+def test_mac_count_includes_the_attention_products():
+    # Full attention is quadratic in the frames, the windowed one linear: a count that grows
+    # 4x from 1 s to 4 s for both left the attention products out.
+    from asteroid_tdanet.utils.complexity import count_macs
+
+    full = MelBandRoformer(**dict(TINY, time_attention="full", sinks=0))
+    wsa = MelBandRoformer(**dict(TINY, time_attention="wsa"))
+    growth = {
+        name: count_macs(model, seconds=4.0) / count_macs(model, seconds=1.0)
+        for name, model in (("full", full), ("wsa", wsa))
+    }
+    assert growth["full"] > 4.3 and 3.9 < growth["wsa"] < 4.1, growth

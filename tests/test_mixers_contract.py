@@ -129,13 +129,28 @@ def test_tdanet_with_each_mixer_round_trips(name, tmp_path):
 def test_export_or_a_clear_refusal(name, fmt, tmp_path):
     model = tiny_tdanet(name).eval()
     mixer = model.masker.ublock.global_module.mixer
-    export = dict(onnx=export_onnx, torchscript=export_torchscript)[fmt]
     path = tmp_path / f"model.{fmt}"
     if fmt not in mixer.export_formats:
         assert mixer.export_refusal  # the documented reason
+        export = dict(onnx=export_onnx, torchscript=export_torchscript)[fmt]
         with pytest.raises(ExportNotSupported, match=f"'{name}'.*{fmt}"):
             export(model, path, example_seconds=0.5)
         return
+    _check_export(model, fmt, path)
+
+
+@pytest.mark.parametrize("fmt", EXPORT_FORMATS)
+def test_fla_with_its_group_rms_norm_exports(fmt, tmp_path):
+    # The reference's other token norm: its grouping once froze the batch and length into
+    # the ONNX graph.
+    torch.manual_seed(0)
+    args = dict(SMALL["fla"], norm_type="RMSGroupNorm_2")
+    model = TDANet(**TINY_TDANET, ga_mixer="fla", ga_mixer_args=args).eval()
+    _check_export(model, fmt, tmp_path / f"model.{fmt}")
+
+
+def _check_export(model, fmt, path):
+    export = dict(onnx=export_onnx, torchscript=export_torchscript)[fmt]
     export(model, path, example_seconds=0.5)
     run = (lambda w: run_onnx(path, w)) if fmt == "onnx" else load_torchscript(path)[0]
     for batch, length in [(1, 8000), (2, 13579)]:  # neither is the example's length

@@ -28,6 +28,8 @@ def export_torchscript(
     ``log`` (:class:`~asteroid_tdanet.utils.stages.StageLog`) reports each step and its time.
     """
     path = os.fspath(path)
+    # Within max_seconds: an S4 kernel precomputed for that length takes no longer example.
+    example_seconds = min(example_seconds, max_seconds)
     example = torch.randn(1, max(1, int(example_seconds * model.sample_rate)))
     with maybe_stage(log, "preparing an exportable copy of the model"):
         export_model = exportable_copy(model, "torchscript", max_seconds=max_seconds)

@@ -39,10 +39,14 @@ def cache_dir() -> str:
 
 def model_fingerprint(model, opset: int) -> str:
     """Hex digest of what the exported graph depends on: class, constructor arguments,
-    every tensor of the state_dict, torch version, opset."""
+    every tensor of the state_dict, torch version, opset, and this package's version (a
+    release that changes how a model exports must not reuse the graphs of an earlier one)."""
+    from ..version import __version__
+
     digest = hashlib.sha256()
     args = model.get_model_args() if hasattr(model, "get_model_args") else {}
     header = dict(cls=type(model).__name__, args=args, torch=torch.__version__, opset=opset)
+    header["asteroid_tdanet"] = __version__
     digest.update(json.dumps(header, sort_keys=True, default=str).encode())
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())

@@ -28,8 +28,22 @@ def upsample_nearest(x: torch.Tensor, length: int) -> torch.Tensor:
     """Nearest-neighbour resampling of ``(batch, C, T)`` to ``(batch, C, length)``."""
     if x.shape[-1] == length:
         return x
+    if torch.onnx.is_in_onnx_export():
+        # ONNX's Resize takes frame floor(i / (length / T)), PyTorch floor(i * float32(T /
+        # length)): they differ at some boundaries (86 -> 1370 frames), which changed about
+        # one input length in eleven by up to 1e-2. The index map, written out, is exact.
+        return x.index_select(-1, nearest_index(x.shape[-1], length, x.device))
     # 2D form: same indices as 1D nearest, channels-last kernel for frame-major inputs.
     return F.interpolate(x.unsqueeze(2), size=(1, length), mode="nearest").squeeze(2)
+
+
+def nearest_index(frames: int, length: int, device=None) -> torch.Tensor:
+    """Source frame of each of ``length`` output frames of :func:`upsample_nearest` from
+    ``frames`` frames: ``min(floor(i * float32(frames / length)), frames - 1)``, PyTorch's
+    nearest-interpolation arithmetic in float32, as operators (traced sizes stay dynamic)."""
+    positions = torch.arange(length, device=device, dtype=torch.float32)
+    source = torch.ones((), device=device, dtype=torch.float32) * frames
+    return torch.minimum((positions * (source / length)).floor(), source - 1).long()
 
 
 # Data types whose interpolation kernels can be asked for their index map (an arange of the

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .nearest import upsample_nearest
 from .sepreformer_blocks import (
     DownConv,
     GlobalBlock,
@@ -164,6 +165,6 @@ class SepReformerSeparator(nn.Module):
         for i, stage in enumerate(self.dec_stages):
             stage_inputs.append(x)
             skip = skips[self.n_stages - 1 - i]
-            x = F.interpolate(x, size=skip.shape[-1], mode="nearest")
+            x = upsample_nearest(x, skip.shape[-1])
             x = stage(self.simple_fusion[i](torch.cat([x, skip], dim=1)), pos_k)
         return x, stage_inputs

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .nearest import upsample_nearest
+
 
 class LayerScale(nn.Module):
     """``x * gamma`` with a learned per-channel ``gamma`` (``layer_scale``, shape (1, 1, C)),
@@ -183,7 +185,7 @@ class SoftmaxEGA(nn.Module):
     def forward(self, x: torch.Tensor, pos_k: torch.Tensor) -> torch.Tensor:
         down = F.adaptive_avg_pool1d(x, pos_k.shape[0]).transpose(1, 2)
         down = self.block["self_attn"](down, pos_k).transpose(1, 2)
-        up = F.interpolate(down, size=x.shape[-1], mode="nearest")
+        up = upsample_nearest(down, x.shape[-1])
         return self.block["linear"](x.transpose(1, 2)).transpose(1, 2) * up
 
 

@@ -38,7 +38,9 @@ class RMSGroupNorm(nn.Module):
         self.gamma = nn.Parameter(torch.ones(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        grouped = x.unflatten(-1, (self.groups, -1))
+        # reshape, not unflatten: torch's ONNX exporter turns unflatten's sizes into
+        # constants (the batch and length of the example input).
+        grouped = x.reshape(x.shape[:-1] + (self.groups, -1))
         rms = grouped.norm(dim=-1, keepdim=True) * grouped.shape[-1] ** -0.5
         return (grouped / (rms + self.eps)).flatten(-2) * self.gamma
 

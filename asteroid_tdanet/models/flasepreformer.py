@@ -9,6 +9,7 @@ from asteroid.utils.torch_utils import jitable_shape
 from torch import nn
 
 from ..masknn.mixers import build_mixer
+from ..masknn.nearest import upsample_nearest
 from ..masknn.sepreformer import SepReformerSeparator
 from ..masknn.sepreformer_blocks import OutputLayer, SoftmaxEGA
 from ..masknn.sepreformer_loss import aux_loss_weight, multi_stage_loss
@@ -217,7 +218,7 @@ class FLASepReformer(SeparationBaseModel):
                 raise RuntimeError("This model has no aux heads (built with aux_heads=False).")
             frames = enc.shape[-1]
             for x, out_layer, decoder in zip(stage_inputs, self.out_layer_bn, self.decoder_bn):
-                x = torch.nn.functional.interpolate(x, size=frames, mode="nearest")
+                x = upsample_nearest(x, frames)
                 aux.append(self._decode(decoder, out_layer(x, enc), length))
         if self.normalize_variance:
             est = est * std

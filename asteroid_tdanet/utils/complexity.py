@@ -69,6 +69,14 @@ def _sequence_attention_macs(module, inputs, output) -> int:
     return int(batch * module.macs(length))
 
 
+def _rotary_attention_macs(module, inputs, output) -> int:
+    # (Mel-)Band RoFormer attentions over (batch, sinks + frames, dim); an output shorter
+    # than the input is a windowed attention asked for its frames only.
+    batch, length = inputs[0].shape[:2]
+    frames = length - getattr(module, "n_sinks", 0)
+    return int(batch * module.macs(frames, frames_only=output.shape[1] < length))
+
+
 def _custom_counters(counter: str):
     from asteroid_filterbanks import Decoder, Encoder
 
@@ -84,9 +92,13 @@ def _custom_counters(counter: str):
     from ..masknn.locoformer import RotarySelfAttention
     from ..masknn.sepreformer_blocks import MultiHeadAttention as SepReformerAttention
 
+    from ..masknn.attention import GatedRotaryAttention, WindowedSinkAttention
+
     if counter != "thop":  # thop's convention: self-attention is not counted
         counters[RotarySelfAttention] = _sequence_attention_macs
         counters[SepReformerAttention] = _sequence_attention_macs
+        counters[GatedRotaryAttention] = _rotary_attention_macs
+        counters[WindowedSinkAttention] = _rotary_attention_macs
     for cls in MIXERS.values():
         # thop does not count nn.MultiheadAttention; its figures for attention models (such
         # as the 3.64 G quoted for the released TDANet) follow that convention, kept here.

@@ -74,3 +74,11 @@ class GatedRotaryAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x_n = self.norm(x)
         return self.gated_output(self.attend(*self.rotated_qkv(x_n)), x_n)
+
+    def macs(self, frames: int, frames_only: bool = False) -> int:
+        """Multiply-accumulates of one sequence of ``frames`` tokens (batch 1): the norm,
+        the qkv / gate / output projections, RoPE, ``Q K^T`` and ``A V`` (quadratic), the
+        gate. ``frames_only`` is the windowed subclass's (this class has no sinks)."""
+        n, inner, dim = frames, self.heads * self.dim_head, self.to_qkv.in_features
+        projections = n * dim * 3 * inner + n * (dim * self.heads + inner * dim)
+        return int(2 * n * dim + projections + 2 * 2 * n * inner + 2 * n * n * inner + n * inner)
