@@ -12,6 +12,7 @@ from asteroid_tdanet.models.flasepreformer import (
     multi_stage_loss,
     reference_config_to_args,
 )
+from asteroid_tdanet.masknn.sepreformer_loss import pairwise_neg_sisnr_mag
 
 GROUP = "reference_fla"
 NAME = "flasepreformer_small_8k"
@@ -218,6 +219,53 @@ def test_forward_with_aux_and_the_multi_stage_loss():
         assert torch.equal(model(mix), model.forward_with_aux(mix)[0])
 
 
+def _reference_mag_loss(estimate, source):
+    """SepReformer's PIT_SISNR_mag term of one estimate against one source (``(batch, time)``
+    each), written after its criterions.py: a conv1d STFT kernel, no centring."""
+    n, hop, eps = 512, 128, 1e-12
+    window = torch.hann_window(n, dtype=torch.float64) * (2 / 3) ** 0.5
+    kernel = torch.fft.rfft(torch.eye(n, dtype=torch.float64) / (0.5 * (n * n / hop) ** 0.5))
+    kernel = torch.stack((kernel.real, kernel.imag), dim=2).transpose(0, 2) * window
+    kernel = kernel.reshape(n + 2, 1, n)
+
+    def magnitude(x):
+        padded = -(-x.shape[-1] // hop) * hop
+        x = torch.cat([x, x.new_zeros(x.shape[0], padded - x.shape[-1])], -1)
+        re, im = torch.conv1d(x[:, None], kernel, stride=hop).chunk(2, dim=1)
+        return (re**2 + im**2 + 1e-10) ** 0.5
+
+    e = estimate - estimate.mean(-1, keepdim=True)
+    s = source - source.mean(-1, keepdim=True)
+    scale = (e * s).sum(-1, keepdim=True) / (s.norm(dim=-1, keepdim=True) ** 2 + eps)
+    s = scale.clamp(min=1e-2) * s
+    mag_e, mag_s = magnitude(e), magnitude(s)
+    norm = lambda x: x.norm(dim=-1).norm(dim=-1)  # noqa: E731
+    return -20 * torch.log10(eps + norm(mag_s) / (norm(mag_e - mag_s) + eps))
+
+
+def test_magnitude_term_is_sepreformers():
+    # Against the reference's term, per pair; the cases its SI-SNR on magnitudes got wrong:
+    # a sign-flipped or delayed estimate must score badly, a near-perfect one very well.
+    torch.manual_seed(0)
+    sources = torch.randn(2, 2, 4000, dtype=torch.float64)
+    cases = {
+        "flipped": -sources + 0.05 * torch.randn_like(sources),
+        "delayed": torch.roll(sources, 3, dims=-1),
+        "noisy": sources + 0.3 * torch.randn_like(sources),
+        "near-perfect": sources + 1e-4 * torch.randn_like(sources),
+    }
+    for name, est in cases.items():
+        ours = pairwise_neg_sisnr_mag(est, sources)
+        for i in range(2):
+            for j in range(2):
+                expected = _reference_mag_loss(est[:, i], sources[:, j])
+                torch.testing.assert_close(ours[:, i, j], expected, rtol=1e-9, atol=1e-9)
+    flipped = pairwise_neg_sisnr_mag(cases["flipped"], sources).diagonal(dim1=1, dim2=2)
+    assert (flipped > 30).all()  # the projection clamps at 1e-2: far from the target
+    near = pairwise_neg_sisnr_mag(cases["near-perfect"], sources).diagonal(dim1=1, dim2=2)
+    assert (near < -60).all()  # no -30 dB floor on this term
+
+
 def test_multi_stage_loss_terms_and_schedule():
     torch.manual_seed(0)
     sources = torch.randn(2, 2, 4000)
@@ -295,3 +343,28 @@ def test_bad_arguments():
         FLASepReformer(attention="linear")
     with pytest.raises(ValueError, match="n_heads"):
         FLASepReformer(feature_dim=60, n_heads=8)
+
+
+def test_forward_with_aux_takes_any_sample_format():
+    torch.manual_seed(0)
+    model = FLASepReformer(**TINY).eval()
+    mix = 0.3 * torch.randn(2, 3001)
+    with torch.no_grad():
+        est, aux = model.forward_with_aux(mix)
+        est64, aux64 = model.forward_with_aux(mix.double())
+        pcm = (mix * 2**15).round().to(torch.int16)
+        est16, _ = model.forward_with_aux(pcm)
+    assert est64.dtype == torch.float64 and all(a.dtype == torch.float64 for a in aux64)
+    torch.testing.assert_close(est64.float(), est)
+    torch.testing.assert_close(est16, model(pcm))
+
+
+def test_unused_reference_position_keys_are_frozen():
+    # official_compat keeps pos_emb for the reference's keys; the fla mixers never read it,
+    # and a parameter without gradient stops plain DDP at its second step.
+    model = FLASepReformer(**TINY, official_compat=True).train()
+    est, aux = model.forward_with_aux(torch.randn(2, 3001))
+    (est.sum() + sum(a.sum() for a in aux)).backward()
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert unused == []
+    assert any("pos_emb" in n for n, _ in model.named_parameters())

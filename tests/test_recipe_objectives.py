@@ -114,9 +114,20 @@ def test_flasepreformer_trains_with_the_multi_stage_loss_unless_told_otherwise()
     default = build_objective({"loss": None}, model)
     est, aux = model.forward_with_aux(mixture)
     assert len(aux) == 2
-    for epoch in (0, 150):  # the auxiliary weight decays after epoch 100
-        expected = multi_stage_loss(est, aux, sources, epoch)
+    # The recipes count epochs from 0, the reference's schedule from 1: the recipes' epoch
+    # 100 is the reference's 101st, the first with a decayed weight (0.32).
+    for epoch in (0, 99, 100, 150):
+        expected = multi_stage_loss(est, aux, sources, epoch + 1)
         torch.testing.assert_close(default(model, mixture, sources, epoch=epoch), expected)
+    main = multi_stage_loss(est, [], sources, epoch=1)
+    assert not torch.allclose(default(model, mixture, sources, epoch=0), main)
+    # Validation reports the time term alone, the same whatever the epoch.
+    torch.testing.assert_close(default.validation_loss(model, mixture, sources), main)
+    system = SeparationSystem(model, torch.optim.SGD(model.parameters(), 0.1), default, [], [])
+    logged = {}
+    system.log = lambda name, value, **kwargs: logged.update({name: value})
+    system.validation_step((mixture, sources), 0)
+    torch.testing.assert_close(logged["val_loss"], main)
     plain = build_objective({"loss": "sisdr"}, model)
     pit = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
     torch.testing.assert_close(plain(model, mixture, sources), pit(model(mixture), sources))

@@ -173,6 +173,10 @@ class FLASepReformer(SeparationBaseModel):
             dropout=dropout,
             pos_maxlen=pos_maxlen if keep_pos else None,
         )
+        if keep_pos and attention != "softmax":
+            # Kept for the reference's keys, computed and never read by the fla mixers: it
+            # never gets a gradient, which plain DDP (several GPUs) refuses at the next step.
+            self.separator.pos_emb.requires_grad_(False)
         self.out_layer = OutputLayer(enc_channels, feature_dim, n_src)
         self.audio_decoder = nn.ConvTranspose1d(
             enc_channels, 1, kernel_size, stride=stride, bias=False
@@ -239,6 +243,7 @@ class FLASepReformer(SeparationBaseModel):
         ``(n_src, time)`` / ``(batch, n_src, time)``."""
         return self._separate(wav, with_aux=False)[0]
 
+    @any_sample_format
     def forward_with_aux(self, wav: torch.Tensor) -> Tuple[torch.Tensor, List[torch.Tensor]]:
         """The estimates and the aux heads' estimates (training): ``(estimates, aux)``, with
         ``aux[i]`` from the input of decoder stage ``i`` (``i = 0``: the bottleneck), each of
@@ -284,14 +289,21 @@ class FLASepReformer(SeparationBaseModel):
 
 class MultiStageObjective(nn.Module):
     """``objective(model, mixture, sources, epoch)``: :func:`multi_stage_loss` of the model's
-    estimates and auxiliary estimates (time term alone for a model built without aux heads)."""
+    estimates and auxiliary estimates (time term alone for a model built without aux heads).
+    ``epoch`` is the recipes' 0-based epoch; the schedule counts from 1, as the reference's
+    training loop. Validation reports the time term alone (:meth:`validation_loss`), as the
+    reference's validation does: the aux weight decays after epoch 100, and a ``val_loss``
+    that moved with it would compare other things before and after."""
 
     def forward(self, model, mixture, sources, epoch: int = 0):
         if getattr(model, "out_layer_bn", None) is not None:
             estimates, aux = model.forward_with_aux(mixture)
         else:
             estimates, aux = model(mixture), []
-        return multi_stage_loss(estimates, aux, sources, epoch)
+        return multi_stage_loss(estimates, aux, sources, epoch + 1)
+
+    def validation_loss(self, model, mixture, sources):
+        return multi_stage_loss(model(mixture), [], sources, epoch=1)
 
 
 def reference_state_dict(state_dict: dict) -> dict:

@@ -1,9 +1,13 @@
 """Training objectives: what a recipe minimises, and the hook through which a model brings its own.
 
 An objective is called as ``objective(model, mixture, sources, epoch=e) -> scalar loss`` with
-``mixture (batch, time)`` and ``sources (batch, n_src, time)``. It runs the model itself, so a
-model whose training needs extra outputs (SepReformer's auxiliary decoder-stage estimates) or a
-loss that changes over epochs (their weight decays) fits the same training loop.
+``mixture (batch, time)``, ``sources (batch, n_src, time)`` and ``e`` Lightning's epoch
+(0-based). It runs the model itself, so a model whose training needs extra outputs
+(SepReformer's auxiliary decoder-stage estimates) or a loss that changes over epochs (their
+weight decays) fits the same training loop. An objective whose value depends on the epoch
+may define ``validation_loss(model, mixture, sources)``: what validation reports as
+``val_loss`` (checkpoint selection, early stopping and the LR schedule compare it across
+epochs, so it must not change with the epoch); otherwise validation calls the objective.
 
 The hook: a model class may define
 

@@ -49,7 +49,12 @@ class SeparationSystem(System):
         return loss
 
     def validation_step(self, batch, batch_nb):
-        loss = self.common_step(batch, batch_nb, train=False)
+        validation_loss = getattr(self.loss_func, "validation_loss", None)
+        if validation_loss is None:
+            loss = self.common_step(batch, batch_nb, train=False)
+        else:  # an epoch-dependent objective's fixed yardstick (recipes.objectives)
+            mixture, sources = batch
+            loss = validation_loss(self.model, mixture, sources)
         # sync_dist: under DDP every process must agree on val_loss, which drives the
         # checkpointing, early stopping and LR schedule.
         self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)

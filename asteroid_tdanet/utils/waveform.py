@@ -61,7 +61,15 @@ def any_sample_format(forward):
     def wrapper(self, wav: torch.Tensor, *args, **kwargs):
         dtype = model_dtype(self)
         out = forward(self, to_float_waveform(wav, dtype), *args, **kwargs)
-        out_dtype = output_dtype(wav, dtype)
-        return out if out.dtype == out_dtype else out.to(out_dtype)
+        return _cast_outputs(out, output_dtype(wav, dtype))
 
     return wrapper
+
+
+def _cast_outputs(out, dtype: torch.dtype):
+    """``out`` (a tensor, or tuples / lists of them: ``forward_with_aux``) in ``dtype``."""
+    if isinstance(out, torch.Tensor):
+        return out if out.dtype == dtype else out.to(dtype)
+    if isinstance(out, (tuple, list)):
+        return type(out)(_cast_outputs(o, dtype) for o in out)
+    return out
