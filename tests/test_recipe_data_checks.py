@@ -7,16 +7,20 @@ import shutil
 import subprocess
 
 import numpy as np
+import pandas as pd
 import pytest
+import soundfile as sf
 
-from corpus import librispeech, prepare_data
-from corpus.corpora import LIBRI2MIX, WHAM
+from corpus import librispeech, prepare_data, real_speech
+from corpus.corpora import LIBRI2MIX, MINI, WHAM
 from corpus.generate import Utterance, write_split
+from corpus.metadata import write_metadata
 from _recipe_helpers import (
     PYTHON,
     env,
     harmonic_speaker_utterances,
     make_libri2mix_ingredients,
+    make_tiny_corpus,
 )
 
 
@@ -206,3 +210,45 @@ def test_stereo_librispeech_is_mixed_from_its_first_channel(tmp_path):
     ]
     with pytest.raises(ValueError, match=r"u\d \(speaker s\d\) loaded with shape \(8000, 2\)"):
         write_split(str(tmp_path / "x"), "test", stereo, 1, [8000], np.random.default_rng(0))
+
+
+def test_a_failed_stage1_leaves_the_earlier_csvs_untouched(tmp_path):
+    make_tiny_corpus(str(tmp_path / "a"), n_mix=(4, 2, 2))
+    write_metadata(MINI, str(tmp_path / "a"), 8000, str(tmp_path / "data"))
+    before = {p: p.read_text() for p in sorted((tmp_path / "data").rglob("*.csv"))}
+    make_tiny_corpus(str(tmp_path / "b"), n_mix=(3, 2, 2), seed=5)
+    shutil.rmtree(tmp_path / "b" / "MiniLibri2Mix" / "wav8k" / "min" / "test" / "s2")
+    with pytest.raises(FileNotFoundError, match="test/s2"):
+        write_metadata(MINI, str(tmp_path / "b"), 8000, str(tmp_path / "data"))
+    after = {p: p.read_text() for p in sorted((tmp_path / "data").rglob("*.csv"))}
+    assert after == before  # train and dev still list corpus a, like test
+
+
+def _speakers_dir(root, first_speaker):
+    for s in range(2):
+        folder = root / str(first_speaker + s)
+        folder.mkdir(parents=True)
+        t = np.arange(int(1.5 * 16000)) / 16000
+        for u in range(2):
+            tone = 0.3 * np.sin(2 * np.pi * (150 + 60 * s + 10 * u) * t)
+            sf.write(folder / f"{first_speaker + s}-7-{u:04d}.flac", tone, 16000)
+    return str(root)
+
+
+def test_the_real_speech_set_is_rebuilt_when_its_source_changes(tmp_path, capsys):
+    out = str(tmp_path / "real")
+    first = _speakers_dir(tmp_path / "a", 100)
+    second = _speakers_dir(tmp_path / "b", 200)
+    argv = ["--out_dir", out, "--n_mixtures", "2", "--max_seconds", "1"]
+    assert real_speech.main(["--librispeech_dir", first, *argv]) == 0
+    assert real_speech.main(["--librispeech_dir", first, *argv]) == 0
+    assert "keeping it" in capsys.readouterr().out
+    assert real_speech.main(["--librispeech_dir", second, *argv]) == 0
+    said = capsys.readouterr().out
+    assert "rebuilding it" in said and f"source '{first}' -> '{second}'" in said
+    summary = json.loads((tmp_path / "real" / "real_speech.json").read_text())
+    assert summary["source"] == second
+    df = pd.read_csv(os.path.join(summary["test_dir"], "mixture_test_mix_clean.csv"))
+    assert len(df) == 2 and all(i.startswith("20") for i in df.mixture_ID)  # no old mixtures
+    assert real_speech.main(["--librispeech_dir", second, *argv, "--seed", "1"]) == 0
+    assert "seed 0 -> 1" in capsys.readouterr().out
