@@ -71,6 +71,29 @@ def make_tiny_corpus(storage_dir, n_mix=(6, 2, 2), seed=0):
     return root
 
 
+def make_libri2mix_ingredients(storage_dir, speakers=("19", "26", "27"), channels=1, seed=0):
+    """A miniature LibriSpeech (``speakers`` x 2 utterances of 1-2 s per subset, 16 kHz flac
+    of ``channels`` channels) and WHAM! noise (one short stereo file per split), in their
+    real layouts under ``storage_dir``: what stage 0 mixes Libri2Mix from."""
+    import soundfile as sf
+
+    from corpus.librispeech import SPLITS
+
+    rng = np.random.default_rng(seed)
+    storage_dir = Path(storage_dir)
+    for subset, noise_split, _ in SPLITS.values():
+        for spk in speakers:
+            chapter = storage_dir / "LibriSpeech" / subset / spk / "100"
+            chapter.mkdir(parents=True)
+            for k in range(2):
+                n = int(16000 * rng.uniform(1.0, 2.0))
+                audio = 0.1 * rng.standard_normal((n, channels))
+                sf.write(chapter / f"{spk}-100-{k:04d}.flac", audio, 16000)
+        noise_dir = storage_dir / "wham_noise" / noise_split
+        noise_dir.mkdir(parents=True)
+        sf.write(noise_dir / "n.wav", 0.05 * rng.standard_normal((8000, 2)), 16000)  # short
+
+
 def make_tiny_data(tmp_path):
     """Tiny corpus + csvs + a conf pointing at them; returns (conf_path, data_dir)."""
     storage = tmp_path / "storage"

@@ -15,7 +15,11 @@ from corpus.metadata import write_metadata
 from corpus.mini.build import split_speakers
 from corpus.mini.real_bank import index_speakers
 from corpus.mixing import MAX_PEAK, NOISE_LUFS, SPEECH_LUFS, mix_min
-from _recipe_helpers import harmonic_speaker_utterances, make_tiny_corpus
+from _recipe_helpers import (
+    harmonic_speaker_utterances,
+    make_libri2mix_ingredients,
+    make_tiny_corpus,
+)
 
 
 def test_mix_min_loudness_and_sums():
@@ -204,17 +208,7 @@ def test_libri2mix_generation_from_librispeech_and_wham(tmp_path):
     from corpus.librispeech import SPLITS, generate_libri2mix
     from corpus.prepare_data import layout_complete
 
-    rng = np.random.default_rng(0)
-    for subset, noise_split, _ in SPLITS.values():
-        for spk in ("19", "26", "27"):
-            chapter = tmp_path / "LibriSpeech" / subset / spk / "100"
-            chapter.mkdir(parents=True)
-            for k in range(2):
-                audio = 0.1 * rng.standard_normal(int(16000 * rng.uniform(1.0, 2.0)))
-                sf.write(chapter / f"{spk}-100-{k:04d}.flac", audio, 16000)
-        noise_dir = tmp_path / "wham_noise" / noise_split
-        noise_dir.mkdir(parents=True)
-        sf.write(noise_dir / "n.wav", 0.05 * rng.standard_normal((8000, 2)), 16000)  # short
+    make_libri2mix_ingredients(tmp_path)
     assert not layout_complete(LIBRI2MIX, str(tmp_path), 8000)
     counts = generate_libri2mix(str(tmp_path), n_mixtures={s: 2 for s in SPLITS})
     assert all(c["written"] == 2 for c in counts.values())

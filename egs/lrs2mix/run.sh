@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 . ../utils/recipe_defaults.sh
 
 dataset=lrs2mix     # lrs2mix or mini
-sample_rate=16000
+sample_rate=16000   # LRS2-2Mix exists at 16 kHz only (stage 0 refuses 8000)
 train_split=tr
 valid_split=cv
 test_split=tt

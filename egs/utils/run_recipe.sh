@@ -65,6 +65,8 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   run_stage $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" \
     --n_save_ex "$n_save_ex" --force "$force" "${eval_args_words[@]}"
   if [ -n "$real_speech_dir" ]; then
+    # Named by rate and size only: corpus.real_speech rebuilds it when its real_speech.json
+    # records another source folder (or seed, crop), so stage 3 never scores an old corpus.
     real_data=data/real_speech/wav${sr_k}k_n${real_speech_n}
     echo "Stage 3: real read speech from $real_speech_dir ($real_data)"
     run_stage $python -m corpus.real_speech --librispeech_dir "$real_speech_dir" --out_dir "$real_data" \

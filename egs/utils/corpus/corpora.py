@@ -3,8 +3,9 @@
 Stage 0 checks (or generates) these layouts, stage 1 turns them into csv files.
 """
 
+import os
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -13,7 +14,8 @@ class Corpus:
 
     ``layout`` is the folder (relative to the storage dir, ``{k}`` = sample rate in kHz)
     holding one folder per split, each with ``mix_dirs`` (task -> folder) and source folders
-    ``s1``, ``s2`` (and ``noise`` when ``noise_dir``).
+    ``s1``, ``s2`` (and ``noise`` when ``noise_dir``). ``instructions`` (what to put where)
+    is formatted with ``storage_dir`` and ``k``.
     """
 
     name: str
@@ -25,9 +27,41 @@ class Corpus:
     instructions: str = field(default="", compare=False)
 
     def root(self, storage_dir: str, sample_rate: int) -> str:
-        import os
-
         return os.path.join(storage_dir, self.layout.format(k=sample_rate // 1000))
+
+    def split_folders(self, n_src: int = 2) -> List[str]:
+        """The folders every split holds: mixtures, sources and, for corpora with noise, the
+        noise (stage 1 lists it for ``sep_noisy``, whatever the recipe's task, so stage 0
+        asks for it too)."""
+        folders = [*self.mix_dirs.values(), *[f"s{i + 1}" for i in range(n_src)]]
+        return folders + ([self.noise_dir] if self.noise_dir else [])
+
+    def missing_folders(self, storage_dir: str, sample_rate: int) -> List[str]:
+        """Split folders of the layout at ``sample_rate`` that are absent or hold no .wav."""
+        root = self.root(storage_dir, sample_rate)
+        missing = []
+        for split in self.splits:
+            for sub in self.split_folders():
+                folder = os.path.join(root, split, sub)
+                if not os.path.isdir(folder) or not any(
+                    f.endswith(".wav") for f in os.listdir(folder)
+                ):
+                    missing.append(folder)
+        return missing
+
+    def check_sample_rate(self, sample_rate: int) -> None:
+        """Refuse a rate the corpus does not exist at (before anything is read or written)."""
+        if sample_rate not in self.sample_rates:
+            allowed = " or ".join(str(sr) for sr in self.sample_rates)
+            raise ValueError(
+                f"--sample_rate {sample_rate}: {self.name} exists at {allowed} Hz only."
+            )
+
+    def missing_data_message(self, storage_dir: str, sample_rate: int) -> str:
+        """What to put where, with the paths of the requested rate."""
+        return self.instructions.format(
+            storage_dir=os.path.abspath(storage_dir), k=sample_rate // 1000
+        )
 
 
 # Folder names the LibriMix and WHAM! generators write (and the mini set copies).
@@ -42,8 +76,9 @@ LIBRI2MIX = Corpus(
     sample_rates=(8000, 16000),
     instructions="""\
 Libri2Mix was not found under {storage_dir}. Either
-  (a) put an existing Libri2Mix there:   {storage_dir}/Libri2Mix/wav8k/min/{{train-100,dev,test}}/
-      {{mix_clean,mix_both,s1,s2,noise}}/*.wav  (as written by github.com/JorisCos/LibriMix), or
+  (a) put an existing Libri2Mix there:   {storage_dir}/Libri2Mix/wav{k}k/min/
+      {{train-100,dev,test}}/{{mix_clean,mix_both,s1,s2,noise}}/*.wav
+      (as written by github.com/JorisCos/LibriMix), or
   (b) put its ingredients there and re-run stage 0, which then mixes them the LibriMix way:
       {storage_dir}/LibriSpeech/{{train-clean-100,dev-clean,test-clean}}/<spk>/<chapter>/*.flac
           (openslr.org/12: train-clean-100.tar.gz, dev-clean.tar.gz, test-clean.tar.gz)
@@ -63,7 +98,7 @@ WHAM! was not found under {storage_dir}. WSJ0 is licensed (LDC93S6A), so bring i
      wham_scripts.tar.gz);
   2. run  python create_wham_from_scratch.py --wsj0-root <wsj0> --wham-noise-root <wham_noise>
           --output-dir {storage_dir}/wham
-     so that {storage_dir}/wham/wav8k/min/{{tr,cv,tt}}/{{mix_clean,mix_both,s1,s2,noise}}/*.wav
+     so that {storage_dir}/wham/wav{k}k/min/{{tr,cv,tt}}/{{mix_clean,mix_both,s1,s2,noise}}/*.wav
      exist; then re-run stage 0.""",
 )
 LRS2MIX = Corpus(

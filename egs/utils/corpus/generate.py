@@ -17,7 +17,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 from tqdm import tqdm
 
-from .mixing import mix_min
+from .mixing import LoudnessError, mix_min
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +51,23 @@ def resample(signal: np.ndarray, orig_sr: int, new_sr: int) -> np.ndarray:
 
 
 def pick_pairs(
-    utterances: Sequence[Utterance], n_mixtures: int, n_src: int, rng: np.random.Generator
+    utterances: Sequence[Utterance],
+    n_mixtures: int,
+    n_src: int,
+    rng: np.random.Generator,
+    split: str = "",
 ) -> List[List[int]]:
     """Indices of ``n_src`` utterances of distinct speakers per mixture.
 
     Utterances are used in rounds (each once before any is reused), as LibriMix does.
+    ``split`` names the split in the error raised when it has too few speakers.
     """
     speakers = sorted({u.speaker for u in utterances})
     if len(speakers) < n_src:
-        raise ValueError(f"Need at least {n_src} speakers per split, got {len(speakers)}.")
+        where = f"split {split!r}" if split else "a split"
+        raise ValueError(
+            f"Need at least {n_src} speakers per split, got {len(speakers)} in {where}."
+        )
     pool: List[int] = []
     pairs = []
     while len(pairs) < n_mixtures:
@@ -121,21 +129,27 @@ def write_split(
             os.makedirs(d, exist_ok=True)
     counts = {"written": 0, "too_short": 0, "silent": 0}
     seen_ids = set()
-    pairs = pick_pairs(utterances, n_mixtures, n_src, rng)
+    pairs = pick_pairs(utterances, n_mixtures, n_src, rng, split)
     redraws = 10 * n_mixtures + 100 if redraw else 0  # bounded: all-silent input must end
 
     def replace_skipped() -> None:
         nonlocal redraws
         if redraws:  # the loop below also takes pairs appended while it runs
             redraws -= 1
-            pairs.extend(pick_pairs(utterances, 1, n_src, rng))
+            pairs.extend(pick_pairs(utterances, 1, n_src, rng, split))
 
     for chosen in tqdm(pairs, desc=f"mixing {split}", unit="mix", mininterval=2):
         utts = [utterances[i] for i in chosen]
         signals = []
         for utt in utts:
             audio, sr = utt.load()
-            signals.append(resample(np.asarray(audio, dtype=np.float32), sr, top_sr))
+            audio = np.asarray(audio, dtype=np.float32)
+            if audio.ndim != 1:  # a loader's bug: must not pass for a silent source below
+                raise ValueError(
+                    f"Utterance {utt.utt_id} (speaker {utt.speaker}) loaded with shape "
+                    f"{audio.shape}; the mixer takes one channel (time,)."
+                )
+            signals.append(resample(audio, sr, top_sr))
         length = min(len(s) for s in signals)
         if length < min_seconds * top_sr:
             counts["too_short"] += 1
@@ -144,7 +158,7 @@ def write_split(
         noise = None if noise_fn is None else noise_fn(length, top_sr)
         try:
             mix_clean, sources, noise, mix_both = mix_min(signals, top_sr, rng, noise)
-        except ValueError as err:  # a source silent over the kept part: no loudness to set
+        except LoudnessError as err:  # a source silent over the kept part: no loudness to set
             logger.warning("Not mixing %s: %s", [u.utt_id for u in utts], err)
             counts["silent"] += 1
             replace_skipped()

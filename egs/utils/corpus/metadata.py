@@ -70,20 +70,29 @@ def scan_split(split_dir: str, corpus: Corpus, n_src: int = 2) -> Dict[str, pd.D
 def write_metadata(
     corpus: Corpus, storage_dir: str, sample_rate: int, out_dir: str, n_src: int = 2
 ) -> List[str]:
-    """Write the csv files of every split; return their paths."""
-    if sample_rate not in corpus.sample_rates:
-        raise ValueError(f"{corpus.name} exists at {corpus.sample_rates} Hz, not {sample_rate}.")
+    """Write the csv files of every split; return their paths.
+
+    Every split is scanned before any file is written: a split that fails leaves the csvs
+    of an earlier run as they were, never half of them replaced by another corpus's.
+    """
+    corpus.check_sample_rate(sample_rate)
     root = corpus.root(storage_dir, sample_rate)
+    scanned = {
+        split: (
+            scan_split(os.path.join(root, split), corpus, n_src),
+            sources_table(os.path.join(root, split)),
+        )
+        for split in corpus.splits
+    }
     written = []
-    for split in corpus.splits:
+    for split, (tables, sources) in scanned.items():
         split_out = os.path.join(out_dir, split)
         os.makedirs(split_out, exist_ok=True)
-        for mix_dir, df in scan_split(os.path.join(root, split), corpus, n_src).items():
+        for mix_dir, df in tables.items():
             path = os.path.join(split_out, f"mixture_{split}_{mix_dir}.csv")
             df.to_csv(path, index=False)
             written.append(path)
             logger.info("%s: %d mixtures", path, len(df))
-        sources = sources_table(os.path.join(root, split))
         path = os.path.join(split_out, f"sources_{split}.csv")
         if sources is not None:
             sources.to_csv(path, index=False)

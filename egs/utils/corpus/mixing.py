@@ -19,10 +19,16 @@ MAX_PEAK = 0.9
 MIN_LOUDNESS_SECONDS = 0.4
 
 
+class LoudnessError(ValueError):
+    """A signal whose loudness cannot be set (silent, or shorter than one gating block): the
+    mixture is skipped. Its own class so that callers skip these and nothing else (a wrongly
+    shaped signal is a bug in the input, not silence)."""
+
+
 def loudness(signal: np.ndarray, sample_rate: int) -> float:
     """Integrated loudness in LUFS of a 1D signal (``-inf`` for silence)."""
     if len(signal) < MIN_LOUDNESS_SECONDS * sample_rate:
-        raise ValueError(f"Signal of {len(signal)} samples is too short to measure loudness.")
+        raise LoudnessError(f"Signal of {len(signal)} samples is too short to measure loudness.")
     with np.errstate(divide="ignore"):
         return pyloudnorm.Meter(sample_rate).integrated_loudness(signal.astype(np.float64))
 
@@ -31,7 +37,7 @@ def gain_to(signal: np.ndarray, sample_rate: int, target_lufs: float) -> float:
     """Linear gain that brings ``signal`` to ``target_lufs``."""
     current = loudness(signal, sample_rate)
     if not np.isfinite(current):
-        raise ValueError("Cannot normalise a silent signal.")
+        raise LoudnessError("Cannot normalise a silent signal.")
     return float(10 ** ((target_lufs - current) / 20))
 
 

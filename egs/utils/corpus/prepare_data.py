@@ -1,23 +1,28 @@
 """Stage 0: make the corpus available under ``--storage_dir``.
 
 * ``mini``: build the embedded mini dataset (no download but Debian/PyPI packages).
-* ``libri2mix``: reuse ``<storage_dir>/Libri2Mix``, or mix it from LibriSpeech + WHAM! noise
-  found in ``<storage_dir>``.
+* ``libri2mix``: reuse ``<storage_dir>/Libri2Mix`` (a user's complete copy, or a finished
+  generation), resume an interrupted generation, or mix it from LibriSpeech + WHAM! noise
+  found in ``<storage_dir>`` (every ingredient is checked before the first mixture). A user's
+  copy is never written into.
 * ``wham``, ``lrs2mix``: check that the user-provided corpus is in place.
 
-When the data is missing, prints exactly what to put where and exits with status 2.
+``--sample_rate`` must be one the corpus exists at (lrs2mix: 16000 only). When the data is
+missing, prints exactly what to put where and exits with status 2; other data problems
+(an incomplete copy, an empty or one-speaker split, an unknown ``--dataset``) are one line,
+exit 2.
 
 Usage: ``python -m corpus.prepare_data --dataset mini --storage_dir storage``
 """
 
 import argparse
-import json
 import logging
 import os
 import shutil
 import sys
 
 from asteroid_tdanet.utils.docs import doc_summary
+from asteroid_tdanet.utils.errors import first_line
 
 from .corpora import get_corpus
 
@@ -26,14 +31,13 @@ MISSING_DATA = 2
 
 
 def layout_complete(corpus, storage_dir: str, sample_rate: int) -> bool:
-    """Whether every split folder has its mixture and source folders with wav files."""
-    root = corpus.root(storage_dir, sample_rate)
-    for split in corpus.splits:
-        for sub in [*corpus.mix_dirs.values(), "s1", "s2"]:
-            folder = os.path.join(root, split, sub)
-            if not os.path.isdir(folder) or not any(f.endswith(".wav") for f in os.listdir(folder)):
-                return False
-    return True
+    """Whether every split folder has its mixture, source and noise folders with wav files."""
+    return not corpus.missing_folders(storage_dir, sample_rate)
+
+
+def _missing(folders) -> str:
+    more = f" (and {len(folders) - 1} more)" if len(folders) > 1 else ""
+    return f"{folders[0]}{more}"
 
 
 def prepare_mini(storage_dir: str, force: bool, **mini_options) -> int:
@@ -56,20 +60,65 @@ def prepare_mini(storage_dir: str, force: bool, **mini_options) -> int:
 
 
 def prepare_corpus(name: str, storage_dir: str, sample_rate: int) -> int:
-    from . import librispeech
-
+    """Reuse a complete corpus at ``sample_rate``, or (Libri2Mix) mix it; else say what to
+    put where (exit 2). Problems with the data raise FileNotFoundError / ValueError."""
     corpus = get_corpus(name)
-    if layout_complete(corpus, storage_dir, sample_rate):
+    corpus.check_sample_rate(sample_rate)  # e.g. 22050 Hz: no generation could produce it
+    if name == "libri2mix":
+        return prepare_libri2mix(storage_dir, sample_rate)
+    missing = corpus.missing_folders(storage_dir, sample_rate)
+    if not missing:
         print(f"Found {name} at {corpus.root(storage_dir, sample_rate)}; reusing it.")
         return 0
-    if name == "libri2mix" and librispeech.ingredients_present(storage_dir):
-        print("Mixing Libri2Mix from LibriSpeech + WHAM! noise (this takes a few hours).")
-        counts = librispeech.generate_libri2mix(storage_dir)
-        with open(os.path.join(storage_dir, "Libri2Mix", "generation.json"), "w") as f:
-            json.dump(counts, f, indent=2)
-        return 0
-    print(corpus.instructions.format(storage_dir=os.path.abspath(storage_dir)), file=sys.stderr)
+    root = corpus.root(storage_dir, sample_rate)
+    if os.path.isdir(root):  # a copy is there but not all of it: name what is missing
+        print(f"{root} is incomplete: no .wav files in {_missing(missing)}.", file=sys.stderr)
+    print(corpus.missing_data_message(storage_dir, sample_rate), file=sys.stderr)
     return MISSING_DATA
+
+
+def prepare_libri2mix(storage_dir: str, sample_rate: int) -> int:
+    """Reuse a finished generation or a user's complete copy, resume an interrupted
+    generation, or mix one from LibriSpeech + WHAM! noise; never mix into a user's copy."""
+    from . import librispeech
+
+    corpus = get_corpus("libri2mix")
+    out = librispeech.libri2mix_dir(storage_dir)
+    root = corpus.root(storage_dir, sample_rate)
+    state = librispeech.libri2mix_state(storage_dir)
+    if state == "generated":
+        problems = librispeech.generated_problems(storage_dir, sample_rate)
+        if problems:
+            raise FileNotFoundError(
+                f"{out} was mixed by stage 0 ({librispeech.RECORD}) but files are gone: "
+                f"{_missing(problems)}. Move {out} away (or delete it) to mix it anew."
+            )
+        print(f"Found libri2mix at {root} (mixed by stage 0); reusing it.")
+        return 0
+    if state == "user":
+        missing = corpus.missing_folders(storage_dir, sample_rate)
+        if missing:
+            # Not ours: mixing into it would blend two corpora (and overwrite the user's).
+            raise FileNotFoundError(
+                f"{out} (not mixed by stage 0: no {librispeech.RECORD}) lacks the "
+                f"{sample_rate} Hz data: no .wav files in {_missing(missing)}. Complete it, or "
+                f"move it away to have stage 0 mix Libri2Mix from LibriSpeech + WHAM! noise."
+            )
+        print(f"Found libri2mix at {root}; reusing it.")
+        return 0
+    if state == "interrupted":
+        print(
+            f"Resuming the interrupted Libri2Mix generation in {out} "
+            f"({librispeech.IN_PROGRESS}): finished splits are kept, the others mixed again."
+        )
+    elif librispeech.any_ingredients(storage_dir):
+        print("Mixing Libri2Mix from LibriSpeech + WHAM! noise (this takes a few hours).")
+    else:
+        print(corpus.missing_data_message(storage_dir, sample_rate), file=sys.stderr)
+        return MISSING_DATA
+    counts = librispeech.generate_libri2mix(storage_dir)
+    print(f"Mixed Libri2Mix in {out}: {counts}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -137,7 +186,11 @@ def main(argv=None) -> int:
     if args.dataset == "mini":
         options = {k[5:]: v for k, v in vars(args).items() if k.startswith("mini_")}
         return prepare_mini(args.storage_dir, args.force, sample_rate=args.sample_rate, **options)
-    return prepare_corpus(args.dataset, args.storage_dir, args.sample_rate)
+    try:
+        return prepare_corpus(args.dataset, args.storage_dir, args.sample_rate)
+    except (FileNotFoundError, ValueError) as err:  # data problems: one line, exit 2
+        logger.error("%s", first_line(err))
+        return MISSING_DATA
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -28,12 +29,13 @@ from asteroid_tdanet.utils.docs import doc_summary
 
 from .corpora import Corpus, LIBRIMIX_MIX_DIRS
 from .generate import write_split
-from .librispeech import librispeech_utterances
+from .librispeech import librispeech_utterances, read_json
 from .metadata import write_metadata
 
 logger = logging.getLogger(__name__)
 SPLIT = "test"
 CSV_DIR = "csv"
+SUMMARY = "real_speech.json"  # written last: the set is complete
 
 
 def real_speech_corpus(sample_rate: int) -> Corpus:
@@ -61,29 +63,54 @@ def build_real_speech_set(
 
     ``max_seconds`` > 0 crops each utterance (from its start) before mixing, to bound the
     evaluation time; 0 keeps whole utterances (min mode: the shorter one sets the length).
+    What an earlier build left in ``out_dir`` (its mixtures, csv and summary) is removed
+    first: stage 1's scan would list old mixtures with the new ones.
     """
     utterances = librispeech_utterances(librispeech_dir)
+    corpus = real_speech_corpus(sample_rate)
+    for path in (
+        os.path.join(out_dir, SUMMARY),  # first: an interrupted rebuild is not read as done
+        os.path.join(corpus.root(out_dir, sample_rate), SPLIT),
+        os.path.join(out_dir, CSV_DIR, SPLIT),
+    ):
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
     if max_seconds > 0:
         for utt in utterances:
             utt.load = _cropped(utt.load, max_seconds)
     rng = np.random.default_rng(seed)
     counts = write_split(out_dir, SPLIT, utterances, n_mixtures, [sample_rate], rng)
-    corpus = real_speech_corpus(sample_rate)
     csv = write_metadata(corpus, out_dir, sample_rate, os.path.join(out_dir, CSV_DIR))
     summary = dict(
-        source=os.path.abspath(librispeech_dir),
+        **request(librispeech_dir, n_mixtures, sample_rate, seed, max_seconds),
         n_speakers=len({u.speaker for u in utterances}),
         n_utterances=len(utterances),
-        sample_rate=sample_rate,
-        seed=seed,
-        max_seconds=max_seconds,
         counts=counts,
         test_dir=os.path.abspath(os.path.join(out_dir, CSV_DIR, SPLIT)),
         csv=[os.path.abspath(p) for p in csv],
     )
-    with open(os.path.join(out_dir, "real_speech.json"), "w") as f:
+    with open(os.path.join(out_dir, SUMMARY), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
+
+
+def request(librispeech_dir, n_mixtures, sample_rate, seed, max_seconds) -> dict:
+    """What a build is made from; a stored set is reused only for the same request."""
+    return dict(
+        source=os.path.abspath(librispeech_dir),
+        n_mixtures=int(n_mixtures),
+        sample_rate=int(sample_rate),
+        seed=int(seed),
+        max_seconds=float(max_seconds),
+    )
+
+
+def changed_settings(summary: dict, wanted: dict) -> dict:
+    """``{key: (stored, wanted)}`` for each setting of ``wanted`` the stored summary differs
+    in (a summary of an older release, without ``n_mixtures``, differs in that one)."""
+    return {k: (summary.get(k), v) for k, v in wanted.items() if summary.get(k) != v}
 
 
 def _cropped(load, seconds):
@@ -104,11 +131,23 @@ def main(argv=None) -> int:
     parser.add_argument("--max_seconds", type=float, default=0.0, help="crop; 0 = whole")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    done = os.path.join(args.out_dir, "real_speech.json")
-    if os.path.exists(done):
-        print(f"Real-speech set already built ({done}); keeping it.")
-        return 0
+    done = os.path.join(args.out_dir, SUMMARY)
+    wanted = request(
+        args.librispeech_dir, args.n_mixtures, args.sample_rate, args.seed, args.max_seconds
+    )
     try:
+        if os.path.exists(done):
+            changed = changed_settings(read_json(done), wanted)
+            if not changed:
+                print(f"Real-speech set already built ({done}); keeping it.")
+                return 0
+            # The folder is named by rate and size only: another source must not be scored
+            # under this name.
+            print(
+                f"Real-speech set in {args.out_dir} was built with other settings ("
+                + ", ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in changed.items())
+                + "); rebuilding it."
+            )
         summary = build_real_speech_set(
             args.librispeech_dir,
             args.out_dir,
