@@ -189,7 +189,7 @@ def main(argv=None) -> int:
     try:
         return prepare_corpus(args.dataset, args.storage_dir, args.sample_rate)
     except (FileNotFoundError, ValueError) as err:  # data problems: one line, exit 2
-        logger.error("%s", first_line(err))
+        print(f"Data error: {first_line(err)}", file=sys.stderr)
         return MISSING_DATA
 
 
