@@ -411,9 +411,9 @@ EXPORT_TOLERANCE = 1e-3
 
 def cmd_export(args) -> int:
     import os
-    import tempfile
 
-    from .export import ExportNotSupported, export_onnx, export_torchscript
+    from .export import ExportNotSupported, export_onnx, export_torchscript, has_length_limit
+    from .inference.outputs import OutputError, make_temporary, publish
     from .utils.stages import StageLog, maybe_stage
 
     output = Path(args.output)
@@ -427,16 +427,12 @@ def cmd_export(args) -> int:
     log = None if args.quiet else StageLog()
     with maybe_stage(log, f"loading {args.model}"):
         model = load_model(args.model).eval()
-    # Written under a temporary name and renamed once checked: a failed export or check
-    # leaves no file behind (and --force keeps the old one).
+    # Written under a temporary name and published once checked, as separate's outputs: a
+    # failed export or check leaves no file behind (and --force keeps the old one).
     try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{output.name}.", suffix=output.suffix or ".pt", dir=output.parent
-        )
-        os.close(fd)
-    except OSError as err:
-        raise CliError(f"cannot write {output}: {first_line(err)}") from err
+        tmp = make_temporary(str(output))
+    except OutputError as err:
+        raise CliError(str(err)) from err
     try:
         try:
             if fmt == "onnx":
@@ -449,11 +445,12 @@ def cmd_export(args) -> int:
             ) from err
         except ExportNotSupported as err:
             raise CliError(f"{type(model).__name__}: {err}") from err
-        except (RuntimeError, ValueError, OSError) as err:  # torch's exporters, the disk
+        except Exception as err:  # torch's exporters raise many types; the disk OSError
             raise CliError(f"{fmt} export failed: {_joined_lines(err)}") from err
         if not args.no_check:
             with maybe_stage(log, "running the exported file against PyTorch on two input lengths"):
-                error, peak = check_export(model, tmp, fmt, max_seconds=args.max_seconds)
+                limit = args.max_seconds if has_length_limit(model) else None
+                error, peak = check_export(model, tmp, fmt, max_seconds=limit)
             print(f"Checked against PyTorch on two input lengths: max abs difference {error:.2e}.")
             bound = EXPORT_TOLERANCE * max(1.0, peak)
             if not error <= bound:  # NaN fails too
@@ -464,7 +461,10 @@ def cmd_export(args) -> int:
                     file=sys.stderr,
                 )
                 return 1
-        os.replace(tmp, output)
+        try:
+            publish(tmp, str(output), overwrite=args.force)
+        except FileExistsError:  # written meanwhile by another run
+            raise CliError(f"{output} exists (pass --force to overwrite)")
         tmp = None
     finally:
         if tmp is not None and os.path.exists(tmp):

@@ -148,8 +148,8 @@ def test_a_signal_while_the_temporaries_are_opened_leaves_none(tmp_path, monkeyp
             os.kill(os.getpid(), signal.SIGTERM)
         return made[-1]
 
-    outputs_make = outputs._make_temporary
-    monkeypatch.setattr(outputs, "_make_temporary", make_then_signal)
+    outputs_make = outputs.make_temporary
+    monkeypatch.setattr(outputs, "make_temporary", make_then_signal)
     paths = [tmp_path / "x_s1.wav", tmp_path / "x_s2.wav"]
     with pytest.raises(Interrupted, match="SIGTERM"), signals_raise():
         with OutputFiles(paths, 8000, "FLOAT"):

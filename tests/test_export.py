@@ -2,7 +2,9 @@
 
 import contextlib
 import io
+import os
 import re
+import stat
 import time
 
 import onnx
@@ -136,7 +138,7 @@ def test_cli_export_reports_each_step_with_its_time(tmp_path, capsys):
     converting = (
         f"tracing and converting to ONNX (opset {default_opset()}) into {tmp_path}/.m.onnx."
     )
-    assert steps[2].startswith(converting) and steps[2].endswith(".onnx")
+    assert steps[2].startswith(converting) and steps[2].endswith(".partial")
     assert steps[:2] + steps[3:] == [
         f"loading {ckpt}",
         "preparing an exportable copy of the model",
@@ -145,6 +147,22 @@ def test_cli_export_reports_each_step_with_its_time(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "tiny.pth"]
     assert main(["export", "--model", str(ckpt), "-o", str(out), "--force", "-q"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_cli_export_files_have_the_usual_mode_and_max_seconds_binds_s4_only(tmp_path, capsys):
+    # Written under a temporary name, published with a new file's mode (0666 minus the
+    # umask, not a temporary's 0600); --max-seconds shortens nothing for a model without an
+    # S4 kernel table, whose file must then run on longer inputs.
+    ckpt = tmp_path / "tiny.pth"
+    model = save_tiny_model(ckpt)
+    out = tmp_path / "m.pt"
+    assert main(["export", "--model", str(ckpt), "-o", str(out), "--max-seconds", "0.01"]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    wav = torch.randn(1, 16000)
+    with torch.no_grad():
+        torch.testing.assert_close(load_torchscript(out)[0](wav), model(wav))
 
 
 def test_cli_export_failures_are_one_line_and_leave_no_file(tmp_path, capsys, monkeypatch):

@@ -158,3 +158,10 @@ def test_batch_items_are_aligned_independently():
             )
         )
         assert best > 15
+
+
+def test_one_source_needs_no_alignment_overlap():
+    # A single-source model has no order to keep: a one-sample overlap is fine there.
+    separator = Separator(tiny_model(n_src=1), chunk_seconds=0.5, overlap_seconds=1 / 8000)
+    assert not separator.align
+    assert separator.separate_tensor(torch.randn(6000)).shape == (1, 6000)

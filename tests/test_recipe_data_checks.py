@@ -100,6 +100,9 @@ def test_interrupted_libri2mix_generation_is_resumed_not_reused(
         for sub in LIBRI2MIX.split_folders():
             rel = os.path.join("Libri2Mix", "wav8k", "min", split, sub)
             assert wav_names(storage / rel) == wav_names(fresh / rel)
+            for name in wav_names(fresh / rel):  # the same pairs, gains and crops
+                resumed, _ = sf.read(storage / rel / name)
+                assert np.array_equal(resumed, sf.read(fresh / rel / name)[0]), (rel, name)
 
     mixed.clear()
     rc, said = stage0(capsys, caplog, storage, "--dataset", "libri2mix")

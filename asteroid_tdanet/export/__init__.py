@@ -4,6 +4,7 @@ from .exportable import (
     ExportNotSupported,
     check_model_exportable,
     exportable_copy,
+    has_length_limit,
     pool_to_length_traceable,
     traceable_pooling,
 )

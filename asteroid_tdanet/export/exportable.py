@@ -100,6 +100,16 @@ def check_model_exportable(model: nn.Module, fmt: str) -> None:
         raise ExportNotSupported(f"the model cannot be exported to {fmt}: {model.export_refusal}")
 
 
+def has_length_limit(model: nn.Module) -> bool:
+    """Whether an export of ``model`` takes inputs of at most ``max_seconds`` only: some
+    mixer of it is prepared for a longest input (e.g. ``s4``, whose kernel is precomputed)."""
+    return any(
+        type(m).make_exportable is not SequenceMixer.make_exportable
+        for m in model.modules()
+        if isinstance(m, SequenceMixer)
+    )
+
+
 def exportable_copy(model: nn.Module, fmt: str, max_seconds: float = 60.0) -> nn.Module:
     """Deep copy of ``model`` (eval mode, CPU, float32) ready to be traced for ``fmt``.
 
@@ -113,7 +123,7 @@ def exportable_copy(model: nn.Module, fmt: str, max_seconds: float = 60.0) -> nn
     mixers = [m for m in model.modules() if isinstance(m, SequenceMixer)]
     for mixer in mixers:
         mixer.check_exportable(fmt)
-    if any(type(m).make_exportable is not SequenceMixer.make_exportable for m in mixers):
+    if has_length_limit(model):
         # Frames per sample measured on a short input, extrapolated to the longest one.
         probe = max(1, int(model.sample_rate))
         longest = int(math.ceil(max_seconds * model.sample_rate))

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..models.registry import n_src_of
 from ..utils.stages import StageLog, maybe_stage
-from .exportable import exportable_copy
+from .exportable import exportable_copy, has_length_limit
 
 
 def export_torchscript(
@@ -28,8 +28,8 @@ def export_torchscript(
     ``log`` (:class:`~asteroid_tdanet.utils.stages.StageLog`) reports each step and its time.
     """
     path = os.fspath(path)
-    # Within max_seconds: an S4 kernel precomputed for that length takes no longer example.
-    example_seconds = min(example_seconds, max_seconds)
+    if has_length_limit(model):  # a kernel precomputed for max_seconds takes no longer one
+        example_seconds = min(example_seconds, max_seconds)
     example = torch.randn(1, max(1, int(example_seconds * model.sample_rate)))
     with maybe_stage(log, "preparing an exportable copy of the model"):
         export_model = exportable_copy(model, "torchscript", max_seconds=max_seconds)

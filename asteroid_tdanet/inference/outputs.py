@@ -66,7 +66,7 @@ def folder_error(folder, err: OSError) -> OutputError:
     )
 
 
-def _make_temporary(path: str) -> str:
+def make_temporary(path: str) -> str:
     """Create a new empty temporary for ``path`` in its folder (created if needed).
 
     Made with ``O_EXCL`` and a random part, so concurrent runs never share one; mode 0666
@@ -89,7 +89,7 @@ def _make_temporary(path: str) -> str:
         raise folder_error(folder, err) from err
 
 
-def _publish(tmp: str, path: str, overwrite: bool) -> None:
+def publish(tmp: str, path: str, overwrite: bool) -> None:
     """Give ``tmp`` the name ``path``; without ``overwrite``, never replace an existing file."""
     if overwrite:
         os.replace(tmp, path)
@@ -151,7 +151,7 @@ class OutputFiles:
         try:
             with signals_deferred():  # never a temporary created but not yet listed
                 for path in self.paths:
-                    self.tmp_paths.append(_make_temporary(path))
+                    self.tmp_paths.append(make_temporary(path))
                     fmt = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
                     self.files.append(
                         sf.SoundFile(
@@ -206,7 +206,7 @@ class OutputFiles:
             published: List[Tuple[str, str]] = []
             for tmp, path in zip(self.tmp_paths, self.paths):
                 try:
-                    _publish(tmp, path, self.overwrite)
+                    publish(tmp, path, self.overwrite)
                 except FileExistsError as err:
                     for done_tmp, done_path in published:  # all or none: take ours back
                         os.replace(done_path, done_tmp)

@@ -66,9 +66,10 @@ class ModelRunner:
             lists decide). Measured for TDANet on a CPU with AMX: 1.8x faster at 10 s, output
             about 40 dB SNR to float32's, SI-SNRi within 0.03 dB (README, "Performance").
 
-    The model is moved to ``device`` (in place); a model in another floating dtype than the
-    precision's (float64, or float16 for float32) is run as a cast copy, so the caller's model
-    keeps its dtype. Every call runs it in eval mode and restores
+    The model is moved to ``device`` (in place) and, with ``precision="float16"``, cast to
+    half precision in place (one copy of the weights on the GPU); a model of another floating
+    dtype run in float32 (float64, float16, bfloat16) is run as a float32 copy, so the
+    caller's model keeps its dtype. Every call runs it in eval mode and restores
     its training flags afterwards (:func:`~asteroid_tdanet.utils.modes.inference_context`).
     Inputs may live on any device, as floats or integer PCM (scaled to ``[-1, 1)``); outputs
     are float32 on the input's device.
@@ -94,8 +95,8 @@ class ModelRunner:
             torch.set_num_threads(threads)
         self.dtype = torch.float16 if self.precision == "float16" else torch.float32
         param = next(model.parameters(), None)
-        if param is not None and param.dtype != self.dtype:
-            model = copy.deepcopy(model)
+        if param is not None and param.dtype != self.dtype and self.dtype == torch.float32:
+            model = copy.deepcopy(model)  # e.g. float64: run a float32 copy, leave the caller's
         self.model = model.to(self.device, self.dtype)
         self.sample_rate = int(model.sample_rate)
         self.n_src = getattr(model, "n_src", None)

@@ -123,7 +123,8 @@ class Separator:
             while self.chunk - hop < 1 and hop > step:
                 hop -= step
             self.overlap = self.chunk - hop
-        self.align = align and self.layout.align
+        # Speaker order is kept between chunks; one source has no order to keep.
+        self.align = align and self.layout.align and self.layout.n_outputs > 1
         self._check_chunking(model, chunk_seconds, overlap_seconds)
 
     def _check_chunking(self, model, chunk_seconds: float, overlap_seconds: float) -> None:

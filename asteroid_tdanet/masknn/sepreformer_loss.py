@@ -55,9 +55,8 @@ def pairwise_neg_sisnr_mag(est: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor
     """Pairwise ``PIT_SISNR_mag`` of the reference (module docstring): waveforms ``(batch,
     S, time)`` x2 -> ``(batch, S_est, S_tgt)``."""
     e, t = _pairs(est, tgt)
-    scaled = _projection(e, t, MAG_EPS).clamp(min=1e-2) * t
-    e, scaled = torch.broadcast_tensors(e, scaled)
-    mag_e, mag_t = stft_magnitude(e), stft_magnitude(scaled)
+    scaled = _projection(e, t, MAG_EPS).clamp(min=1e-2) * t  # (B, S_est, S_tgt, T)
+    mag_e, mag_t = stft_magnitude(e), stft_magnitude(scaled)  # each estimate's STFT once
     ratio = mag_t.flatten(-2).norm(dim=-1) / ((mag_e - mag_t).flatten(-2).norm(dim=-1) + MAG_EPS)
     return -20 * torch.log10(MAG_EPS + ratio)
 
