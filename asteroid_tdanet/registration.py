@@ -15,13 +15,30 @@ def register_asteroid_models() -> None:
         existing = getattr(asteroid.models, cls.__name__, None)
         if existing is cls:
             continue
-        if existing is not None:
+        if existing is not None and not _same_class(existing, cls):
             raise RuntimeError(
                 f"asteroid.models already holds another {cls.__name__!r} ({existing!r})."
             )
-        asteroid.models.register_model(cls)
-    if not getattr(BaseModel.from_pretrained, "_evals_our_models", False):
+        if existing is None:
+            asteroid.models.register_model(cls)
+        else:  # ours from an earlier import of this package (its modules dropped from
+            # sys.modules and imported again, as autoreloaders do): this one replaces it
+            setattr(asteroid.models, cls.__name__, cls)
+    wrapped = getattr(BaseModel.from_pretrained, "_evals_our_models", None)
+    if wrapped is None:
         BaseModel.from_pretrained = _eval_our_models(BaseModel.from_pretrained.__func__)
+    elif wrapped is not _package_base():  # wrapped by an earlier import of this package
+        BaseModel.from_pretrained = _eval_our_models(BaseModel.from_pretrained.__wrapped__)
+
+
+def _same_class(a, b) -> bool:
+    return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+
+
+def _package_base():
+    from .models.base import PackagedModel
+
+    return PackagedModel
 
 
 def _eval_our_models(from_pretrained):
@@ -38,5 +55,5 @@ def _eval_our_models(from_pretrained):
         model = from_pretrained(cls, *args, **kwargs)
         return model.eval() if isinstance(model, PackagedModel) else model
 
-    wrapper._evals_our_models = True
+    wrapper._evals_our_models = PackagedModel  # which import of the package wrapped it
     return classmethod(wrapper)

@@ -2,6 +2,8 @@
 
 import os
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import asteroid.models
 from asteroid.models import BaseModel
 
 import asteroid_tdanet
-from asteroid_tdanet import TDANet
+from asteroid_tdanet import TDANet, load_model
 from asteroid_tdanet.checkpoints import NotACheckpointError, load_package, safe_torch_load
 from asteroid_tdanet.checkpoints.look2hear import convert_key
 
@@ -58,6 +60,41 @@ def test_registration_is_idempotent():
     asteroid_tdanet.register_asteroid_models()
     asteroid_tdanet.register_asteroid_models()
     assert asteroid.models.get("tdanet") is TDANet
+
+
+TINY_TDANET = dict(sample_rate=8000, bn_chan=16, hid_chan=32, n_blocks=2, upsampling_depth=3)
+
+
+def test_a_fresh_import_of_the_package_registers_again(tmp_path):
+    # Autoreloaders drop a package's modules from sys.modules and import it again: the new
+    # classes replace the old ones in asteroid.models, and BaseModel.from_pretrained returns
+    # the new classes' models in eval mode. Run in a child: this process keeps its classes.
+    script = f"""
+import sys, torch, asteroid_tdanet
+from asteroid.models import BaseModel, get
+torch.save(asteroid_tdanet.TDANet(**{TINY_TDANET!r}).serialize(), {str(tmp_path / "m.pth")!r})
+for name in [m for m in sys.modules if m.startswith("asteroid_tdanet")]:
+    del sys.modules[name]
+import asteroid_tdanet as again
+assert get("TDANet") is again.TDANet
+model = BaseModel.from_pretrained({str(tmp_path / "m.pth")!r})
+assert type(model) is again.TDANet and not model.training
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_published_folder_loads(tiny_args, tmp_path):
+    # stage 4's publish_dir or a hub snapshot folder: its pytorch_model.bin
+    model = TDANet(**tiny_args).eval()
+    (tmp_path / "pub").mkdir()
+    torch.save(model.serialize(), tmp_path / "pub" / "pytorch_model.bin")
+    loaded = load_model(str(tmp_path / "pub"))
+    x = torch.randn(1, 4000)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x))
+    with pytest.raises(NotACheckpointError, match="published model folder"):
+        load_model(str(tmp_path))
 
 
 def test_non_checkpoint_files_give_clear_errors(tmp_path):

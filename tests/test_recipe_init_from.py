@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import yaml
 
 from asteroid_tdanet.models import SeparationModel, package_model
 from asteroid_tdanet.recipes.model_card import model_card
@@ -49,5 +50,13 @@ def test_card_of_a_fine_tuned_model_states_the_initial_licence(checkpoint):
     )
     text = model_card(None, conf, {"si_sdr_imp": 1.0}, "cc-by-nc-4.0", model_name="TDANet")
     assert "Fine-tuned from" in text and "CC BY-NC 4.0 (test)" in text
+    # A permissive --license on weights derived from non-commercial ones: the front matter
+    # (the hub's licence filter) says non-commercial; training's record is used first.
+    text = model_card(None, conf, {}, "mit", model_name="TDANet")
+    assert yaml.safe_load(text.split("---")[1])["license"] == "cc-by-nc-4.0"
+    conf["model"]["init_from"] = "gone.pth"
+    infos = {"init_licence": "CC BY-NC"}
+    text = model_card(None, conf, {}, "mit", model_name="TDANet", recipe_infos=infos)
+    assert "**CC BY-NC**" in text
     conf["model"]["init_from"] = None
     assert "Fine-tuned" not in model_card(None, conf, {}, "cc-by-sa-3.0", model_name="TDANet")

@@ -119,34 +119,31 @@ def naive_stft_magnitude(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     return np.abs(naive_stft(x, n_fft, hop))
 
 
-def test_multi_resolution_stft_loss_matches_a_naive_dft():
-    rng = np.random.default_rng(0)
-    est, tgt = rng.standard_normal((2, 2, 300))
-    sizes, hop = (16, 32), 8
-    expected = sum(
+def naive_mrstft_loss(est, tgt, sizes, hop, transform) -> float:
+    """``sum_n mean |transform(est) - transform(tgt)|`` over window sizes ``n``."""
+    return sum(
         np.mean(
             np.abs(
-                np.stack([naive_stft_magnitude(e, n, hop) for e in est])
-                - np.stack([naive_stft_magnitude(t, n, hop) for t in tgt])
+                np.stack([transform(e, n, hop) for e in est])
+                - np.stack([transform(t, n, hop) for t in tgt])
             )
         )
         for n in sizes
     )
+
+
+def test_multi_resolution_stft_loss_matches_a_naive_dft():
+    rng = np.random.default_rng(0)
+    est, tgt = rng.standard_normal((2, 2, 300))
+    sizes, hop = (16, 32), 8
+    expected = naive_mrstft_loss(est, tgt, sizes, hop, naive_stft_magnitude)
     got = multi_resolution_stft_loss(torch.from_numpy(est), torch.from_numpy(tgt), sizes, hop)
     assert float(got) == pytest.approx(expected, rel=1e-9)
     same = multi_resolution_stft_loss(torch.from_numpy(tgt), torch.from_numpy(tgt), sizes, hop)
     assert float(same) == 0
     # magnitude=False: the mean complex modulus |S(est) - S(tgt)| (F.l1_loss of complex
     # STFTs, lucidrains' form), not the L1 of the real and imaginary parts.
-    expected = sum(
-        np.mean(
-            np.abs(
-                np.stack([naive_stft(e, n, hop) for e in est])
-                - np.stack([naive_stft(t, n, hop) for t in tgt])
-            )
-        )
-        for n in sizes
-    )
+    expected = naive_mrstft_loss(est, tgt, sizes, hop, naive_stft)
     got = multi_resolution_stft_loss(
         torch.from_numpy(est), torch.from_numpy(tgt), sizes, hop, magnitude=False
     )

@@ -113,6 +113,58 @@ def test_upload_calls_hub_with_the_folder(exp_dir, monkeypatch):
     assert calls[1][1] == "me/TDANet_x" and "pytorch_model.bin" in calls[1][2]
 
 
+class RecordingApi:
+    """huggingface_hub.HfApi stand-in: records calls; ``public_repos`` exist and are public."""
+
+    calls, public_repos = [], set()
+
+    def create_repo(self, repo_id, private=False, **kw):
+        RecordingApi.calls.append(("create", repo_id, private))
+
+    def repo_info(self, repo_id, **kw):
+        return type("Info", (), {"private": repo_id not in RecordingApi.public_repos})()
+
+    def upload_folder(self, folder_path, repo_id, **kw):
+        card = open(os.path.join(folder_path, "README.md")).read()
+        RecordingApi.calls.append(("upload", repo_id, card))
+        return "https://hub/commit/1"
+
+
+def test_upload_later_names_the_repo_in_the_card(exp_dir, monkeypatch):
+    import huggingface_hub
+
+    exp, _ = exp_dir
+    RecordingApi.calls, RecordingApi.public_repos = [], {"me/public"}
+    monkeypatch.setattr(huggingface_hub, "HfApi", RecordingApi)
+    assert publish.main(["--exp_dir", str(exp)]) == 0  # built without a repo id
+    assert publish.main(["--exp_dir", str(exp), "--hub_repo_id", "me/TDANet_x"]) == 0
+    ((_, repo, card),) = [c for c in RecordingApi.calls if c[0] == "upload"]
+    assert repo == "me/TDANet_x" and 'load_model("me/TDANet_x")' in card
+    assert "<user>/<repo>" not in card
+    # A private upload into an existing public repo is refused, nothing uploaded.
+    RecordingApi.calls = []
+    args = ["--exp_dir", str(exp), "--hub_repo_id", "me/public", "--private", "true"]
+    assert publish.main(args) == 1
+    assert [c[0] for c in RecordingApi.calls] == ["create"]
+    # Ids the hub would not take, or would put under another name, before anything is built.
+    for bad in ("TDANet_x", "me/my model"):
+        assert publish.main(["--exp_dir", str(exp), "--hub_repo_id", bad]) == 2
+
+
+def test_an_interrupted_build_leaves_no_folder(exp_dir, monkeypatch):
+    exp, _ = exp_dir
+
+    def interrupted(package):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(publish, "model_stats", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        publish.main(["--exp_dir", str(exp)])
+    assert sorted(p.name for p in exp.iterdir()) == sorted([xp.BEST_MODEL, xp.CONF, xp.EVAL_DIR])
+    monkeypatch.undo()
+    assert publish.main(["--exp_dir", str(exp)]) == 0  # not taken for a finished folder
+
+
 def test_publish_requires_evaluation(exp_dir):
     exp, _ = exp_dir
     os.remove(exp / xp.EVAL_DIR / xp.FINAL_METRICS)
@@ -166,3 +218,5 @@ def test_upload_advice_names_the_likely_cause():
     for code in (401, 403):
         assert "log in" in upload_advice(Refused(code))
     assert "network and the login" in upload_advice(Refused(500))
+    assert "licence id" in upload_advice(Refused(400))
+    assert "rate" in upload_advice(Refused(429))

@@ -9,6 +9,8 @@ from .mismatch import CheckpointMismatchError
 from ..models.mel_band_roformer import is_release_state_dict, release_to_package
 from .look2hear import is_look2hear_package, look2hear_to_package
 from .modelscope import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
     is_bare_modelscope_state_dict,
     is_modelscope_dir,
     modelscope_dir_to_package,
@@ -62,12 +64,7 @@ def load_package(pretrained, **hub_kwargs) -> dict:
             hint = "" if looks_like_path(path) else " (nor a hub id 'user/repo[@revision]')"
             raise FileNotFoundError(f"no such file: {path!r}{hint}")
         if os.path.isdir(path):
-            if not is_modelscope_dir(path):
-                raise NotACheckpointError(
-                    f"{source} is a folder, not a checkpoint file (a ModelScope model "
-                    "directory would hold configuration.json and pytorch_model.bin)."
-                )
-            package = modelscope_dir_to_package(path)
+            package = _folder_package(path, source)
         else:
             package = safe_torch_load(path)
     if not isinstance(package, dict):
@@ -82,3 +79,20 @@ def load_package(pretrained, **hub_kwargs) -> dict:
     if missing:
         raise NotACheckpointError(f"{source} is not a model package: missing {missing}.")
     return {**package, "model_args": dict(package["model_args"])}
+
+
+def _folder_package(path: str, source) -> dict:
+    """The package of a folder: a published model folder (stage 4's ``publish_dir``, a hub
+    snapshot: ``pytorch_model.bin`` holding a whole package) or a ModelScope model directory
+    (``configuration.json`` + a ``pytorch_model.bin`` state_dict)."""
+    weights = os.path.join(path, WEIGHTS_FILE)
+    if not os.path.isfile(os.path.join(path, CONFIG_FILE)) and os.path.isfile(weights):
+        package = safe_torch_load(weights)
+        if isinstance(package, dict) and "model_args" in package:
+            return package
+    if not is_modelscope_dir(path):
+        raise NotACheckpointError(
+            f"{source} is a folder, not a checkpoint file (a published model folder holds "
+            f"{WEIGHTS_FILE}; a ModelScope model directory {CONFIG_FILE} and {WEIGHTS_FILE})."
+        )
+    return modelscope_dir_to_package(path)

@@ -98,10 +98,15 @@ def model_card(
     dataset_info: Optional[dict] = None,
     model_name: str = "TDANet",
     model_stats: Optional[dict] = None,
+    recipe_infos: Optional[dict] = None,
 ) -> str:
     """Markdown text of the card; ``metrics`` is stage 3's final_metrics.json,
-    ``model_stats`` optional ``params`` / ``macs_per_second`` of the model."""
+    ``model_stats`` optional ``params`` / ``macs_per_second`` of the model, ``recipe_infos``
+    what training recorded (``best_model.pth``'s ``infos["recipe"]``: the licence of the
+    ``init_from`` weights)."""
     data = conf["data"]
+    init_licence = initial_licence(conf["model"], recipe_infos or {})
+    license_id = published_licence(license_id, init_licence)
     paper = paper_of(model_name)
     dataset = DATASET_NAMES.get(data.get("dataset", ""), data.get("dataset", "unknown"))
     front = dict(
@@ -191,14 +196,37 @@ Configuration in `conf.yml` (model `{model_name}`, {_architecture_of(conf['model
 """
     init_from = conf["model"].get("init_from")
     if init_from:
-        from .model_factory import initial_weights_licence
-
-        licence = initial_weights_licence(conf["model"]) or "not recorded in that checkpoint"
+        licence = init_licence or "not recorded in that checkpoint"
         text += f"""
 Fine-tuned from `{init_from}`, whose weights are under: **{licence}**. The published weights
 derive from them: their licence terms apply to this model too.
 """
     return text
+
+
+def initial_licence(model_conf: dict, recipe_infos: dict) -> str:
+    """Licence of the ``init_from`` weights: as training recorded it, else read now ("" when
+    there are none or none is recorded)."""
+    if not model_conf.get("init_from"):
+        return ""
+    if recipe_infos.get("init_licence"):
+        return str(recipe_infos["init_licence"])
+    from .model_factory import initial_weights_licence
+
+    return initial_weights_licence(model_conf)
+
+
+def published_licence(license_id: str, init_licence: str) -> str:
+    """The licence the card and the package state: ``license_id``, or ``cc-by-nc-4.0`` for
+    weights derived from non-commercial ones (the hub's licence filter reads this field)."""
+    if init_licence and is_non_commercial(init_licence) and not is_non_commercial(license_id):
+        return "cc-by-nc-4.0"
+    return license_id
+
+
+def is_non_commercial(licence: str) -> bool:
+    """``CC BY-NC 4.0 (...)``, ``cc-by-nc-sa-4.0``, ...: a non-commercial licence."""
+    return "-nc" in licence.lower().replace(" ", "-")
 
 
 def _architecture_of(model_conf: dict) -> str:

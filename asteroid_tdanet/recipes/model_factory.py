@@ -121,6 +121,8 @@ def initial_weights_licence(model_conf: dict) -> str:
     from ..checkpoints import load_package
 
     try:
-        return str(load_package(model_conf["init_from"]).get("infos", {}).get("licence", ""))
+        infos = load_package(model_conf["init_from"]).get("infos", {})
+        # Our publish stage writes "license", the ModelScope reader "licence".
+        return str(infos.get("license") or infos.get("licence") or "")
     except Exception:  # the card is still written when the initial weights are gone
         return ""

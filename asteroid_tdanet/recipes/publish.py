@@ -21,46 +21,95 @@ import torch
 from ..utils.docs import doc_summary
 from . import experiment as xp
 from .config import load_conf, str2bool
-from .model_card import model_card
+from .model_card import initial_licence, model_card, published_licence
+
+
+CARD = "README.md"
 
 
 def build_publish_dir(
     exp_dir: str, publish_dir: str, repo_id, license_id: str, dataset_json: str = ""
 ) -> str:
-    """Write the folder; return the path of its ``pytorch_model.bin``."""
+    """Write the folder; return the path of its ``pytorch_model.bin``.
+
+    Built in a temporary folder next to it and swapped in when complete: an interrupted or
+    failed build leaves no half-written folder that a later run would take for finished
+    (nor, with ``--force``, files of the previous build)."""
     from ..checkpoints import safe_torch_load
 
     package = safe_torch_load(os.path.join(exp_dir, xp.BEST_MODEL))
     metrics = xp.read_json(os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS))
-    conf = load_conf(os.path.join(exp_dir, xp.CONF))
-    dataset_info = xp.read_json(dataset_json) if dataset_json else None
     package["infos"]["final_metrics"] = {
         k: v for k, v in metrics.items() if isinstance(v, (int, float, str))
     }
-    package["infos"]["license"] = license_id
-    os.makedirs(publish_dir, exist_ok=True)
-    model_path = os.path.join(publish_dir, "pytorch_model.bin")
-    torch.save(package, model_path)
-    shutil.copy(os.path.join(exp_dir, xp.CONF), os.path.join(publish_dir, "conf.yml"))
-    shutil.copy(
-        os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS),
-        os.path.join(publish_dir, xp.FINAL_METRICS),
-    )
-    if dataset_info is not None:
-        shutil.copy(dataset_json, os.path.join(publish_dir, "dataset.json"))
-    with open(os.path.join(publish_dir, "README.md"), "w") as f:
-        f.write(
-            model_card(
-                repo_id,
-                conf,
-                metrics,
-                license_id,
-                dataset_info,
-                model_name=package["model_name"],
-                model_stats=model_stats(package),
-            )
+    conf = load_conf(os.path.join(exp_dir, xp.CONF))
+    recipe_infos = package["infos"].get("recipe", {})
+    published = published_licence(license_id, initial_licence(conf["model"], recipe_infos))
+    if published != license_id:
+        print(
+            f"Licence {published} instead of --license {license_id}: the weights derive from "
+            f"non-commercial ones ({conf['model']['init_from']})."
         )
-    return model_path
+        license_id = published
+    package["infos"]["license"] = license_id
+    building = f"{publish_dir.rstrip(os.sep)}.building-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    os.makedirs(building)
+    try:
+        card = card_text(exp_dir, repo_id, license_id, dataset_json, package)
+        with open(os.path.join(building, CARD), "w") as f:
+            f.write(card)
+        torch.save(package, os.path.join(building, "pytorch_model.bin"))
+        shutil.copy(os.path.join(exp_dir, xp.CONF), os.path.join(building, "conf.yml"))
+        shutil.copy(
+            os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS),
+            os.path.join(building, xp.FINAL_METRICS),
+        )
+        if dataset_json:
+            shutil.copy(dataset_json, os.path.join(building, "dataset.json"))
+        shutil.rmtree(publish_dir, ignore_errors=True)
+        os.rename(building, publish_dir)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return os.path.join(publish_dir, "pytorch_model.bin")
+
+
+def card_text(exp_dir: str, repo_id, license_id: str, dataset_json: str, package: dict) -> str:
+    """The model card of the experiment's ``package`` for ``repo_id``."""
+    conf = load_conf(os.path.join(exp_dir, xp.CONF))
+    metrics = xp.read_json(os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS))
+    return model_card(
+        repo_id,
+        conf,
+        metrics,
+        license_id,
+        xp.read_json(dataset_json) if dataset_json else None,
+        model_name=package["model_name"],
+        model_stats=model_stats(package),
+        recipe_infos=package.get("infos", {}).get("recipe", {}),
+    )
+
+
+def card_names(publish_dir: str, repo_id: str) -> bool:
+    """Whether the folder's card loads the model from ``repo_id`` (its usage snippet)."""
+    try:
+        with open(os.path.join(publish_dir, CARD)) as f:
+            return f'load_model("{repo_id}")' in f.read()
+    except OSError:
+        return False
+
+
+def check_repo_id(repo_id: str) -> None:
+    """``user/name`` as the hub accepts it; raises ``ValueError`` naming the option. A bare
+    name would be created under the login's account while the card loads ``name``."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as err:
+        raise ValueError(f"--hub_repo_id {repo_id!r} is not a hub repo id: {err}") from err
+    if repo_id.count("/") != 1:
+        raise ValueError(f"--hub_repo_id {repo_id!r} must be <user or organisation>/<name>.")
 
 
 def model_stats(package: dict) -> dict:
@@ -79,7 +128,8 @@ def model_stats(package: dict) -> dict:
 
 def upload_advice(err: Exception) -> str:
     """What to do about a failed upload: log in when the hub refused the credentials (HTTP
-    401/403), connect when it could not be reached, else check both."""
+    401/403), fix the files when it refused them (400, e.g. the card's metadata), wait when
+    it limited the rate (429), connect when it could not be reached, else check both."""
     chain, seen = [], err
     while seen is not None and len(chain) < 10:  # the error and what caused it
         chain.append(seen)
@@ -94,6 +144,13 @@ def upload_advice(err: Exception) -> str:
     )
     if status in (401, 403):
         return "log in (`huggingface-cli login` or HF_TOKEN) with write access to the repo"
+    if status == 400:
+        return (
+            "the hub refused the files (see its message; e.g. --license must be a licence id "
+            "the hub knows, such as cc-by-sa-4.0, mit, cc-by-nc-4.0)"
+        )
+    if status == 429:
+        return "the hub limits the rate of requests: wait a few minutes"
     unreachable = any(
         isinstance(e, OSError) or "Connect" in type(e).__name__ or "Timeout" in type(e).__name__
         for e in chain
@@ -109,6 +166,12 @@ def upload(publish_dir: str, repo_id: str, private: bool = False, model_name="mo
 
     api = HfApi()
     api.create_repo(repo_id, repo_type="model", exist_ok=True, private=private)
+    if private and not getattr(api.repo_info(repo_id, repo_type="model"), "private", True):
+        # create_repo leaves an existing repo as it is: never upload into a public one.
+        raise PermissionError(
+            f"{repo_id} exists and is public, and --private true was asked: make it private "
+            "on the hub (Settings) or upload with --private false"
+        )
     info = api.upload_folder(
         folder_path=publish_dir,
         repo_id=repo_id,
@@ -137,6 +200,12 @@ def main(argv=None) -> int:
     publish_dir = args.publish_dir or os.path.join(args.exp_dir, xp.PUBLISH_DIR)
     model_path = os.path.join(publish_dir, "pytorch_model.bin")
     try:
+        if args.hub_repo_id:
+            check_repo_id(args.hub_repo_id)
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    try:
         xp.require(os.path.join(args.exp_dir, xp.BEST_MODEL), 2)
         xp.require(os.path.join(args.exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS), 3)
         if not args.hub_repo_id or args.force:  # re-running only to upload is allowed
@@ -149,6 +218,18 @@ def main(argv=None) -> int:
             args.exp_dir, publish_dir, args.hub_repo_id or None, args.license, args.dataset_json
         )
         print(f"Publish folder ready: {publish_dir}")
+    elif args.hub_repo_id and not card_names(publish_dir, args.hub_repo_id):
+        # Built before without this repo id: its usage snippet would load another name.
+        from ..checkpoints import safe_torch_load
+
+        package = safe_torch_load(model_path)
+        licence = package.get("infos", {}).get("license", args.license)  # the folder's own
+        text = card_text(args.exp_dir, args.hub_repo_id, licence, args.dataset_json, package)
+        card = os.path.join(publish_dir, CARD)
+        with open(f"{card}.tmp", "w") as f:
+            f.write(text)
+        os.replace(f"{card}.tmp", card)
+        print(f"Model card rewritten for {args.hub_repo_id}: {publish_dir}/{CARD}")
     if not args.hub_repo_id:
         print(
             "No --hub_repo_id given: skipping the upload to the Hugging Face hub. "

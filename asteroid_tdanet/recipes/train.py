@@ -36,7 +36,7 @@ from .checkpointing import (
 )
 from .config import parse_with_conf, save_conf, str2bool
 from .dataset import BadAudioFileError, CsvMixDataset, DynamicMixDataset
-from .model_factory import build_model, with_stem_target
+from .model_factory import build_model, initial_weights_licence, with_stem_target
 from .music_data import is_music_data, make_music_sets, targets_of
 from .objectives import build_objective
 
@@ -277,6 +277,7 @@ def write_best_model(
         training_config=conf,
         data=data_infos,
         best_checkpoint=os.path.basename(best),
+        init_licence=initial_weights_licence(conf["model"]),  # for the card, read while here
     )
     torch.save(package, os.path.join(exp_dir, xp.BEST_MODEL))
     score = checkpoint_cb.best_model_score
