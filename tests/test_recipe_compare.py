@@ -140,3 +140,31 @@ def test_a_rerun_keeps_finished_experiments_and_fills_in_what_is_missing(compare
     assert {n: (exp / n / "train_done.json").stat().st_mtime_ns for n in EXPERIMENTS} == trained
     table = pd.read_csv(recipe / "compare" / "tiny" / "results.csv")
     assert list(table.label) == ["tdanet-mini", "convtasnet-mini"]
+    assert "trained with a budget" not in out.stderr  # the same --minutes
+    # Another budget over the kept experiments is said, not silently mixed in.
+    args = ["--python", PYTHON, "--models", MODELS, "--minutes", "3", "--tag", "tiny"]
+    again = subprocess.run(
+        [str(recipe / "compare.sh"), *args, "--stage", "1", "--stop_stage", "1"],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=recipe.parents[1],
+        timeout=300,
+    )
+    assert again.returncode == 0 and "trained with a budget of 0.15 min" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "option,value", [("max_minutes", "1"), ("model", "tdanet"), ("force", "true"), ("stage", "x")]
+)
+def test_options_that_would_be_ignored_are_refused(option, value, tmp_path):
+    recipe = copy_recipes(tmp_path)
+    out = subprocess.run(
+        [str(recipe / "compare.sh"), "--python", "false", f"--{option}", value],
+        capture_output=True,
+        text=True,
+        env=env(),
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert out.returncode == 2 and f"--{option}" in out.stderr and not out.stdout

@@ -94,7 +94,8 @@ def collect(exp_dir: str, seconds: float, device: str) -> dict:
         threads=torch.get_num_threads(),
         si_snr_i=metrics.get("si_snr_i"),
         si_snr_i_real_speech=real.get("si_snr_i"),
-        train_minutes=round(train.get("wall_time_s", 0.0) / 60, 2),
+        # Over every session of a resumed run (older train_done.json: the last session).
+        train_minutes=round(train.get("training_time_s", train.get("wall_time_s", 0.0)) / 60, 2),
         budget_minutes=conf["training"].get("max_minutes"),
         train_steps=train.get("global_step"),
         train_epochs=train.get("epochs"),

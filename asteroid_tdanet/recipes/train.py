@@ -229,6 +229,17 @@ def build_trainer(conf: dict, exp_dir: str):
     return trainer, checkpoint
 
 
+def training_seconds(trainer, session_seconds: float) -> float:
+    """Training time over every session: Lightning's ``Timer`` (the wall-clock budget's
+    callback, restored from ``last.ckpt`` on resume), else this session's time."""
+    from pytorch_lightning.callbacks import Timer
+
+    for callback in trainer.callbacks:
+        if isinstance(callback, Timer):
+            return float(callback.time_elapsed("train"))
+    return session_seconds
+
+
 def stop_reason(trainer) -> str:
     """Why ``trainer.fit`` returned: ``early_stopping``, ``max_steps``, ``max_epochs`` or
     ``max_time`` (the only remaining limit; Lightning does not record it)."""
@@ -422,7 +433,8 @@ def main(argv=None) -> int:
     if trainer.is_global_zero:
         summary = write_best_model(system, checkpoint_cb, conf, args.exp_dir, data_infos, trainer)
         summary.update(
-            wall_time_s=round(time.time() - start, 1),
+            wall_time_s=round(time.time() - start, 1),  # this session
+            training_time_s=round(training_seconds(trainer, time.time() - start), 1),
             data=data_infos,
             stopped_by=stop_reason(trainer),
         )

@@ -21,12 +21,39 @@ tag=compare_mini        # experiments exp/<model>_<tag>_<preset>, results compar
 real_speech_dir=""      # LibriSpeech-layout folder: also score every model on real speech
 timing_seconds=4.0      # input length of the inference timing (1 thread on CPU)
 eval_args="--metrics si_sdr"
-help_message="Usage: $0 [--name value ...]; see the variables at the top of $0."
+help_message="Usage: $0 [--name value ...]; see the variables at the top of $0. Options of
+run.sh that set one model's training (--model, --preset, --init_from, --max_minutes,
+--epochs, --force, --hub_repo_id) are refused: --models and --minutes set them for all;
+--lr, --batch_size, --segment, --loss and --train_args apply to every model alike."
+# run.sh options with no meaning here; their defaults, to tell a given one apart.
+not_taken=(model preset init_from max_minutes epochs force hub_repo_id)
+declare -A not_taken_default
+for name in "${not_taken[@]}"; do not_taken_default[$name]=${!name}; done
 
 . ../utils/parse_options.sh
 
+for name in "${not_taken[@]}"; do
+  if [ "${!name}" != "${not_taken_default[$name]}" ]; then
+    echo "compare.sh does not take --$name: --models and --minutes set every model's" \
+      "training alike, and finished experiments are kept (see --help)." >&2
+    exit 2
+  fi
+done
+for name in stage stop_stage; do  # numbers: anything else would run nothing
+  if ! [[ "${!name}" =~ ^-?[0-9]+$ ]]; then
+    echo "--$name: expected a stage number, got '${!name}'" >&2
+    exit 2
+  fi
+done
+
 run_opts=(--dataset "$dataset" --storage_dir "$storage_dir" --python "$python"
-          --real_speech_dir "$real_speech_dir" --eval_args "$eval_args" --n_save_ex 0)
+          --sample_rate "$sample_rate" --task "$task"
+          --real_speech_dir "$real_speech_dir" --real_speech_n "$real_speech_n"
+          --eval_args "$eval_args" --n_save_ex 0)
+for name in lr batch_size segment loss num_workers checkpoint_minutes strategy; do
+  [ -n "${!name}" ] && run_opts+=("--$name" "${!name}")
+done
+[ "$num_nodes" != 1 ] && run_opts+=(--num_nodes "$num_nodes")
 [ -n "$gpus" ] && run_opts+=(--gpus "$gpus")
 [ -n "$conf" ] && run_opts+=(--conf "$conf")
 [ -n "$mini_args" ] && run_opts+=(--mini_args "$mini_args")
@@ -53,6 +80,12 @@ for entry in $models; do
     stages=(--stage 2)
     note=""
     if [ -f "$exp_dir/train_done.json" ]; then
+      trained=$($python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['training'].get('max_minutes'))" \
+        "$exp_dir/conf.yml" 2>/dev/null || echo unknown)
+      if [ "$trained" != "$minutes" ] && [ "$trained" != "${minutes}.0" ]; then
+        echo "warning: $exp_dir was trained with a budget of $trained min, not --minutes" \
+          "$minutes: the table mixes budgets (train it anew under another --tag)." >&2
+      fi
       if [ -f "$own_metrics" ] && { [ -z "$real_speech_dir" ] ||
           [ -f "$exp_dir/eval_real_speech/final_metrics.json" ]; }; then
         echo "Compare stage 1: $model ($preset): finished in $exp_dir, kept"
@@ -64,8 +97,12 @@ for entry in $models; do
       # stage 3 scores the own test set again too (same model and set: the same numbers).
       [ -f "$own_metrics" ] && stages+=(--force true)
     fi
-    echo "Compare stage 1: $model ($preset), $minutes min"
-    [ -n "$note" ] && echo "$note"
+    if [ -n "$note" ]; then
+      echo "Compare stage 1: $model ($preset)"
+      echo "$note"
+    else
+      echo "Compare stage 1: $model ($preset), $minutes min"
+    fi
     ./run.sh "${run_opts[@]}" --model "$model" --preset "$preset" --tag "${tag}_${preset}" \
       --max_minutes "$minutes" --epochs 100000 "${stages[@]}" --stop_stage 3
   fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # TDANet on Libri2Mix (Asteroid recipe).
 #   ./run.sh --storage_dir /data                 full Libri2Mix run (GPU(s) when present)
-#   ./run.sh --stage 3 --tag my_exp              re-run only the evaluation
+#   ./run.sh --stage 3 --stop_stage 3 --force true --tag my_exp   re-run only the evaluation
 #   ./run.sh --stage 4 --hub_repo_id me/TDANet_Libri2Mix_sepclean_8k
 #   ./run.sh --dataset mini                      embedded mini dataset, no corpus needed
 #   ./run.sh --model s4m --preset s4m-tiny       S4M instead of TDANet (any stage, any dataset)

@@ -4,7 +4,7 @@
 #   ./run.sh --storage_dir /data                    MUSDB18-HQ in /data/MUSDB18-HQ/{train,test}
 #   ./run.sh --storage_dir /data --teacher full.ckpt   distil a WSA student from a full-attention
 #                                                   Mel-Band RoFormer (starts from its weights)
-#   ./run.sh --stage 3 --tag my_exp                 re-run only the evaluation
+#   ./run.sh --stage 3 --stop_stage 3 --force true --tag my_exp   re-run only the evaluation
 #   ./run.sh --stage 4 --hub_repo_id me/mbr-wsa-musdb
 # Stages: 0 data (build the mini set / check MUSDB18-HQ)  1 song list  2 train  3 evaluate
 #         4 publish. Every variable below and in ../utils/recipe_defaults.sh is an option.
