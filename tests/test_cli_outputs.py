@@ -39,11 +39,12 @@ def _cli(*args):
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for_temporary(folder: Path, proc, timeout=120.0) -> None:
-    """Poll until the run has opened its temporaries (it is separating)."""
+def _wait_for_temporary(folder: Path, proc, timeout=120.0, count=2) -> None:
+    """Poll until the run has opened its ``count`` temporaries (one per output; they are
+    made one after the other, so a kill between two would leave one)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if folder.is_dir() and any(p.name.startswith(".") for p in folder.iterdir()):
+        if folder.is_dir() and sum(p.name.startswith(".") for p in folder.iterdir()) >= count:
             return
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.01)
