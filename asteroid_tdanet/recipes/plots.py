@@ -47,15 +47,19 @@ def plot_evaluation(
     panels = [(axes[1, 0], mixture, f"mixture {example_name}"[:50])]
     panels += [(axes[1, i + 1], estimates[i], f"estimate {i + 1}") for i in range(n_src)]
     panels += [(axes[2, i + 1], references[i], f"reference {i + 1}") for i in range(n_src)]
+    # Digital silence is -inf dB: drawn in the floor's colour, not left blank (white).
+    cmap = matplotlib.colormaps["magma"].copy()
+    cmap.set_bad(cmap(0.0))
+    cmap.set_under(cmap(0.0))
     for ax, signal, name in panels:
         ax.set_visible(True)
-        with np.errstate(divide="ignore"):  # silent frames: -inf dB, drawn as the floor
+        with np.errstate(divide="ignore"):
             ax.specgram(
                 signal,
                 Fs=sample_rate,
                 NFFT=256,
                 noverlap=192,
-                cmap="magma",
+                cmap=cmap,
                 vmin=vmax - DYNAMIC_RANGE_DB - 30,
                 vmax=vmax - 30,
             )
