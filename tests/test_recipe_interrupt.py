@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import torch
+
 from _recipe_helpers import PYTHON, TINY_MODEL, copy_recipes, env, make_tiny_corpus
 
 from asteroid_tdanet.recipes.checkpointing import checkpoint_progress
@@ -92,6 +94,10 @@ def test_sigterm_in_the_first_epoch_then_resume(tmp_path):
     assert sorted(p.name for p in (exp / "checkpoints").iterdir()) == ["last.ckpt"]  # no .tmp
     saved = checkpoint_progress(str(exp / "checkpoints" / "last.ckpt"))
     assert saved["epoch"] == 0 and 0 < saved["global_step"] < N_TRAIN
+    last = torch.load(exp / "checkpoints" / "last.ckpt", weights_only=False)
+    timers = [v for k, v in last["callbacks"].items() if k.startswith("Timer")]
+    timer_before = timers[0]["time_elapsed"]["train"]
+    assert timer_before > 0
 
     out = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -99,6 +105,8 @@ def test_sigterm_in_the_first_epoch_then_resume(tmp_path):
     # The epoch went on from the checkpoint's step: its steps were not done again.
     done = json.loads((exp / "train_done.json").read_text())
     assert done["global_step"] == N_TRAIN and done["epochs"] == 1
+    # The training time counts the interrupted session too (the Timer's state in last.ckpt).
+    assert done["training_time_s"] >= timer_before
 
 
 FAKE_PYTHON = """#!/bin/sh

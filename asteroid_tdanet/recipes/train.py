@@ -210,6 +210,12 @@ def build_trainer(conf: dict, exp_dir: str):
             )
         )
     max_minutes = training.get("max_minutes")
+    if not max_minutes:
+        # Without a budget Lightning adds no Timer; one without a duration still counts the
+        # training time across resumed sessions (saved in last.ckpt) for train_done.json.
+        from pytorch_lightning.callbacks import Timer
+
+        callbacks.append(Timer(duration=None))
     trainer = pl.Trainer(
         max_epochs=training["epochs"],
         max_steps=training["max_steps"] if training["max_steps"] else -1,
@@ -230,8 +236,8 @@ def build_trainer(conf: dict, exp_dir: str):
 
 
 def training_seconds(trainer, session_seconds: float) -> float:
-    """Training time over every session: Lightning's ``Timer`` (the wall-clock budget's
-    callback, restored from ``last.ckpt`` on resume), else this session's time."""
+    """Training time over every session: Lightning's ``Timer`` (the budget's, or one
+    without a duration; restored from ``last.ckpt`` on resume), else this session's time."""
     from pytorch_lightning.callbacks import Timer
 
     for callback in trainer.callbacks:
