@@ -206,14 +206,13 @@ def test_libri2mix_generation_from_librispeech_and_wham(tmp_path):
     """Stage 0's LibriSpeech + WHAM! path on a fake miniature corpus, then stage 1 on it."""
     from corpus.corpora import LIBRI2MIX
     from corpus.librispeech import SPLITS, generate_libri2mix
-    from corpus.prepare_data import layout_complete
 
     make_libri2mix_ingredients(tmp_path)
-    assert not layout_complete(LIBRI2MIX, str(tmp_path), 8000)
+    assert LIBRI2MIX.missing_folders(str(tmp_path), 8000)
     counts = generate_libri2mix(str(tmp_path), n_mixtures={s: 2 for s in SPLITS})
     assert all(c["written"] == 2 for c in counts.values())
-    assert layout_complete(LIBRI2MIX, str(tmp_path), 8000)
-    assert layout_complete(LIBRI2MIX, str(tmp_path), 16000)
+    assert not LIBRI2MIX.missing_folders(str(tmp_path), 8000)
+    assert not LIBRI2MIX.missing_folders(str(tmp_path), 16000)
     write_metadata(LIBRI2MIX, str(tmp_path), 16000, str(tmp_path / "data"))
     df = pd.read_csv(tmp_path / "data" / "test" / "mixture_test_mix_both.csv")
     row = df.iloc[0]

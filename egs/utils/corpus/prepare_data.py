@@ -26,13 +26,7 @@ from asteroid_tdanet.utils.errors import first_line
 
 from .corpora import get_corpus
 
-logger = logging.getLogger(__name__)
 MISSING_DATA = 2
-
-
-def layout_complete(corpus, storage_dir: str, sample_rate: int) -> bool:
-    """Whether every split folder has its mixture, source and noise folders with wav files."""
-    return not corpus.missing_folders(storage_dir, sample_rate)
 
 
 def _missing(folders) -> str:
