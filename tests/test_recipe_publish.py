@@ -57,6 +57,48 @@ def test_publish_folder_and_card(exp_dir, capsys):
     assert publish.main(["--exp_dir", str(exp), "--force", "true"]) == 0
 
 
+def test_old_experiment_fine_tuned_from_nc_weights_looks_their_licence_up_once(
+    exp_dir, tmp_path, monkeypatch
+):
+    """Trained before training recorded ``init_licence``: the licence of the ``init_from``
+    weights is read from them once (package and card), and the card states it."""
+    from asteroid_tdanet.recipes import model_factory
+    from asteroid_tdanet.recipes.model_card import model_card
+
+    exp, model = exp_dir
+    start = model.serialize()
+    start["infos"]["licence"] = "CC BY-NC 4.0 (test)"
+    torch.save(start, tmp_path / "start.pth")
+    conf = yaml.safe_load((exp / xp.CONF).read_text())
+    conf["model"]["init_from"] = str(tmp_path / "start.pth")
+    (exp / xp.CONF).write_text(yaml.safe_dump(conf))
+    best = torch.load(exp / xp.BEST_MODEL, weights_only=True)
+    assert "init_licence" not in best["infos"].get("recipe", {})  # the old kind
+    lookups = []
+
+    def counted(model_conf):
+        lookups.append(model_conf["init_from"])
+        return lookup(model_conf)
+
+    lookup = model_factory.initial_weights_licence
+    monkeypatch.setattr(model_factory, "initial_weights_licence", counted)
+    assert publish.main(["--exp_dir", str(exp), "--license", "cc-by-sa-4.0"]) == 0
+    assert lookups == [str(tmp_path / "start.pth")]
+    pub = exp / xp.PUBLISH_DIR
+    package = torch.load(pub / "pytorch_model.bin", weights_only=True)
+    card = (pub / "README.md").read_text()
+    assert package["infos"]["license"] == "cc-by-nc-4.0"
+    assert yaml.safe_load(card.split("---")[1])["license"] == "cc-by-nc-4.0"
+    assert f"Fine-tuned from `{tmp_path / 'start.pth'}`, whose weights are under: " in card
+    assert "**CC BY-NC 4.0 (test)**" in card and "| SI-SNRi (dB) | 7.250 |" in card
+    # The experiment's model card, as model_card writes it from the experiment's files.
+    monkeypatch.undo()
+    stats = publish.model_stats(package)
+    assert card == model_card(
+        None, conf, METRICS, "cc-by-sa-4.0", model_name="TDANet", model_stats=stats
+    )
+
+
 def fake_hub_cache(cache, repo_id, files):
     """The layout huggingface_hub's cache uses for a downloaded model repo."""
     commit = "0123456789abcdef0123456789abcdef01234567"

@@ -99,13 +99,18 @@ def model_card(
     model_name: str = "TDANet",
     model_stats: Optional[dict] = None,
     recipe_infos: Optional[dict] = None,
+    init_licence: Optional[str] = None,
 ) -> str:
     """Markdown text of the card; ``metrics`` is stage 3's final_metrics.json,
     ``model_stats`` optional ``params`` / ``macs_per_second`` of the model, ``recipe_infos``
     what training recorded (``best_model.pth``'s ``infos["recipe"]``: the licence of the
-    ``init_from`` weights)."""
+    ``init_from`` weights). ``init_licence``: that licence as the caller already has it
+    (:func:`initial_licence`; ``""``: none), so that it is not looked up again (for
+    experiments trained before training recorded it, the lookup reads the ``init_from``
+    package); ``None``: looked up here."""
     data = conf["data"]
-    init_licence = initial_licence(conf["model"], recipe_infos or {})
+    if init_licence is None:
+        init_licence = initial_licence(conf["model"], recipe_infos or {})
     license_id = published_licence(license_id, init_licence)
     paper = paper_of(model_name)
     dataset = DATASET_NAMES.get(data.get("dataset", ""), data.get("dataset", "unknown"))

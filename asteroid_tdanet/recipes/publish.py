@@ -15,6 +15,7 @@ import argparse
 import os
 import shutil
 import sys
+from typing import Optional
 
 import torch
 
@@ -38,13 +39,15 @@ def build_publish_dir(
     from ..checkpoints import safe_torch_load
 
     package = safe_torch_load(os.path.join(exp_dir, xp.BEST_MODEL))
-    metrics = xp.read_json(os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS))
+    conf, metrics = read_experiment(exp_dir)
     package["infos"]["final_metrics"] = {
         k: v for k, v in metrics.items() if isinstance(v, (int, float, str))
     }
-    conf = load_conf(os.path.join(exp_dir, xp.CONF))
     recipe_infos = package["infos"].get("recipe", {})
-    published = published_licence(license_id, initial_licence(conf["model"], recipe_infos))
+    # Looked up here only, then handed to the card: for experiments trained before training
+    # recorded it, the lookup loads the init_from package (a download for a hub id).
+    init_licence = initial_licence(conf["model"], recipe_infos)
+    published = published_licence(license_id, init_licence)
     if published != license_id:
         print(
             f"Licence {published} instead of --license {license_id}: the weights derive from "
@@ -56,7 +59,7 @@ def build_publish_dir(
     shutil.rmtree(building, ignore_errors=True)
     os.makedirs(building)
     try:
-        card = card_text(exp_dir, repo_id, license_id, dataset_json, package)
+        card = card_text(repo_id, license_id, dataset_json, package, conf, metrics, init_licence)
         with open(os.path.join(building, CARD), "w") as f:
             f.write(card)
         torch.save(package, os.path.join(building, "pytorch_model.bin"))
@@ -74,10 +77,25 @@ def build_publish_dir(
     return os.path.join(publish_dir, "pytorch_model.bin")
 
 
-def card_text(exp_dir: str, repo_id, license_id: str, dataset_json: str, package: dict) -> str:
-    """The model card of the experiment's ``package`` for ``repo_id``."""
+def read_experiment(exp_dir: str):
+    """``(conf, metrics)``: the experiment's ``conf.yml`` and stage 3's final metrics."""
     conf = load_conf(os.path.join(exp_dir, xp.CONF))
-    metrics = xp.read_json(os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS))
+    return conf, xp.read_json(os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS))
+
+
+def card_text(
+    repo_id,
+    license_id: str,
+    dataset_json: str,
+    package: dict,
+    conf: dict,
+    metrics: dict,
+    init_licence: Optional[str] = None,
+) -> str:
+    """The model card of the experiment's ``package`` for ``repo_id``, from the ``conf`` and
+    ``metrics`` the caller read (:func:`read_experiment`): the card then states what the
+    package was built from. ``init_licence``: the ``init_from`` weights' licence when the
+    caller has looked it up already (``None``: the card looks it up)."""
     return model_card(
         repo_id,
         conf,
@@ -87,6 +105,7 @@ def card_text(exp_dir: str, repo_id, license_id: str, dataset_json: str, package
         model_name=package["model_name"],
         model_stats=model_stats(package),
         recipe_infos=package.get("infos", {}).get("recipe", {}),
+        init_licence=init_licence,
     )
 
 
@@ -224,7 +243,8 @@ def main(argv=None) -> int:
 
         package = safe_torch_load(model_path)
         licence = package.get("infos", {}).get("license", args.license)  # the folder's own
-        text = card_text(args.exp_dir, args.hub_repo_id, licence, args.dataset_json, package)
+        conf, metrics = read_experiment(args.exp_dir)
+        text = card_text(args.hub_repo_id, licence, args.dataset_json, package, conf, metrics)
         card = os.path.join(publish_dir, CARD)
         with open(f"{card}.tmp", "w") as f:
             f.write(text)
