@@ -47,6 +47,36 @@ def test_bad_values_are_one_line_errors_before_any_folder(
     assert not exp.exists()
 
 
+BAD_MODELS = [
+    (["--model_name", "nosuchnet"], "Unknown model 'nosuchnet'"),
+    (["--preset", "nosuch"], "Unknown preset 'nosuch'"),
+    (["--model_args", "{bogus: 1}"], "TDANet does not take ['bogus']"),
+]
+
+
+@pytest.mark.parametrize(
+    "args,message", BAD_MODELS, ids=lambda v: v[0] if isinstance(v, list) else None
+)
+def test_a_bad_model_is_reported_before_the_data_is_scanned(
+    conf_path, tmp_path, capsys, monkeypatch, args, message
+):
+    """Scanning a big corpus's csvs (and checking its files) takes long: a mistake in the
+    model section is reported before it starts."""
+    scans = []
+
+    def make_loaders(conf):
+        scans.append(conf["data"]["train_dir"])
+        raise FileNotFoundError("(the scan of the csvs)")
+
+    monkeypatch.setattr(train, "make_loaders", make_loaders)
+    exp = tmp_path / "exp"
+    assert _train(conf_path, exp, *args) == 2
+    err = capsys.readouterr().err
+    assert "Conf error: " in err and message in err, err
+    assert "Data error" not in err and "Traceback" not in err
+    assert scans == [] and not exp.exists()
+
+
 def test_unreadable_confs_and_overrides(tmp_path, capsys):
     exp = str(tmp_path / "exp")
     assert train.main(["--conf", str(tmp_path / "missing.yml"), "--exp_dir", exp]) == 2

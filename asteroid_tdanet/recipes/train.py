@@ -332,7 +332,7 @@ def main(argv=None) -> int:
     rank0 = int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
     try:
         # Only the launching process decides (DDP children see the same files later). Nothing
-        # is changed until the conf, the data and the model have been checked below.
+        # is changed until the conf, the model and the data have been checked below.
         state = xp.train_state(args.exp_dir, args.force) if rank0 else "resume"
     except xp.ExperimentExists as err:
         print(err, file=sys.stderr)
@@ -353,12 +353,13 @@ def main(argv=None) -> int:
             print(f"Conf error: {problem}.", file=sys.stderr)
         return 2
     pl.seed_everything(conf["training"]["seed"], workers=True)
-    set_allocator(allocator)  # before the data and the model allocate anything large
-    try:
-        train_loader, val_loader, data_infos = make_loaders(conf)
-    except (BadAudioFileError, FileNotFoundError, ValueError) as err:
-        print(f"Data error: {err}", file=sys.stderr)
-        return 2
+    set_allocator(allocator)  # before the model and the data allocate anything large
+    # The model (and whether it fits an interrupted run's weights) before the data: a wrong
+    # model name, preset or argument is reported before the data sets scan (and with
+    # validate_files check) every file of the corpus, which takes long on a big one. It needs
+    # nothing from the data sets (sample rate, n_src and targets come from the conf), and
+    # building the data sets draws no random number, so the seeded model and training draws
+    # are the same in this order.
     try:
         model_conf = conf["model"]
         if is_music_data(conf["data"]):
@@ -380,6 +381,11 @@ def main(argv=None) -> int:
                 file=sys.stderr,
             )
             return 2
+    try:
+        train_loader, val_loader, data_infos = make_loaders(conf)
+    except (BadAudioFileError, FileNotFoundError, ValueError) as err:
+        print(f"Data error: {err}", file=sys.stderr)
+        return 2
     if rank0 and state == "replace":
         xp.move_aside(args.exp_dir)
     os.makedirs(args.exp_dir, exist_ok=True)
