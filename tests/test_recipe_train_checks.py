@@ -51,6 +51,7 @@ BAD_MODELS = [
     (["--model_name", "nosuchnet"], "Unknown model 'nosuchnet'"),
     (["--preset", "nosuch"], "Unknown preset 'nosuch'"),
     (["--model_args", "{bogus: 1}"], "TDANet does not take ['bogus']"),
+    (["--init_from", "/nonexistent/weights.pth"], "no such file: '/nonexistent/weights.pth'"),
 ]
 
 

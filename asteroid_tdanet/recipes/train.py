@@ -368,8 +368,8 @@ def main(argv=None) -> int:
         if conf["training"].get("gradient_checkpointing"):
             model.gradient_checkpointing_enable()
         objective = build_objective(conf["training"], model)
-    except ValueError as err:
-        print(f"Conf error: {err}", file=sys.stderr)
+    except (OSError, ValueError) as err:  # OSError: a missing or unreadable model.init_from
+        print(f"Conf error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     if rank0 and state == "resume":
         mismatch = resume_mismatch(args.exp_dir, model)
