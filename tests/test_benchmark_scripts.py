@@ -160,6 +160,34 @@ def test_operator_profile_of_a_tiny_model(tmp_path):
     assert unknown.returncode != 0 and "nope" in unknown.stderr
 
 
+def test_thread_scaling_rows_and_their_summary(tmp_path):
+    out = tmp_path / "threads.json"
+    proc = _bench(
+        "thread_scaling.py", "--quick", "--traced", "--seconds", "0.25", "--json", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert os.path.getsize(tmp_path / "threads.png") > 0
+    assert result["operators"]["total"] >= sum(result["operators"]["top"].values()) > 0
+    passes = {(r["form"], r["audio_seconds"], r["threads"]): r["seconds"] for r in result["passes"]}
+    assert set(passes) == {
+        (form, s, t) for form in ("eager", "traced") for s in (0.02, 0.25) for t in (1, 2)
+    }
+    for form in ("eager", "traced"):
+        t1, t2 = passes[(form, 0.25, 1)], passes[(form, 0.25, 2)]
+        f1, f2 = passes[(form, 0.02, 1)], passes[(form, 0.02, 2)]
+        summary = result["summary"][form]
+        assert summary["speedup"] == pytest.approx(t1 / t2)
+        assert summary["fixed_share_1_thread"] == pytest.approx(f1 / t1)
+        # Amdahl: the fixed part as measured on two threads, everything else halved.
+        assert summary["amdahl_bound"] == pytest.approx(t1 / (f2 + max(t1 - f1, 0) / 2))
+    norms = {(r["frames"], r["threads"]): r["ms"] for r in result["group_norm"]}
+    assert set(norms) == {(n, t) for n in (63, 1023, 1024) for t in (1, 2)}
+    for n in (63, 1023, 1024):
+        speedup = result["summary"]["group_norm_speedup"][str(n)]
+        assert speedup == pytest.approx(norms[(n, 1)] / norms[(n, 2)])
+
+
 class _Dense(torch.nn.Module):
     """One of each: a linear layer, a dense and a depthwise convolution, attention, and
     memory-bound work (norm, activation) around them."""
@@ -411,6 +439,7 @@ def test_fla_twins_refuses_cuda_without_a_gpu(tmp_path):
     [
         "device_paths.py",
         "depthwise_backward.py",
+        "thread_scaling.py",
         "fla_twins.py",
         "mixers.py",
         os.path.join("mini_budget_sweep", "decode.py"),
