@@ -8,7 +8,8 @@ from asteroid.models.base_models import BaseModel
 
 def register_asteroid_models() -> None:
     """Make ``asteroid.models.get(name)`` and ``BaseModel.from_pretrained`` find our models,
-    and make ``BaseModel.from_pretrained`` return them in eval mode."""
+    make ``BaseModel.from_pretrained`` read files with the safe load (see
+    :func:`_eval_our_models`) and return our models in eval mode."""
     from .models import MODELS
 
     for cls in MODELS.values():
@@ -42,18 +43,47 @@ def _package_base():
 
 
 def _eval_our_models(from_pretrained):
-    """Asteroid's ``BaseModel.from_pretrained``, returning our models in eval mode.
+    """Asteroid's ``BaseModel.from_pretrained``, reading files safely and returning our models
+    in eval mode.
 
-    ``BaseModel.from_pretrained(path)`` builds the model class named in the file and loads
-    its weights without going through our ``from_pretrained``; our loaded models are in
-    eval mode whichever way they are loaded. Other models are returned as Asteroid leaves them.
+    Asteroid reads a path or hub id with a bare ``torch.load(path)``: under torch < 2.6 (which
+    setup.py allows) that unpickles with ``weights_only=False`` and runs whatever code a
+    malicious file holds. Here a ``str`` is fetched as Asteroid fetches it
+    (``asteroid.utils.hub_utils.cached_download``: a local file, a hub id, a URL) and read with
+    :func:`~asteroid_tdanet.checkpoints.safe_torch_load`; Asteroid's method then gets the dict.
+    ``BaseModel.from_pretrained(path)`` builds the model class named in the file and loads its
+    weights without going through our ``from_pretrained``; our loaded models are in eval mode
+    whichever way they are loaded. Other models are returned as Asteroid leaves them.
     """
     from .models.base import PackagedModel
 
     @functools.wraps(from_pretrained)
-    def wrapper(cls, *args, **kwargs):
-        model = from_pretrained(cls, *args, **kwargs)
+    def wrapper(cls, pretrained_model_conf_or_path, *args, **kwargs):
+        conf = pretrained_model_conf_or_path
+        if isinstance(conf, str):
+            conf = _safe_package(conf)
+        model = from_pretrained(cls, conf, *args, **kwargs)
         return model.eval() if isinstance(model, PackagedModel) else model
 
     wrapper._evals_our_models = PackagedModel  # which import of the package wrapped it
     return classmethod(wrapper)
+
+
+def _safe_package(name: str) -> dict:
+    """The package dict of the file, hub id or URL ``name``, read with ``weights_only=True``.
+
+    Asteroid fills in a missing ``sample_rate`` from its table of published models only when
+    it is given a name, not a dict: that step is repeated here so the result is the same.
+    """
+    from asteroid.utils.hub_utils import SR_HASHTABLE, cached_download
+
+    from .checkpoints import NotACheckpointError, safe_torch_load
+
+    path = cached_download(name)
+    package = safe_torch_load(path)
+    if not isinstance(package, dict):
+        raise NotACheckpointError(f"{path!r} does not hold a model package (a dict).")
+    args = package.get("model_args")
+    if isinstance(args, dict) and "sample_rate" not in args:
+        args["sample_rate"] = SR_HASHTABLE.get(name, None)
+    return package

@@ -2,6 +2,8 @@
 no advice to disable the safe load), the missing model argument, the keys that do not fit."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -148,3 +150,40 @@ def test_cli_refuses_a_model_with_nan_weights(tmp_path, capsys):
     assert main(["info", "--model", str(tmp_path / "nan.pth")]) == 2
     err = capsys.readouterr().err
     assert f"1 weight tensor(s) hold NaN or Inf values ({name})" in err
+
+
+def test_asteroid_from_pretrained_reads_files_safely_under_an_unsafe_torch_default(tmp_path):
+    # Asteroid's BaseModel.from_pretrained calls a bare torch.load(path): under torch < 2.6
+    # (which setup.py allows) that unpickles anything. TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 gives
+    # this torch that default; a child process keeps it out of this one.
+    from asteroid.models import ConvTasNet
+
+    flag = tmp_path / "code_ran"
+    package = save_tiny_model(tmp_path / "ok.pth").serialize()
+    package["infos"]["payload"] = _RunsAShellCommand(flag)
+    torch.save(package, tmp_path / "evil.pth")
+    tasnet = ConvTasNet(2, n_blocks=2, n_repeats=1, bn_chan=8, hid_chan=8, skip_chan=8)
+    torch.save(tasnet.serialize(), tmp_path / "tasnet.pth")  # Asteroid's own serialize()
+    script = f"""
+import torch, asteroid_tdanet.checkpoints
+from asteroid.models import BaseModel
+try:
+    BaseModel.from_pretrained({str(tmp_path / "evil.pth")!r})
+except asteroid_tdanet.checkpoints.NotACheckpointError as err:
+    print("refused:", err)
+for name in ("ok.pth", "tasnet.pth"):
+    path = {str(tmp_path)!r} + "/" + name
+    model = BaseModel.from_pretrained(path)
+    saved = asteroid_tdanet.checkpoints.safe_torch_load(path)["state_dict"]
+    same = all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+    print("loaded:", name, type(model).__name__, same)
+"""
+    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert not flag.exists()  # the payload did not run
+    lines = run.stdout.splitlines()
+    refused = [line for line in lines if line.startswith("refused:")]
+    assert len(refused) == 1 and "evil.pth" in refused[0]
+    assert f"{os.system.__module__}.system" in refused[0]
+    assert "loaded: ok.pth TDANet True" in lines and "loaded: tasnet.pth ConvTasNet True" in lines
