@@ -15,6 +15,8 @@ from .safe_load import NotACheckpointError
 
 LOOK2HEAR_MODEL_NAMES = ("TDANetBest", "TDANet")
 SOURCE = "look2hear TDANet checkpoint"
+# Heads of the released GA attention (MultiHeadAttention(in_chan, 8, ...) in its code).
+RELEASED_N_HEADS = 8
 
 _GA = "masker.ublock.global_module."
 _KEY_RULES = TDANET_FAMILY_RULES + [
@@ -44,11 +46,19 @@ def convert_key(key: str) -> str:
 
 
 def convert_model_args(args: dict) -> dict:
-    """TDANet arguments for look2hear ``model_args`` (window given in ms there)."""
+    """TDANet arguments for look2hear ``model_args`` (window given in ms there).
+
+    The GA mixer is named here, so that the converted package is today's form and never taken
+    for one of release 0.1.0 (whose upgrade would record a history the file does not have):
+    the released attention is frame-local with 8 heads, a number its code fixes (its
+    ``model_args`` have no head count).
+    """
     return dict(
         **released_encoder_args(args),
         upsampling_depth=int(args.get("upsampling_depth", 4)),
         official_compat=True,
+        ga_mixer="mhsa-frame-local",
+        ga_mixer_args={"n_heads": RELEASED_N_HEADS},
     )
 
 
