@@ -2,6 +2,7 @@
 no advice to disable the safe load), the missing model argument, the keys that do not fit."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import torch
 from _inference_helpers import save_tiny_model
 
 from asteroid_tdanet import load_model
-from asteroid_tdanet.checkpoints import CheckpointMismatchError
+from asteroid_tdanet.checkpoints import CheckpointMismatchError, NotACheckpointError
 from asteroid_tdanet.cli import main
 
 
@@ -187,3 +188,27 @@ for name in ("ok.pth", "tasnet.pth"):
     assert len(refused) == 1 and "evil.pth" in refused[0]
     assert f"{os.system.__module__}.system" in refused[0]
     assert "loaded: ok.pth TDANet True" in lines and "loaded: tasnet.pth ConvTasNet True" in lines
+
+
+def test_a_checkpoint_damaged_inside_a_tensor_record_is_refused(tmp_path):
+    import zipfile
+
+    save_tiny_model(tmp_path / "model.pth")
+    with zipfile.ZipFile(tmp_path / "model.pth") as archive:
+        tensors = [i for i in archive.infolist() if re.search(r"/data/\d+$", i.filename)]
+    record = max(tensors, key=lambda info: info.file_size)  # the largest tensor's bytes
+    with open(tmp_path / "model.pth", "rb") as f:
+        data = bytearray(f.read())
+    # The record's data start after its local header (30 bytes + name + extra field).
+    name_len = int.from_bytes(data[record.header_offset + 26 : record.header_offset + 28], "little")
+    extra_len = int.from_bytes(
+        data[record.header_offset + 28 : record.header_offset + 30], "little"
+    )
+    start = record.header_offset + 30 + name_len + extra_len + record.file_size // 2
+    data[start : start + 16] = bytes(b ^ 0xFF for b in data[start : start + 16])
+    (tmp_path / "damaged.pth").write_bytes(bytes(data))
+    with pytest.raises(NotACheckpointError) as info:
+        load_model(str(tmp_path / "damaged.pth"))
+    message = str(info.value)
+    assert "damaged.pth" in message and repr(record.filename) in message and "CRC" in message
+    assert len(message.splitlines()) == 1

@@ -36,13 +36,14 @@ def safe_torch_load(path: "str | os.PathLike") -> Any:
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
-        NotACheckpointError: if the file is not a PyTorch checkpoint, or holds objects outside
-            the allow-list (the message names the file and the offending object).
+        NotACheckpointError: if the file is not a PyTorch checkpoint, is a zip archive with a
+            damaged record (CRC check, see :func:`damaged_record`), or holds objects outside
+            the allow-list (the message names the file and the offending object or record).
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No checkpoint file at {path!r}.")
-    problem = format_problem(path)
+    problem = format_problem(path) or damaged_record(path)
     if problem:
         raise NotACheckpointError(f"{path!r} is not a loadable model checkpoint: {problem}.")
     try:
@@ -84,6 +85,29 @@ def format_problem(path: str) -> "str | None":
         f"it is {kind}, not a PyTorch checkpoint"
         if kind
         else "not a PyTorch checkpoint (neither a zip archive, torch.save's format, nor a pickle)"
+    )
+
+
+def damaged_record(path: str) -> "str | None":
+    """Which record of the zip archive ``path`` fails its CRC check, or ``None``.
+
+    ``torch.load`` does not check the CRCs that ``torch.save`` writes: a file damaged inside a
+    tensor's record (a bad disk, an incomplete copy) loads without an error and with wrong
+    weights (1e38 and more). Reading every record once costs a pass over the file, small next
+    to building the model.
+    """
+    if not zipfile.is_zipfile(path):
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, NotImplementedError, ValueError, EOFError, OSError) as err:
+        return f"its zip archive is damaged ({first_line(err).rstrip('.')})"
+    if bad is None:
+        return None
+    return (
+        f"its zip archive's record {bad!r} is damaged: the CRC check fails (corrupted on disk "
+        "or in a download or copy)"
     )
 
 
