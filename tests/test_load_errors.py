@@ -212,3 +212,14 @@ def test_a_checkpoint_damaged_inside_a_tensor_record_is_refused(tmp_path):
     message = str(info.value)
     assert "damaged.pth" in message and repr(record.filename) in message and "CRC" in message
     assert len(message.splitlines()) == 1
+
+
+def test_a_truncated_checkpoint_is_reported_as_a_truncated_zip_archive(tmp_path):
+    save_tiny_model(tmp_path / "model.pth")
+    data = (tmp_path / "model.pth").read_bytes()
+    (tmp_path / "partial.pth").write_bytes(data[: len(data) // 2])  # an interrupted download
+    with pytest.raises(NotACheckpointError) as info:
+        load_model(str(tmp_path / "partial.pth"))
+    message = str(info.value)
+    assert "partial.pth" in message and "truncated or damaged zip archive" in message
+    assert "neither a zip archive" not in message and len(message.splitlines()) == 1

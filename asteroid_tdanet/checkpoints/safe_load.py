@@ -55,6 +55,8 @@ def safe_torch_load(path: "str | os.PathLike") -> Any:
         ) from err
 
 
+# Leading bytes of a zip archive's first record (torch.save's format since torch 1.6).
+ZIP_LOCAL_HEADER = b"PK\x03\x04"
 # Leading bytes of files users mistake for a model (an input passed as --model, say).
 _KNOWN_FORMATS = {
     b"RIFF": "a RIFF file (WAV audio?)",
@@ -80,6 +82,14 @@ def format_problem(path: str) -> "str | None":
         return "the file is empty"
     if zipfile.is_zipfile(path) or head[:1] == b"\x80" or tarfile.is_tarfile(path):
         return None
+    if head.startswith(ZIP_LOCAL_HEADER):
+        # A zip archive keeps its directory at the end: a file cut short has the first
+        # record's header but no directory, which zipfile does not take for an archive.
+        return (
+            "it is a truncated or damaged zip archive (torch.save's format, but the "
+            "directory at the end of the archive is missing), as an interrupted download or "
+            "copy leaves"
+        )
     kind = next((kind for magic, kind in _KNOWN_FORMATS.items() if head.startswith(magic)), None)
     return (
         f"it is {kind}, not a PyTorch checkpoint"
