@@ -10,7 +10,7 @@ import pytest
 import torch
 from _inference_helpers import save_tiny_model
 
-from asteroid_tdanet import load_model
+from asteroid_tdanet import TDANet, load_model
 from asteroid_tdanet.checkpoints import CheckpointMismatchError, NotACheckpointError
 from asteroid_tdanet.cli import main
 
@@ -223,3 +223,61 @@ def test_a_truncated_checkpoint_is_reported_as_a_truncated_zip_archive(tmp_path)
     message = str(info.value)
     assert "partial.pth" in message and "truncated or damaged zip archive" in message
     assert "neither a zip archive" not in message and len(message.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        (dict(model_args=None), "its model_args are None, not a dict"),
+        (dict(model_args=[1, 2]), "its model_args are a list, not a dict"),
+        (dict(state_dict=None), "its state_dict is None, not a dict of tensors"),
+        (dict(model_name="TDANetBest", model_args=None), "its model_args are None, not a dict"),
+    ],
+)
+def test_malformed_packages_name_the_file(tmp_path, change, expected):
+    package = save_tiny_model(tmp_path / "ok.pth").serialize()
+    package.update(change)
+    torch.save(package, tmp_path / "bad.pth")
+    for loader in (load_model, TDANet.from_pretrained):
+        with pytest.raises(NotACheckpointError) as info:
+            loader(str(tmp_path / "bad.pth"))
+        assert "bad.pth" in str(info.value) and expected in str(info.value)
+
+
+def test_weights_that_are_not_tensors_are_named(tmp_path):
+    package = save_tiny_model(tmp_path / "ok.pth").serialize()
+    names = list(package["state_dict"])[:2]
+    package["state_dict"][names[0]] = [0.0, 1.0]
+    package["state_dict"][names[1]] = None
+    torch.save(package, tmp_path / "bad.pth")
+    with pytest.raises(NotACheckpointError) as info:
+        load_model(str(tmp_path / "bad.pth"))
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and "bad.pth" in message
+    assert f"2 values that are not tensors ({names[0]}, {names[1]})" in message
+
+
+def test_an_argument_of_a_newer_release_is_named_with_the_writing_release(tmp_path):
+    package = save_tiny_model(tmp_path / "ok.pth").serialize()
+    package["model_args"]["new_option"] = True
+    package["infos"]["software_versions"]["asteroid_tdanet_version"] = "9.1.0"
+    torch.save(package, tmp_path / "newer.pth")
+    with pytest.raises(CheckpointMismatchError) as info:
+        load_model(str(tmp_path / "newer.pth"))
+    message = str(info.value)
+    assert "newer.pth" in message and "'new_option'" in message and "9.1.0" in message
+    del package["infos"]
+    with pytest.raises(CheckpointMismatchError, match="does not record the release"):
+        TDANet.from_pretrained(package)
+    # An unknown override given by the caller stays the constructor's own TypeError.
+    with pytest.raises(TypeError, match="other_option"):
+        load_model(str(tmp_path / "ok.pth"), other_option=1)
+
+
+def test_a_look2hear_layout_without_model_args_names_the_file(tmp_path):
+    state_dict = {"sm.unet.globalatt.attn.attn.in_proj_weight": torch.zeros(3, 3)}
+    torch.save(
+        dict(model_name="TDANetBest", model_args=None, state_dict=state_dict), tmp_path / "l.bin"
+    )
+    with pytest.raises(NotACheckpointError, match=r"l\.bin.*needs 'model_args' \(a dict\).*None"):
+        load_model(str(tmp_path / "l.bin"))

@@ -33,8 +33,11 @@ def is_look2hear_package(package) -> bool:
     """Whether ``package`` is a released look2hear TDANet checkpoint dict."""
     if not isinstance(package, dict) or not isinstance(package.get("state_dict"), dict):
         return False
-    if package.get("model_name") in LOOK2HEAR_MODEL_NAMES and "enc_kernel_size" in package.get(
-        "model_args", {}
+    args = package.get("model_args")
+    if (
+        package.get("model_name") in LOOK2HEAR_MODEL_NAMES
+        and isinstance(args, dict)  # not a package at all otherwise: load_package says so
+        and "enc_kernel_size" in args
     ):
         return True
     return any(k.startswith("sm.unet.globalatt.") for k in package["state_dict"])
@@ -69,9 +72,12 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.T
 
 def look2hear_to_package(package: dict) -> dict:
     """Convert a released checkpoint dict into a TDANet package (as from ``serialize()``)."""
-    if "model_args" not in package:
+    if not isinstance(package.get("model_args"), dict):
+        args = package.get("model_args")
+        found = "none" if "model_args" not in package else f"{args!r}"[:40]
         raise NotACheckpointError(
-            "a look2hear checkpoint needs 'model_args' to rebuild the model; it has none."
+            "a look2hear checkpoint needs 'model_args' (a dict) to rebuild the model; it has "
+            f"{found}."
         )
     return dict(
         model_name="TDANet",

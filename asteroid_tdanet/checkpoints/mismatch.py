@@ -10,7 +10,8 @@ SHOWN_KEYS = 4
 
 
 class CheckpointMismatchError(ValueError):
-    """A checkpoint's weights do not fit the model its arguments describe."""
+    """A checkpoint does not fit the model: its weights do not fit the model its arguments
+    describe, or its arguments are not the model's (a newer release's file)."""
 
 
 def format_keys(keys: Sequence[str], shown: int = SHOWN_KEYS) -> str:

@@ -3,9 +3,11 @@
 import os
 from typing import Callable, List, Tuple
 
+import torch
+
 from .hub import hub_download, is_hub_id, looks_like_path
 from .legacy import is_legacy_tdanet_package, upgrade_tdanet_package
-from .mismatch import CheckpointMismatchError
+from .mismatch import CheckpointMismatchError, format_keys
 from ..models.mel_band_roformer import is_release_state_dict, release_to_package
 from .look2hear import is_look2hear_package, look2hear_to_package
 from .modelscope import (
@@ -69,6 +71,11 @@ def load_package(pretrained, **hub_kwargs) -> dict:
             package = safe_torch_load(path)
     if not isinstance(package, dict):
         raise NotACheckpointError(f"{source} does not hold a model package (a dict).")
+    if "state_dict" in package and not isinstance(package["state_dict"], dict):
+        # Every converter reads it as a dict: say so here rather than fail inside one.
+        raise NotACheckpointError(
+            f"{source}: its state_dict is {_a(package['state_dict'])}, not a dict of tensors."
+        )
     for detects, converts in CONVERTERS:
         if detects(package):
             try:
@@ -78,7 +85,31 @@ def load_package(pretrained, **hub_kwargs) -> dict:
     missing = [k for k in REQUIRED_KEYS if k not in package]
     if missing:
         raise NotACheckpointError(f"{source} is not a model package: missing {missing}.")
+    check_package_types(package, source)
     return {**package, "model_args": dict(package["model_args"])}
+
+
+def _a(value) -> str:
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def check_package_types(package: dict, source: str) -> None:
+    """Raise :class:`NotACheckpointError` naming ``source`` unless ``model_args`` is a dict and
+    ``state_dict`` a dict of tensors: a damaged or hand-made package otherwise fails far from
+    here, without naming the file (``argument of type 'NoneType' is not iterable``, torch's
+    two-line ``load_state_dict`` error)."""
+    if not isinstance(package["model_args"], dict):
+        raise NotACheckpointError(
+            f"{source}: its model_args are {_a(package['model_args'])}, not a dict of the "
+            "model's constructor arguments."
+        )
+    not_tensors = [str(k) for k, v in package["state_dict"].items() if not torch.is_tensor(v)]
+    if not_tensors:
+        raise NotACheckpointError(
+            f"{source}: its state_dict holds {len(not_tensors)} "
+            f"{'value' if len(not_tensors) == 1 else 'values'} that are not tensors "
+            f"({format_keys(not_tensors)})."
+        )
 
 
 def _folder_package(path: str, source) -> dict:

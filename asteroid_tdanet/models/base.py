@@ -1,6 +1,7 @@
 """What every model of the package shares: safe (de)serialisation, presets, loading by name."""
 
 import functools
+import inspect
 
 import torch
 from asteroid.models.base_models import BaseEncoderMaskerDecoder, BaseModel
@@ -46,6 +47,35 @@ def build_loaded(model_cls, state_dict: dict, source: str, *args, **model_args):
     check_state_dict(model, state_dict, source)
     model.load_state_dict(state_dict)
     return model.eval()
+
+
+def check_model_args(model_cls, model_args: dict, source: str, infos=None) -> None:
+    """Raise :class:`~asteroid_tdanet.checkpoints.CheckpointMismatchError` naming ``source``
+    when a package's ``model_args`` hold arguments ``model_cls`` does not take: a file written
+    by a newer release, whose version (from ``infos``, when recorded) the message gives. The
+    constructor would raise ``TypeError: __init__() got an unexpected keyword argument``,
+    naming neither the file nor the releases involved."""
+    from ..checkpoints import CheckpointMismatchError
+
+    params = inspect.signature(model_cls.__init__).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return  # takes any keyword: the constructor itself judges them
+    names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    unknown = [k for k in model_args if k not in names]
+    if not unknown:
+        return
+    versions = (infos or {}).get("software_versions") if isinstance(infos, dict) else None
+    written = versions.get("asteroid_tdanet_version") if isinstance(versions, dict) else None
+    origin = (
+        f"the file was written by asteroid_tdanet {written}"
+        if written
+        else "the file does not record the release that wrote it"
+    )
+    raise CheckpointMismatchError(
+        f"{source}: its model_args hold {', '.join(map(repr, unknown))}, which "
+        f"{model_cls.__name__} of asteroid_tdanet {__version__} does not take ({origin}: a "
+        "newer release may be needed)."
+    )
 
 
 def _for_inference(method):
@@ -148,6 +178,7 @@ class PackagedModel:
                 f"{source} holds a {package['model_name']} model, not a {cls.__name__}: load "
                 f"it with {package['model_name']}.from_pretrained or asteroid_tdanet.load_model."
             )
+        check_model_args(model_cls, package["model_args"], source, package.get("infos"))
         return build_loaded(
             model_cls, package["state_dict"], source, *args, **{**package["model_args"], **kwargs}
         )
