@@ -93,3 +93,42 @@ def test_cli_separates_with_a_release_directory(tmp_path):
         got, rate = sf.read(out / f"mix_s{i + 1}.wav", dtype="float32")
         assert rate == 8000
         np.testing.assert_allclose(got, io["estimates"][0, i].numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize("fixture", sorted(MODELS))
+def test_modelscope_keys_next_to_top_level_arguments_are_ignored(tmp_path, fixture):
+    folder, io = release_dir(tmp_path, fixture, "top")
+    config = json.loads((folder / "configuration.json").read_text())
+    config.update(
+        framework="pytorch", task="speech-separation", pipeline={"type": "speech-separation"}
+    )
+    (folder / "configuration.json").write_text(json.dumps(config))
+    model = load_model(str(folder))
+    assert type(model).__name__ == MODELS[fixture]
+    with torch.inference_mode():
+        torch.testing.assert_close(model(io["mixture"]), io["estimates"], rtol=0, atol=1e-4)
+    # The model's own config reader (from_reference) ignores them too.
+    _, plain, _ = reference_fixture(GROUP, fixture)
+    assert type(model).reference_model_args(config) == type(model).reference_model_args(plain)
+
+
+# An argument each port refuses, set inside separator_conf.
+UNSUPPORTED = {
+    "flasepreformer_small_8k": ("num_spks_typo", 2),
+    "flatflocoformer_small_8k": ("use_rope", False),
+}
+
+
+@pytest.mark.parametrize("nesting", ["top", "model"])
+@pytest.mark.parametrize("fixture", sorted(MODELS))
+def test_an_argument_the_port_refuses_names_the_configuration_file(tmp_path, fixture, nesting):
+    folder, _ = release_dir(tmp_path, fixture, nesting)
+    config = json.loads((folder / "configuration.json").read_text())
+    key, value = UNSUPPORTED[fixture]
+    (config["model"] if nesting == "model" else config)["separator_conf"][key] = value
+    (folder / "configuration.json").write_text(json.dumps(config))
+    with pytest.raises(NotACheckpointError) as info:
+        load_model(str(folder))
+    message = str(info.value)
+    assert repr(str(folder / "configuration.json")) in message and key in message
+    assert len(message.splitlines()) == 1

@@ -5,7 +5,9 @@ reference wrapper: keys start with ``separator.``). The exact ``configuration.js
 the releases is not public; accepted: the reference constructor's keyword arguments
 (``separator_conf``, and ``n_fft`` / ``hop_length`` / ``normalize_variance``) at the top level
 or under a ``model`` key (ModelScope's usual nesting, next to ``framework``, ``task``,
-``pipeline``). Which model it is comes from the weights' layout, not from the file.
+``pipeline``; at the top level those keys are ignored). Which model it is comes from the
+weights' layout, not from the file. An argument the port cannot take is an error naming
+``configuration.json``.
 """
 
 import json
@@ -58,11 +60,35 @@ def refuse_bare_state_dict(package: dict) -> dict:
     )
 
 
+# Keys of ModelScope's own ``configuration.json`` schema: how ModelScope runs a model (its
+# framework, task, pipeline, pre-processing, training), not the model's arguments. With the
+# arguments at the top level they stand next to ``separator_conf``; every model's config
+# reader ignores them (FLA-SepReformer's reads only its own keys; FLA-TFLocoformer's, which
+# refuses unknown keys to catch misspelt arguments, skips these).
+MODELSCOPE_KEYS = (
+    "framework",
+    "task",
+    "pipeline",
+    "model",
+    "preprocessor",
+    "train",
+    "evaluation",
+    "dataset",
+    "allow_remote",
+)
+
+
+def without_modelscope_keys(config: dict) -> dict:
+    """``config`` without ModelScope's own keys (:data:`MODELSCOPE_KEYS`)."""
+    return {k: v for k, v in config.items() if k not in MODELSCOPE_KEYS}
+
+
 def model_config(config: dict, source: str) -> dict:
-    """The reference constructor's keyword arguments in ``configuration.json``."""
+    """The reference constructor's keyword arguments in ``configuration.json`` (at the top
+    level, without ModelScope's own keys, or under ``model``)."""
     for candidate in (config, config.get("model")):
         if isinstance(candidate, dict) and isinstance(candidate.get("separator_conf"), dict):
-            return candidate
+            return without_modelscope_keys(candidate)
     raise NotACheckpointError(
         f"{source}: no 'separator_conf' (the reference model's arguments) at the top level "
         f"or under 'model'; found keys {sorted(config)}."
@@ -100,7 +126,10 @@ def modelscope_dir_to_package(path: str) -> Dict:
         )
     reference_args = model_config(config, repr(config_path))
     model_cls = get_model_class(name)
-    args = model_cls.reference_model_args(reference_args)
+    try:
+        args = model_cls.reference_model_args(reference_args)
+    except ValueError as err:  # an argument the port cannot take: say which file holds it
+        raise NotACheckpointError(f"{config_path!r}: {err}") from err
     return dict(
         model_name=name,
         model_args=args,

@@ -18,6 +18,7 @@ from ..masknn.mixers import build_mixer
 from ..masknn.norms import GlobalLayerNorm
 from ..masknn.rotary import RotaryEmbedding
 from ..masknn.token_norms import RMSGroupNorm
+from ..checkpoints.modelscope import without_modelscope_keys
 from ..filterbanks import ComplexSTFT
 from ..utils.waveform import any_sample_format
 from .base import SeparationBaseModel, build_loaded, constructor_args
@@ -274,7 +275,9 @@ _MHSA, _FLA = "LocoformerMHSA", "LocoformerLinearAttnMHSA"
 def reference_config_to_args(config: dict) -> dict:
     """:class:`FLATFLocoformer` arguments (``official_compat=True``) from the reference
     constructor's keyword arguments: ``{"separator_conf": {...}, "n_fft", "hop_length",
-    "normalize_variance"}`` (missing ones take the reference defaults; ``model_dir`` is ignored).
+    "normalize_variance"}`` (missing ones take the reference defaults; ``model_dir`` and
+    ModelScope's own keys next to them, ``framework``, ``task``, ``pipeline``, ... (see
+    :data:`~asteroid_tdanet.checkpoints.modelscope.MODELSCOPE_KEYS`), are ignored).
 
     ``layers_type`` must alternate ``f, t`` (``n_layers`` entries = ``n_layers / 2`` of our
     TF layers); ``attn_types`` (cycled by global layer index) must give every ``f`` layer
@@ -282,6 +285,7 @@ def reference_config_to_args(config: dict) -> dict:
     (-> ``attention="fla"``, configured by ``attn_addition_conf.ega_addition_conf``) or
     ``LocoformerMHSA`` (-> ``"softmax"``). Anything else raises a ``ValueError`` naming the key.
     """
+    config = without_modelscope_keys(config)  # a whole configuration.json: see MODELSCOPE_KEYS
     _unknown(config, _TOP_LEVEL, "the reference config")
     if "type" in config and "locoformer" not in str(config["type"]).lower():
         raise ValueError(f"Reference config key 'type' = {config['type']!r}: not a Locoformer.")
