@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import torch
-from _inference_helpers import save_tiny_model
+from _inference_helpers import save_tiny_model, tiny_model
 
 from asteroid_tdanet import TDANet, load_model
 from asteroid_tdanet.checkpoints import CheckpointMismatchError, NotACheckpointError
@@ -281,3 +281,59 @@ def test_a_look2hear_layout_without_model_args_names_the_file(tmp_path):
     )
     with pytest.raises(NotACheckpointError, match=r"l\.bin.*needs 'model_args' \(a dict\).*None"):
         load_model(str(tmp_path / "l.bin"))
+
+
+def _lightning_checkpoints(exp):
+    """``exp/checkpoints/{last,epoch=0-step=1}.ckpt`` as a Lightning Trainer writes them while
+    training a system whose ``model`` is a tiny TDANet (the recipes' layout)."""
+    import pytorch_lightning as pl
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    class System(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = tiny_model()
+
+        def training_step(self, batch, _):
+            return self.model(batch).pow(2).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def on_save_checkpoint(self, checkpoint):
+            checkpoint["training_config"] = {"model": {"model_name": "tdanet", "preset": "mini"}}
+
+    trainer = pl.Trainer(
+        max_steps=1,
+        callbacks=[ModelCheckpoint(dirpath=str(exp / "checkpoints"), save_last=True)],
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(System(), torch.utils.data.DataLoader(torch.randn(2, 800), batch_size=2))
+    return sorted((exp / "checkpoints").glob("*.ckpt"))
+
+
+def test_lightning_training_checkpoints_point_to_the_model_package(tmp_path):
+    exp = tmp_path / "exp"
+    checkpoints = _lightning_checkpoints(exp)
+    assert [p.name for p in checkpoints] == ["epoch=0-step=1.ckpt", "last.ckpt"]
+
+    def error(path) -> str:
+        with pytest.raises(NotACheckpointError) as info:
+            load_model(str(path))
+        message = str(info.value)
+        assert len(message.splitlines()) == 1 and path.name in message
+        assert "Lightning training checkpoint" in message and "missing" not in message
+        return message
+
+    for ckpt in checkpoints:  # training not finished: no best_model.pth yet
+        assert f"no best_model.pth yet ({str(exp / 'best_model.pth')!r})" in error(ckpt)
+    save_tiny_model(exp / "best_model.pth")
+    for ckpt in checkpoints:
+        assert f"load the experiment's model package {str(exp / 'best_model.pth')!r}" in error(ckpt)
+    (tmp_path / "elsewhere.ckpt").write_bytes(checkpoints[-1].read_bytes())
+    assert "the best_model.pth that the recipe's stage 2 writes" in error(
+        tmp_path / "elsewhere.ckpt"
+    )

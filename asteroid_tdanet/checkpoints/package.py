@@ -53,6 +53,7 @@ def load_package(pretrained, **hub_kwargs) -> dict:
     The input dict is not modified.
     """
     source = source_name(pretrained)
+    path = None
     if isinstance(pretrained, dict):
         package = pretrained
     else:
@@ -71,6 +72,8 @@ def load_package(pretrained, **hub_kwargs) -> dict:
             package = safe_torch_load(path)
     if not isinstance(package, dict):
         raise NotACheckpointError(f"{source} does not hold a model package (a dict).")
+    if is_lightning_checkpoint(package):
+        raise NotACheckpointError(lightning_checkpoint_message(source, path))
     if "state_dict" in package and not isinstance(package["state_dict"], dict):
         # Every converter reads it as a dict: say so here rather than fail inside one.
         raise NotACheckpointError(
@@ -87,6 +90,43 @@ def load_package(pretrained, **hub_kwargs) -> dict:
         raise NotACheckpointError(f"{source} is not a model package: missing {missing}.")
     check_package_types(package, source)
     return {**package, "model_args": dict(package["model_args"])}
+
+
+# Key of every checkpoint a Lightning Trainer writes (pytorch_lightning and lightning alike).
+LIGHTNING_KEY = "pytorch-lightning_version"
+
+
+def is_lightning_checkpoint(package: dict) -> bool:
+    """A checkpoint written by a Lightning Trainer (the recipes' ``checkpoints/last.ckpt``,
+    ``epoch=*.ckpt``), not a model package."""
+    return LIGHTNING_KEY in package and "model_name" not in package
+
+
+def lightning_checkpoint_message(source: str, path) -> str:
+    """Why a Lightning checkpoint is refused, and which file to load instead.
+
+    Such a file holds the trainer's state: the weights under the training system's ``model.``
+    prefix and the recipe's conf (a preset and overrides, which only the recipe's model
+    factory turns into constructor arguments), not the model's arguments. Stage 2 writes the
+    model package ``best_model.pth`` into the experiment folder, whose ``checkpoints/`` holds
+    these files: that path is given when the file sits there.
+    """
+    from ..recipes.experiment import BEST_MODEL, CHECKPOINTS
+
+    head = f"{source} is a Lightning training checkpoint (the trainer's state), not a model package"
+    folder = os.path.dirname(os.path.abspath(path)) if path else ""
+    if os.path.basename(folder) == CHECKPOINTS:
+        best = os.path.join(os.path.dirname(folder), BEST_MODEL)
+        if os.path.isfile(best):
+            return f"{head}: load the experiment's model package {best!r} instead."
+        return (
+            f"{head}; its experiment has no {BEST_MODEL} yet ({best!r}): the recipe's stage 2 "
+            "writes it when training ends (resume the training to finish it)."
+        )
+    return (
+        f"{head}: load the {BEST_MODEL} that the recipe's stage 2 writes into the experiment "
+        f"folder (next to {CHECKPOINTS}/) instead."
+    )
 
 
 def _a(value) -> str:
