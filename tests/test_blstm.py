@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from asteroid_tdanet import BLSTMNet
+from asteroid_tdanet import BLSTMNet, TDANet, load_model
 from asteroid_tdanet.masknn.blstm_masker import BLSTMMasker
 
 
@@ -94,3 +94,32 @@ def test_unit_masks_give_back_the_input_at_either_hop(stride):
     torch.testing.assert_close(out, x.expand(1, 2, 2000), atol=1e-5, rtol=1e-5)
     # The guard: a hop of three quarters of the window does not overlap-add to a constant.
     assert (_through_unit_masks(48, x) - x).abs().max() > 0.1
+
+
+@pytest.mark.parametrize(
+    "sample_rate, window", [(8000, 512), (16000, 1024), (22050, 1412), (44100, 2822)]
+)
+def test_every_sample_rate_builds_and_round_trips(sample_rate, window, tmp_path):
+    # 64 ms is 1,411.2 samples at 22.05 kHz: the default window is rounded up to an even
+    # length (the STFT's FFT size must be even); at 8 and 16 kHz it is what it always was.
+    model = BLSTMNet(sample_rate=sample_rate, hidden=8, n_layers=1).eval()
+    fb = model.encoder.filterbank
+    assert (fb.kernel_size, fb.n_filters, fb.stride) == (window, window, window // 4)
+    torch.save(model.serialize(), tmp_path / "m.pth")
+    loaded = load_model(str(tmp_path / "m.pth"))
+    assert loaded.get_model_args() == model.get_model_args()
+    x = torch.randn(1, sample_rate // 4)
+    with torch.no_grad():
+        out = model(x)
+        torch.testing.assert_close(loaded(x), out)
+    assert out.shape == (1, 2, sample_rate // 4)
+
+
+def test_an_odd_stft_window_gets_an_even_fft_size():
+    # tdanet-mini's 64 ms at 22.05 kHz is given in samples (1,411): one sample of padding.
+    model = TDANet.from_preset("tdanet-mini", sample_rate=22050)
+    fb = model.encoder.filterbank
+    assert (fb.kernel_size, fb.n_filters) == (1411, 1412)
+    assert (
+        BLSTMNet(sample_rate=22050, kernel_size=705, hidden=8).encoder.filterbank.n_filters == 706
+    )

@@ -24,9 +24,11 @@ class BLSTMNet(FreeFilterbankModel):
     Args:
         n_src (int): number of sources.
         sample_rate (float): sample rate of inputs and outputs.
-        kernel_size (int, optional): STFT window in samples; default 64 ms.
+        kernel_size (int, optional): STFT window in samples; default 64 ms, rounded up to an
+            even number of samples (the FFT size must be even: 512 at 8 kHz, 1,024 at 16 kHz,
+            1,412 at 22.05 kHz), so that any sample rate builds.
         stride (int, optional): hop; default ``kernel_size // 4``.
-        n_filters (int, optional): FFT size; default ``kernel_size``.
+        n_filters (int, optional): FFT size; default ``kernel_size`` (plus one when it is odd).
         hidden (int): LSTM units per direction.
         n_layers (int): stacked LSTM layers.
         dropout (float): dropout between LSTM layers.

@@ -39,12 +39,23 @@ def encoder_geometry(
     fb_name: str = "free",
 ) -> Tuple[int, int, int]:
     """``(kernel_size, stride, n_filters)`` with the released defaults filled in (for the
-    STFT, ``n_filters`` is the FFT size, ``kernel_size`` by default)."""
+    STFT, ``n_filters`` is the FFT size, ``kernel_size`` by default).
+
+    The STFT's FFT size must be even, and ``default_ms`` is not a whole even number of
+    samples at every rate (64 ms: 1,411.2 samples at 22.05 kHz, 705.6 at 11.025 kHz): the
+    default STFT window is rounded up to an even length (1,412; at 8, 16, 44.1 and 48 kHz it
+    is even already and unchanged), and an odd window given in samples gets the next even FFT
+    size by default (one sample of zero padding), so that every sample rate builds.
+    """
     if fb_name not in FILTERBANKS:
         raise ValueError(f"Unknown fb_name {fb_name!r}; choose one of {sorted(FILTERBANKS)}.")
-    kernel_size = kernel_size or kernel_from_ms(default_ms, sample_rate)
+    if not kernel_size:
+        kernel_size = kernel_from_ms(default_ms, sample_rate)
+        if fb_name == "stft":
+            kernel_size += kernel_size % 2
     stride = stride or kernel_size // 4
-    n_filters = n_filters or (kernel_size // 2 + 1 if fb_name == "free" else kernel_size)
+    if not n_filters:
+        n_filters = kernel_size // 2 + 1 if fb_name == "free" else kernel_size + kernel_size % 2
     if kernel_size < 2 or stride < 1 or stride > kernel_size:
         raise ValueError(f"Invalid encoder: kernel_size={kernel_size}, stride={stride}.")
     return kernel_size, stride, n_filters
