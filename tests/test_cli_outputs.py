@@ -251,3 +251,38 @@ def test_library_outputs_refuse_only_length_changing_subtypes(tmp_path):
     for name, subtype in (("d.wav", "IMA_ADPCM"), ("e.wav", "MPEG_LAYER_III")):
         with pytest.raises(ValueError, match="does not keep the number of samples"):
             OutputFiles([tmp_path / name], 8000, subtype)
+
+
+def test_wav_outputs_past_the_riff_limit_are_rf64():
+    """RIFF stores sizes in 32 bits (4 GiB - 1): an output whose samples exceed that is RF64.
+    The sizes here are counted by hand, the files are not written."""
+    from asteroid_tdanet.inference.outputs import file_format
+
+    gib = 1 << 30
+    assert file_format("a.wav", "FLOAT", 1, gib // 4 - 1) == "WAV"  # 4 bytes a sample: < 1 GiB
+    assert file_format("a.wav", "FLOAT", 1, gib) == "RF64"  # 4 GiB
+    assert file_format("a.WAV", "PCM_16", 2, gib) == "RF64"  # 2 x 2 bytes x 1 Gi frames
+    assert file_format("a.wav", "PCM_16", 1, gib) == "WAV"  # 2 GiB
+    assert file_format("a.wav", "DOUBLE", 1, 600_000_000) == "RF64"  # 4.8 GB
+    assert file_format("a.wav", "FLOAT", 1, None) == "WAV"  # size unknown
+    assert file_format("a.flac", "PCM_24", 2, 4 * gib) == "FLAC"  # only WAV has the limit
+
+
+def test_separate_file_writes_rf64_past_the_riff_limit(tmp_path, monkeypatch):
+    """With the limit lowered under 0.5 s of float samples (16,000 bytes), the outputs of a
+    0.5 s file are RF64 under their .wav names, holding the same samples as the WAV files
+    written under the real limit."""
+    from asteroid_tdanet.inference import outputs
+
+    write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    separator = Separator(TDANet(**TINY))
+    wav = [tmp_path / "wav" / f"talk_s{i}.wav" for i in (1, 2)]
+    separator.separate_file(tmp_path / "talk.wav", wav)
+    monkeypatch.setattr(outputs, "RIFF_MAX_DATA_BYTES", 4 * 4000 - 1, raising=False)
+    rf64 = [tmp_path / "rf64" / f"talk_s{i}.wav" for i in (1, 2)]
+    separator.separate_file(tmp_path / "talk.wav", rf64)
+    for small, big in zip(wav, rf64):
+        assert sf.info(str(small)).format == "WAV" and sf.info(str(big)).format == "RF64"
+        got, rate = sf.read(str(big), dtype="float32")
+        assert rate == 8000 and len(got) == 4000
+        np.testing.assert_array_equal(got, sf.read(str(small), dtype="float32")[0])

@@ -16,7 +16,7 @@ import re
 import secrets
 import socket
 from pathlib import Path
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
@@ -44,6 +44,14 @@ EXACT_SUBTYPES = ("FLOAT", "DOUBLE", "PCM_16", "PCM_24", "PCM_32", "PCM_U8", "PC
 EXACT_SUBTYPES += ("ALAW",)
 OUTPUT_SUBTYPES = tuple(s for s in EXACT_SUBTYPES if s in sf.available_subtypes("WAV"))
 
+# A RIFF WAV file stores its sizes in 32 bits: past 4 GiB the header saturates and readers
+# lose the end. Outputs whose samples would not fit under this bound (the 32-bit limit less
+# room for the header chunks) are written as RF64 (libsndfile; EBU Tech 3306), the 64-bit
+# WAV that libsndfile, ffmpeg and sox read, still under their .wav name.
+RIFF_MAX_DATA_BYTES = 0xFFFFFFFF - (1 << 16)
+BYTES_PER_SAMPLE = dict(PCM_S8=1, PCM_U8=1, ULAW=1, ALAW=1, PCM_16=2, PCM_24=3, PCM_32=4)
+BYTES_PER_SAMPLE.update(FLOAT=4, DOUBLE=8)
+
 
 class OutputError(OSError):
     """An output cannot be written; ``str()`` is the one-line message (no ``[Errno N]``)."""
@@ -64,6 +72,17 @@ def folder_error(folder, err: OSError) -> OutputError:
         f"cannot write to the output folder {os.fspath(folder)}: {err.strerror} "
         f"(errno {err.errno}{' ' + code if code else ''})",
     )
+
+
+def file_format(path, subtype: str, channels: int, frames: Optional[int] = None) -> str:
+    """soundfile's major format for an output ``path`` (its extension; none: WAV), RF64 for
+    a WAV file whose ``frames`` x ``channels`` samples exceed :data:`RIFF_MAX_DATA_BYTES`."""
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").upper() or "WAV"
+    if fmt == "WAV" and frames is not None:
+        size = frames * channels * BYTES_PER_SAMPLE.get(subtype.upper(), 8)
+        if size > RIFF_MAX_DATA_BYTES:
+            return "RF64"
+    return fmt
 
 
 def make_temporary(path: str) -> str:
@@ -121,6 +140,9 @@ class OutputFiles:
         overwrite (bool): replace existing files; otherwise a file that exists at
             :meth:`commit` is kept and :class:`OutputExistsError` raised.
         channels (int): audio channels of every file (1: speakers; 2: stereo stems).
+        frames (int, optional): samples per channel each file will hold, when known: a WAV
+            output too large for RIFF's 32-bit sizes (over 4 GiB) is then written as RF64
+            (:func:`file_format`).
     """
 
     def __init__(
@@ -130,6 +152,7 @@ class OutputFiles:
         subtype: str,
         overwrite: bool = True,
         channels: int = 1,
+        frames: Optional[int] = None,
     ):
         wav = any(os.fspath(p).lower().endswith(".wav") for p in paths)
         if subtype.upper() in BLOCK_SUBTYPES or (wav and subtype.upper().startswith("MPEG")):
@@ -138,7 +161,7 @@ class OutputFiles:
                 f"written to WAV; for WAV choose one of {', '.join(OUTPUT_SUBTYPES)}."
             )
         self.paths = [os.fspath(p) for p in paths]
-        self.channels = channels
+        self.channels, self.frames = channels, frames
         self.sample_rate, self.subtype, self.overwrite = sample_rate, subtype, overwrite
         self.clip = not subtype.upper().startswith(("FLOAT", "DOUBLE"))
         self.clipped = 0
@@ -152,7 +175,7 @@ class OutputFiles:
             with signals_deferred():  # never a temporary created but not yet listed
                 for path in self.paths:
                     self.tmp_paths.append(make_temporary(path))
-                    fmt = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
+                    fmt = file_format(path, self.subtype, self.channels, self.frames)
                     self.files.append(
                         sf.SoundFile(
                             self.tmp_paths[-1],

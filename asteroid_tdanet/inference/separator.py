@@ -232,7 +232,8 @@ class Separator:
         Args:
             path: input file (anything soundfile reads).
             output_paths: one path per output, in the order of ``self.layout.names``
-                (their extension gives the format).
+                (their extension gives the format; a WAV output over 4 GiB is written as
+                RF64, the 64-bit WAV, under the same name).
             channel (int, optional): channel to separate (0-based) for multichannel input
                 (a stereo model gets it on both channels).
             mix_down (bool): average the channels of multichannel input instead. A stereo
@@ -284,7 +285,9 @@ class Separator:
             return x[None] if self.layout.is_stem_model else x
 
         block_frames = max(1, int(READ_BLOCK_SECONDS * info.sample_rate))
-        with OutputFiles(output_paths, out_rate, subtype, overwrite, channels) as writers:
+        with OutputFiles(
+            output_paths, out_rate, subtype, overwrite, channels, frames=n_out
+        ) as writers:
             with torch.inference_mode():
                 for block in read_blocks(path, block_frames, channel, mix_down, channels):
                     # (channels, t) for the resampler; the stream takes a batch of one.
