@@ -253,3 +253,32 @@ def test_output_rate(tmp_path, ckpt, option, rate):
     assert main(args + ["--output-rate", option]) == 0
     info = sf.info(str(tmp_path / "talk_s1.wav"))
     assert (info.samplerate, info.frames) == (rate, rate // 2)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows file names are text, not bytes")
+def test_file_names_that_are_not_utf8(tmp_path, ckpt, capsys):
+    """A POSIX file name is bytes: a Latin-1 'café.wav' (b'caf\\xe9.wav', not valid UTF-8,
+    which Python lists as 'caf\\udce9.wav') is separated, named or found in a folder, and its
+    outputs get the same bytes."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = write_audio(tmp_path / "plain.wav", 0.5, 8000, subtype="FLOAT")
+    name = os.fsdecode(b"caf\xe9")
+    try:
+        os.rename(tmp_path / "plain.wav", folder / f"{name}.wav")
+    except OSError as err:  # e.g. a file system that takes UTF-8 names only
+        pytest.skip(f"this file system refuses a Latin-1 file name: {err}")
+    from asteroid_tdanet import TDANet
+
+    with torch.inference_mode():
+        expected = TDANet.from_pretrained(ckpt).eval()(torch.from_numpy(data))
+    for inputs, out in (
+        ([folder / f"{name}.wav"], tmp_path / "named"),
+        ([folder], tmp_path / "dir"),
+    ):
+        args = ["separate", *map(str, inputs), "--model", ckpt, "-o", str(out), "-q"]
+        assert main(args) == 0, capsys.readouterr().err
+        assert sorted(os.listdir(os.fsencode(out))) == [b"caf\xe9_s1.wav", b"caf\xe9_s2.wav"]
+        for i in range(2):
+            got, _ = sf.read(os.fsencode(out / f"{name}_s{i + 1}.wav"), dtype="float32")
+            np.testing.assert_allclose(got, expected[i].numpy(), atol=1e-6, rtol=1e-5)

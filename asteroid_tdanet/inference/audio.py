@@ -43,6 +43,17 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+def sf_path(path):
+    """``path`` as soundfile should be given it: on POSIX its bytes (``os.fsencode``).
+
+    soundfile encodes a ``str`` path with the file system encoding *without* Python's
+    ``surrogateescape``, so a file name that is not valid UTF-8 (a Latin-1 ``caf\xe9.wav``,
+    which Python lists as ``'caf\udce9.wav'``) could not be opened; the bytes are the name
+    itself. Windows paths are text and are left as they are.
+    """
+    return os.fspath(path) if os.name == "nt" else os.fsencode(path)
+
+
 def open_audio(path) -> sf.SoundFile:
     """Open ``path`` for reading; :class:`AudioError` if it is not a readable audio file."""
     if not os.path.isfile(path):
@@ -51,9 +62,11 @@ def open_audio(path) -> sf.SoundFile:
         # A FIFO, socket or device: soundfile needs a file it can seek in.
         raise AudioError(path, "not a regular file" if os.path.exists(path) else "no such file")
     try:
-        return sf.SoundFile(path)
+        return sf.SoundFile(sf_path(path))
     except Exception as err:  # soundfile raises LibsndfileError/RuntimeError/TypeError
-        raise AudioError(path, f"not a readable audio file ({first_line(err)})") from err
+        # libsndfile's own reason, without soundfile's "Error opening <the path's repr>".
+        reason = getattr(err, "error_string", None) or first_line(err)
+        raise AudioError(path, f"not a readable audio file ({reason})") from err
 
 
 def check_channel_options(

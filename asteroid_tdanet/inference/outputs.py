@@ -22,6 +22,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from .audio import sf_path
 from .interrupt import signals_deferred
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
@@ -178,7 +179,7 @@ class OutputFiles:
                     fmt = file_format(path, self.subtype, self.channels, self.frames)
                     self.files.append(
                         sf.SoundFile(
-                            self.tmp_paths[-1],
+                            sf_path(self.tmp_paths[-1]),  # any file name (not only UTF-8)
                             "w",
                             self.sample_rate,
                             self.channels,
