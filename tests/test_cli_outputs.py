@@ -286,3 +286,42 @@ def test_separate_file_writes_rf64_past_the_riff_limit(tmp_path, monkeypatch):
         got, rate = sf.read(str(big), dtype="float32")
         assert rate == 8000 and len(got) == 4000
         np.testing.assert_array_equal(got, sf.read(str(small), dtype="float32")[0])
+
+
+def test_long_input_names(tmp_path, tiny_ckpt, capsys):
+    """File names hold at most 255 bytes (ext4, xfs, btrfs, tmpfs). A 235-character input stem
+    gives outputs of 242 characters, which fit: separated (their temporaries' names, about
+    60 bytes longer, are cut). A 250-character stem's outputs (257) cannot exist: the error
+    names the output and its length (not the folder), and the other file is done."""
+    if os.pathconf(tmp_path, "PC_NAME_MAX") != 255:
+        pytest.skip("the file system does not limit names to 255 bytes")
+    fits, too_long = "a" * 235, "b" * 250
+    for stem in (fits, too_long):
+        write_audio(tmp_path / f"{stem}.wav", 0.5, 8000)
+    out = tmp_path / "out"
+    inputs = [str(tmp_path / f"{stem}.wav") for stem in (fits, too_long)]
+    assert main(["separate", *inputs, "--model", tiny_ckpt, "-o", str(out), "-q"]) == 1
+    assert sorted(os.listdir(out)) == [f"{fits}_s1.wav", f"{fits}_s2.wav"]
+    assert sf.info(str(out / f"{fits}_s1.wav")).frames == 4000
+    err = capsys.readouterr().err
+    assert (
+        f"cannot write {out / too_long}_s1.wav: its file name is too long (257 bytes; this" in err
+    )
+    assert "output folder" not in err and "Traceback" not in err
+
+
+def test_temporaries_of_long_names_fit_and_are_recognised(tmp_path):
+    """A 247-byte final name (120 two-byte characters): its temporary's name fits in 255 bytes,
+    is whole characters (valid UTF-8), and is still recognised as this run's temporary."""
+    from asteroid_tdanet.inference.outputs import _HOST, TEMP_NAME, make_temporary
+
+    if os.pathconf(tmp_path, "PC_NAME_MAX") != 255:
+        pytest.skip("the file system does not limit names to 255 bytes")
+    name = "\u00e9" * 120 + "_s1.wav"
+    assert len(name.encode()) == 247
+    tmp = Path(make_temporary(str(tmp_path / name)))
+    assert tmp.parent == tmp_path and tmp.is_file()
+    raw = os.fsencode(tmp.name)
+    assert len(raw) <= 255 and raw.decode("utf-8").startswith("." + "\u00e9" * 40)
+    match = TEMP_NAME.match(tmp.name)
+    assert match and match["host"] == _HOST and int(match["pid"]) == os.getpid()

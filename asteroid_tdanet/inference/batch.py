@@ -6,6 +6,7 @@ folder: ``in/a/b.flac`` -> ``out/a/b_s1.wav``, ``out/a/b_s2.wav``, ... (a stem m
 may be an input folder, inside one or a parent of one: only this run's own outputs are skipped.
 """
 
+import errno
 import re
 import sys
 import time
@@ -16,6 +17,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 from .audio import AUDIO_EXTENSIONS, AudioError
 from .interrupt import Interrupted
 from .layout import speaker_names
+from .outputs import folder_error, name_error, name_max
 
 OUTPUT_EXT = ".wav"
 OutputNames = Union[int, Sequence[str]]
@@ -133,6 +135,18 @@ def discover(
         yield path, stem
 
 
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; what keeps it from being checked raises the
+    :class:`~.outputs.OutputError` that writing it would raise (one line naming it)."""
+    try:
+        return path.exists()
+    except OSError as err:
+        if err.errno == errno.ENAMETOOLONG:
+            folder = next((p for p in path.parents if p.is_dir()), Path("."))  # to be made
+            raise name_error(path, err, name_max(str(folder))) from err
+        raise folder_error(path.parent, err) from err
+
+
 def plan(inputs: Sequence[str], out_dir, names: OutputNames, force: bool = False) -> List[Job]:
     """Jobs for ``inputs`` with one output per name of ``names`` (an int ``n_src``:
     ``s1 .. s<n_src>``); a job whose outputs exist (without ``force``) or collide with
@@ -150,8 +164,13 @@ def plan(inputs: Sequence[str], out_dir, names: OutputNames, force: bool = False
         job = Job(path, output_paths(stem, out_dir, names))
         keys = [p.resolve() for p in job.outputs]
         other = next((claimed[k] for k in keys if k in claimed), None)
-        existing = [p for p in job.outputs if p.exists()]
-        if other is not None:
+        try:
+            existing, unusable = [p for p in job.outputs if _exists(p)], None
+        except OSError as err:  # a name too long, a folder that cannot be searched
+            existing, unusable = [], err
+        if unusable is not None:
+            job.error = f"{path}: {unusable}"
+        elif other is not None:
             job.error = f"{path}: its outputs would overwrite those of {other}; rename one"
         elif existing and not force:
             job.error = f"{path}: output {existing[0]} exists (pass --force to overwrite)"

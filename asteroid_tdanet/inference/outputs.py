@@ -1,16 +1,18 @@
 """Writing output files safely: unique temporaries, atomic publication, stale leftovers.
 
 Each output is streamed to a hidden temporary in its destination folder whose name is unique
-and says which run wrote it: ``.<name>.<host>-<pid>-<random>.partial``. When every source is
-written the temporaries are published under their final names at once; on any failure, or
-an interruption (see :mod:`.interrupt`), they are removed. Publication never replaces a file
-that appeared meanwhile (another run writing the same output) unless overwriting was asked
-for: it hard-links the temporary to the final name, which fails if that name exists.
+and says which run wrote it: ``.<name>.<host>-<pid>-<random>.partial`` (a ``<name>`` over 100
+bytes is cut, and a hash of it added). When every source is written the temporaries are
+published under their final names at once; on any failure, or an interruption (see
+:mod:`.interrupt`), they are removed. Publication never replaces a file that appeared
+meanwhile (another run writing the same output) unless overwriting was asked for: it
+hard-links the temporary to the final name, which fails if that name exists.
 A temporary left by a run that was killed (SIGKILL, power loss) is recognised by the dead
 process id in its name and removed by the next run writing to that folder.
 """
 
 import errno
+import hashlib
 import os
 import re
 import secrets
@@ -27,7 +29,9 @@ from .interrupt import signals_deferred
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
 TEMP_SUFFIX = ".partial"
-# .<name>.<host>-<pid>-<random>.partial
+# Longest final name (bytes) a temporary's name holds whole; longer ones are cut and hashed.
+TEMP_NAME_BYTES = 100
+# .<name>.<host>-<pid>-<random>.partial (<name>: temporary_stem(final name))
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>\w+)-(?P<pid>\d+)-\w+\.partial$")
 # Fixed names written by release 0.2.0 and earlier (.<stem>.partial<ext>): their writer
 # cannot be told, so they are only reported.
@@ -86,26 +90,74 @@ def file_format(path, subtype: str, channels: int, frames: Optional[int] = None)
     return fmt
 
 
+def name_error(path, err: Optional[OSError] = None, limit: Optional[int] = None) -> OutputError:
+    """A file name too long for the file system (ENAMETOOLONG), as one line naming ``path``."""
+    size = len(os.fsencode(os.path.basename(os.fspath(path))))
+    allowed = f"; this file system allows {limit}" if limit else ""
+    return OutputError(
+        errno.ENAMETOOLONG,
+        f"cannot write {os.fspath(path)}: its file name is too long ({size} bytes{allowed}; "
+        f"errno {errno.ENAMETOOLONG} ENAMETOOLONG)",
+    )
+
+
+def name_max(folder: str) -> int:
+    """Longest file name (bytes) ``folder``'s file system takes (255 if it cannot tell)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # not POSIX, or not reported
+        return 255
+
+
+def temporary_stem(name: str) -> str:
+    """The part of a temporary's name that shows its final ``name``: the name itself, or, past
+    :data:`TEMP_NAME_BYTES` bytes, its first characters and 8 hex digits of its hash, so that
+    the temporary's name (about 60 bytes longer) is not refused where the final name fits."""
+    raw = os.fsencode(name)
+    if len(raw) <= TEMP_NAME_BYTES:
+        return name
+    kept, size = [], 0
+    for char in name:  # whole characters: a multibyte one is never cut
+        size += len(os.fsencode(char))
+        if size > TEMP_NAME_BYTES - 9:
+            break
+        kept.append(char)
+    return f"{''.join(kept)}~{hashlib.sha1(raw).hexdigest()[:8]}"
+
+
 def make_temporary(path: str) -> str:
     """Create a new empty temporary for ``path`` in its folder (created if needed).
 
     Made with ``O_EXCL`` and a random part, so concurrent runs never share one; mode 0666
     minus the umask, like any new file (``tempfile.mkstemp`` would give 0600).
+
+    Raises:
+        OutputError: the folder cannot be written (one line naming it and the errno), or
+            ``path``'s file name is too long for its file system (naming ``path``), checked
+            here so that a file is not separated for an output that cannot be published.
     """
     folder, name = os.path.split(path)
     folder = folder or "."
     try:
         os.makedirs(folder, exist_ok=True)
+        limit = name_max(folder)
+        if len(os.fsencode(name)) > limit:
+            raise name_error(path, limit=limit)
+        stem = temporary_stem(name)
         while True:
             tmp = os.path.join(
-                folder, f".{name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+                folder, f".{stem}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
             )
             try:
                 os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
                 return tmp
             except FileExistsError:
                 continue
+    except OutputError:
+        raise
     except OSError as err:
+        if err.errno == errno.ENAMETOOLONG:  # e.g. the whole path is over PATH_MAX
+            raise name_error(path, err) from err
         raise folder_error(folder, err) from err
 
 
