@@ -325,3 +325,37 @@ def test_temporaries_of_long_names_fit_and_are_recognised(tmp_path):
     assert len(raw) <= 255 and raw.decode("utf-8").startswith("." + "\u00e9" * 40)
     match = TEMP_NAME.match(tmp.name)
     assert match and match["host"] == _HOST and int(match["pid"]) == os.getpid()
+
+
+@pytest.mark.parametrize("fails", ["write", "close"])
+def test_a_full_disk_is_named(tmp_path, tiny_ckpt, capsys, monkeypatch, fails):
+    """libsndfile reports a full disk as "System error." only, while streaming samples or when
+    the header is written at close: with no space left, the one-line error names the output
+    folder and the reason; with space left, the output and libsndfile's words. No partial
+    output is left either way."""
+    import shutil
+    from collections import namedtuple
+
+    write_audio(tmp_path / "talk.wav", 0.5, 8000)
+    method = getattr(sf.SoundFile, fails)
+
+    def system_error(self, *args):
+        method(self, *args)
+        if "w" in self.mode and not getattr(self, "failed", False):  # outputs; clean-up works
+            self.failed = True
+            raise sf.LibsndfileError(2)  # SF_ERR_SYSTEM: "System error."
+
+    monkeypatch.setattr(sf.SoundFile, fails, system_error)
+    usage = namedtuple("usage", "total used free")
+    args = ["separate", str(tmp_path / "talk.wav"), "--model", tiny_ckpt, "-q"]
+    for free, out in ((0, tmp_path / "full"), (10**12, tmp_path / "other")):
+        monkeypatch.setattr(shutil, "disk_usage", lambda _: usage(10**12, 0, free))
+        assert main(args + ["-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and "LibsndfileError" not in err
+        assert list(out.iterdir()) == []
+        if free == 0:
+            expected = f"cannot write to the output folder {out}: no space left on device"
+        else:
+            expected = f"cannot write {out / 'talk_s1.wav'}: System error."
+        assert f"error: {tmp_path / 'talk.wav'}: {expected}" in err

@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import socket
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -24,6 +25,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from ..utils.errors import first_line
 from .audio import sf_path
 from .interrupt import signals_deferred
 
@@ -88,6 +90,39 @@ def file_format(path, subtype: str, channels: int, frames: Optional[int] = None)
         if size > RIFF_MAX_DATA_BYTES:
             return "RF64"
     return fmt
+
+
+# Free space (bytes) under which a failed write is put down to a full disk: libsndfile
+# reports it as "System error." only.
+LOW_SPACE_BYTES = 1 << 20
+# What soundfile raises when writing or closing fails (libsndfile's errors; an assertion on
+# the count of frames written; the OS's).
+WRITE_ERRORS = (sf.SoundFileError, AssertionError, OSError)
+
+
+def write_error(path, err: BaseException) -> OutputError:
+    """A failed write or close of the output ``path`` as one line: a full disk (its folder
+    with less than :data:`LOW_SPACE_BYTES` free, or ENOSPC) names the folder, anything else
+    the file and the reason."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    code = getattr(err, "errno", None)
+    try:
+        full = code == errno.ENOSPC or shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    except OSError:
+        full = False
+    if full:
+        return OutputError(
+            errno.ENOSPC,
+            f"cannot write to the output folder {folder}: no space left on device "
+            f"(errno {errno.ENOSPC} ENOSPC)",
+        )
+    if isinstance(err, OSError) and err.strerror:
+        name = errno.errorcode.get(code, "")
+        reason = f"{err.strerror} (errno {code}{' ' + name if name else ''})"
+    else:
+        reason = getattr(err, "error_string", None) or first_line(err)
+    return OutputError(code or errno.EIO, f"cannot write {path}: {reason}")
 
 
 def name_error(path, err: Optional[OSError] = None, limit: Optional[int] = None) -> OutputError:
@@ -265,8 +300,11 @@ class OutputFiles:
         if self.clip:
             self.clipped += int(np.count_nonzero(np.abs(data) > 1.0))
             data = np.clip(data, -1.0, 1.0)
-        for f, source in zip(self.files, data):
-            f.write(source.T)  # (time, channels)
+        for f, path, source in zip(self.files, self.paths, data):
+            try:
+                f.write(source.T)  # (time, channels)
+            except WRITE_ERRORS as err:  # a full disk: libsndfile's "System error."
+                raise write_error(path, err) from err
 
     def commit(self) -> None:
         """Publish every output under its final name, all or none.
@@ -274,18 +312,25 @@ class OutputFiles:
         Raises:
             OutputExistsError: without ``overwrite``, a final name exists (another run
                 created it meanwhile); it is kept, and none of this run's outputs is published.
+            OutputError: a file cannot be completed (a full disk when its header is written)
+                or published; none of this run's outputs is published.
         """
         with signals_deferred():
-            for f in self.files:
-                f.close()
+            for f, path in zip(self.files, self.paths):
+                try:
+                    f.close()  # writes what libsndfile buffered and the header
+                except WRITE_ERRORS as err:
+                    raise write_error(path, err) from err
             self.files = []
             published: List[Tuple[str, str]] = []
             for tmp, path in zip(self.tmp_paths, self.paths):
                 try:
                     publish(tmp, path, self.overwrite)
-                except FileExistsError as err:
+                except OSError as err:
                     for done_tmp, done_path in published:  # all or none: take ours back
                         os.replace(done_path, done_tmp)
+                    if not isinstance(err, FileExistsError):
+                        raise write_error(path, err) from err
                     raise OutputExistsError(
                         errno.EEXIST,
                         f"{path} was created by another run while this one was writing it; "
@@ -297,7 +342,10 @@ class OutputFiles:
     def discard(self) -> None:
         """Close and delete whatever :meth:`commit` did not publish."""
         for f in self.files:
-            f.close()
+            try:
+                f.close()
+            except WRITE_ERRORS:  # e.g. a full disk: the file is removed anyway
+                pass
         for tmp in self.tmp_paths:
             if os.path.lexists(tmp):
                 os.remove(tmp)
