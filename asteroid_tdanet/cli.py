@@ -304,7 +304,13 @@ def cmd_separate(args) -> int:
     except (ValueError, RuntimeError) as err:  # ExportNotSupported, no onnxruntime, sizes
         raise CliError(first_line(err)) from err
     # A missing input becomes a job that fails with "no such file", like any bad file.
-    jobs = plan(args.inputs, args.output_dir, separator.layout.names, force=args.force)
+    jobs = plan(
+        args.inputs,
+        args.output_dir,
+        separator.layout.names,
+        force=args.force,
+        note=lambda message: print(f"note: {message}", file=sys.stderr),
+    )
     if not jobs:
         raise CliError(f"no audio files found in {' '.join(args.inputs)}")
     _clean_stale_temporaries({p.parent for job in jobs for p in job.outputs})

@@ -185,6 +185,59 @@ def test_output_folder_may_be_an_input_folder_or_its_parent(tmp_path, tiny_ckpt)
     assert (tmp_path / "a_s1.wav").is_file() and (tmp_path / "sub" / "b_s2.wav").is_file()
 
 
+def test_named_outputs_of_this_run_are_not_inputs(tmp_path, tiny_ckpt, capsys):
+    """A shell glob ``g/*.wav -o g`` after a first run names the first run's outputs too:
+    they lie where this run writes talk.wav's outputs, so they are left out with a note (not
+    separated into talk_s1_s1.wav, and with --force not overwritten by talk.wav's job before
+    a later job reads them). A file linked to such an output is an output too."""
+    g = tmp_path / "g"
+    g.mkdir()
+    write_audio(g / "talk.wav", 0.5, 8000)
+    base = ["--model", tiny_ckpt, "-o", str(g), "-q"]
+    assert main(["separate", str(g / "talk.wav"), *base]) == 0
+    (g / "link.wav").symlink_to(g / "talk_s1.wav")
+    expected = Separator(TDANet.from_pretrained(tiny_ckpt)).separate_file(
+        g / "talk.wav", [tmp_path / "ref" / f"s{i}.wav" for i in (1, 2)]
+    )
+    capsys.readouterr()
+    named = sorted(str(p) for p in g.glob("*.wav"))  # link, talk, talk_s1, talk_s2
+    assert main(["separate", *named, *base, "--force"]) == 0
+    assert sorted(p.name for p in g.iterdir()) == [
+        "link.wav",
+        "talk.wav",
+        "talk_s1.wav",
+        "talk_s2.wav",
+    ]
+    for name, reference in zip(("talk_s1.wav", "talk_s2.wav"), expected.outputs):
+        got = sf.read(str(g / name), dtype="float32")[0]
+        np.testing.assert_array_equal(got, sf.read(reference, dtype="float32")[0])
+    captured = capsys.readouterr()
+    assert "Separated 1 file(s)" in captured.out
+    for name in ("link.wav", "talk_s1.wav", "talk_s2.wav"):
+        note = f"note: {g / name} skipped: this run writes it as an output of {g / 'talk.wav'}"
+        assert note in captured.err
+
+
+def test_plan_leaves_out_named_files_named_as_outputs_of_another_input(tmp_path):
+    """The folder rule, for named files: ``<stem>_s<k>.wav`` (any k for an ``n_src``) lying
+    where the outputs of an input ``<stem>.*`` of the run go. meeting_s1.wav, with no
+    meeting.* in the run, is an input."""
+    from asteroid_tdanet.inference import plan
+
+    for name in ("talk.flac", "talk_s1.wav", "talk_s3.wav", "meeting_s1.wav"):
+        write_audio(tmp_path / name, 0.1, 8000)
+    named = [str(tmp_path / n) for n in ("talk_s1.wav", "talk.flac", "talk_s3.wav")]
+    named.append(str(tmp_path / "meeting_s1.wav"))
+    jobs = plan(named, tmp_path, 2)
+    assert [job.input.name for job in jobs] == ["talk.flac", "meeting_s1.wav"]
+    notes = []
+    plan(named, tmp_path, 2, note=notes.append)
+    assert [note.split(" skipped: ")[0] for note in notes] == [named[0], named[2]]
+    # Elsewhere than where this run writes talk's outputs, they are inputs like any file.
+    jobs = plan(named[:3], tmp_path / "out", 2)
+    assert [job.input.name for job in jobs] == ["talk_s1.wav", "talk.flac", "talk_s3.wav"]
+
+
 def test_unwritable_output_folder_is_named(tmp_path, tiny_ckpt, capsys, monkeypatch):
     write_audio(tmp_path / "talk.wav", 0.5, 8000)
     out = tmp_path / "locked"

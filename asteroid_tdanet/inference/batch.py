@@ -102,16 +102,23 @@ def output_paths(
 
 
 def discover(
-    inputs: Sequence[str], out_dir: Path, names: OutputNames = 2
+    inputs: Sequence[str],
+    out_dir: Path,
+    names: OutputNames = 2,
+    note: Optional[Callable[[str], None]] = None,
 ) -> Iterable[Tuple[Path, Path]]:
     """Yield ``(input file, output stem relative to out_dir)`` for files and folders.
 
     A file given explicitly is used whatever its extension (a non-audio file then fails with
     a clear error); in folders, only files with an audio extension are taken, except hidden
-    files (temporaries among them) and this run's own outputs: ``<stem>_<name>.wav`` (of
-    the output ``names``; an int: ``s<k>``) lying where the outputs of an input ``<stem>.*``
-    go. So ``out_dir`` may be an input folder, or inside or above one, without hiding inputs
-    or separating outputs again.
+    files (temporaries among them).
+
+    This run's own outputs are never inputs, whether found in a folder or named (e.g. by a
+    shell glob ``g/*.wav -o g`` after an earlier run): see :meth:`RunOutputs.output_of`,
+    ``<stem>_<name>.wav`` (of the output ``names``; an int: ``s<k>``) lying where the outputs
+    of an input ``<stem>.*`` go. So ``out_dir`` may be an input folder, or inside or above
+    one, without hiding inputs or separating outputs again. A named file left out so is
+    reported through ``note``.
     """
     found: List[Tuple[Path, Path, bool]] = []  # (file, output stem, found in a folder)
     for item in map(Path, inputs):
@@ -126,13 +133,48 @@ def discover(
                     found.append((path, rel.with_suffix(""), True))
         else:
             found.append((item, Path(item.stem), False))
-    output_stems = {(out_dir / stem).resolve() for _, stem, _ in found}
-    pattern = output_name_pattern(names)
+    outputs = RunOutputs(out_dir, names, [(path, stem) for path, stem, _ in found])
     for path, stem, in_folder in found:
-        match = pattern.match(path.name)
-        if in_folder and match and (path.parent / match["stem"]).resolve() in output_stems:
-            continue  # an output of another input of this run
-        yield path, stem
+        owner = outputs.output_of(path)
+        if owner is None:
+            yield path, stem
+        elif not in_folder and note is not None:
+            note(
+                f"{path} skipped: this run writes it as an output of {owner} (outputs are "
+                "never separated again)"
+            )
+
+
+class RunOutputs:
+    """Where a run writes its outputs: the rule that keeps them from being taken as inputs.
+
+    Args:
+        out_dir: the output folder.
+        names: output names (an int ``n_src``: ``s1 .. s<n_src>``, and any ``s<k>`` counts).
+        inputs: ``(input file, output stem relative to out_dir)`` of every input of the run.
+    """
+
+    def __init__(self, out_dir: Path, names: OutputNames, inputs: Sequence[Tuple[Path, Path]]):
+        self.pattern = output_name_pattern(names)
+        self.stems: Dict[Path, Path] = {}  # resolved out_dir / stem -> its input
+        self.files: Dict[Path, Path] = {}  # resolved output path -> its input
+        for path, stem in inputs:
+            base = (Path(out_dir) / stem).resolve()
+            self.stems.setdefault(base, Path(path))
+            for output in output_paths(Path(base.name), base.parent, names):
+                self.files.setdefault(output, Path(path))
+
+    def output_of(self, path: Path) -> Optional[Path]:
+        """The input (another file) whose output ``path`` is in this run, or ``None``: a
+        ``<stem>_<name>.wav`` lying where the outputs of an input ``<stem>.*`` go, or a path
+        (links followed) that is one of the outputs."""
+        path = Path(path)
+        real = path.resolve()
+        match = self.pattern.match(path.name)
+        owner = self.stems.get((path.parent / match["stem"]).resolve()) if match else None
+        if owner is None:
+            owner = self.files.get(real)
+        return owner if owner is not None and owner.resolve() != real else None
 
 
 def _exists(path: Path) -> bool:
@@ -147,16 +189,24 @@ def _exists(path: Path) -> bool:
         raise folder_error(path.parent, err) from err
 
 
-def plan(inputs: Sequence[str], out_dir, names: OutputNames, force: bool = False) -> List[Job]:
+def plan(
+    inputs: Sequence[str],
+    out_dir,
+    names: OutputNames,
+    force: bool = False,
+    note: Optional[Callable[[str], None]] = None,
+) -> List[Job]:
     """Jobs for ``inputs`` with one output per name of ``names`` (an int ``n_src``:
     ``s1 .. s<n_src>``); a job whose outputs exist (without ``force``) or collide with
     another job's gets an ``error`` and will not run. A file reached twice (named twice, or
-    named and inside a named folder, e.g. by overlapping shell globs) is one job."""
+    named and inside a named folder, e.g. by overlapping shell globs) is one job. A named
+    file that is an output of another input of the run is left out, with a ``note``
+    (:func:`discover`)."""
     out_dir = Path(out_dir)
     jobs: List[Job] = []
     claimed: Dict[Path, Path] = {}
     seen = set()
-    for path, stem in discover(inputs, out_dir, names):
+    for path, stem in discover(inputs, out_dir, names, note):
         source = Path(path).resolve()
         if source in seen:
             continue
