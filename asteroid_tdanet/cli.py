@@ -285,6 +285,7 @@ def cmd_separate(args) -> int:
     from tqdm.auto import tqdm
 
     from .inference import Separator, plan, run_jobs
+    from .inference.interrupt import Interrupted
     from .utils.allocator import set_allocator
 
     set_allocator(args.allocator)  # before the model and the feature maps are allocated
@@ -318,16 +319,25 @@ def cmd_separate(args) -> int:
     rate = {"input": None, "model": separator.sample_rate}.get(args.output_rate, args.output_rate)
 
     def separate(job, advance) -> float:
-        result = separator.separate_file(
-            job.input,
-            [str(p) for p in job.outputs],
-            channel=args.channel,
-            mix_down=args.mix_down,
-            output_rate=rate,
-            subtype=args.subtype,
-            progress=advance,
-            overwrite=args.force,
-        )
+        try:
+            result = separator.separate_file(
+                job.input,
+                [str(p) for p in job.outputs],
+                channel=args.channel,
+                mix_down=args.mix_down,
+                output_rate=rate,
+                subtype=args.subtype,
+                progress=advance,
+                overwrite=args.force,
+            )
+        except Interrupted as err:
+            if err.completed is not None:  # the outputs were published: the file is done
+                err.completed = report(job, err.completed)
+            raise
+        return report(job, result)
+
+    def report(job, result) -> float:
+        """Tell a done file's notes and clipping; its audio seconds."""
         for note in result.notes:
             tqdm.write(f"note: {note}", file=sys.stderr)
         if result.clipped:

@@ -158,6 +158,34 @@ def test_a_signal_while_the_temporaries_are_opened_leaves_none(tmp_path, monkeyp
     assert len(made) == 2 and list(tmp_path.iterdir()) == []
 
 
+def test_a_signal_while_publishing_counts_the_file_as_done(tmp_path, monkeypatch, capsys):
+    """A signal that arrives while a file's outputs are published is acted on once they all
+    are: that file is complete and counted as separated, the run stops before the next."""
+    from asteroid_tdanet.inference import outputs
+
+    torch.manual_seed(0)
+    torch.save(TDANet(**TINY).serialize(), tmp_path / "tiny.pth")
+    for name in ("a.wav", "b.wav"):
+        write_audio(tmp_path / name, 0.5, 8000)
+    real_publish = outputs.publish
+
+    def publish_then_signal(tmp, path, overwrite):
+        real_publish(tmp, path, overwrite)
+        if path.endswith("a_s1.wav"):  # the first of a.wav's two outputs
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(outputs, "publish", publish_then_signal)
+    out = tmp_path / "out"
+    inputs = [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")]
+    args = ["separate", *inputs, "--model", str(tmp_path / "tiny.pth"), "-o", str(out), "-q"]
+    assert main(args) == 143
+    assert sorted(p.name for p in out.iterdir()) == ["a_s1.wav", "a_s2.wav"]
+    assert all(sf.info(str(out / f"a_s{i}.wav")).frames == 4000 for i in (1, 2))
+    summary = capsys.readouterr().out
+    assert "Separated 1 file(s), 0.5 s of audio" in summary
+    assert "INTERRUPTED by SIGTERM: 1 file(s) not separated" in summary
+
+
 @pytest.fixture
 def tiny_ckpt(tmp_path):
     torch.manual_seed(0)

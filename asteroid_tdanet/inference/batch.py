@@ -269,7 +269,8 @@ def run_jobs(
     (tqdm, on stderr): one over the files, one over the current file's audio seconds with
     the speed in "x real time". An :class:`~.interrupt.Interrupted` (SIGINT/SIGTERM under
     :func:`~.interrupt.signals_raise`) stops the run: the summary records it and the jobs
-    left.
+    left. A job interrupted once its outputs were published (``separate`` raises it with
+    ``completed`` set to the audio seconds it would have returned) counts as done.
     """
     from tqdm.auto import tqdm
 
@@ -302,10 +303,20 @@ def run_jobs(
                 bar.update(seconds)
 
             job_start = time.perf_counter()
-            try:
-                summary.audio_seconds += separate(job, advance)
+
+            def done(seconds: float) -> None:
+                summary.audio_seconds += seconds
                 summary.separation_seconds += time.perf_counter() - job_start
                 summary.done += 1
+
+            try:
+                done(separate(job, advance))
+            except Interrupted as err:
+                if err.completed is not None:  # the signal came as its outputs were published
+                    done(err.completed)
+                    summary.not_run -= 1
+                    files_bar.update(1)
+                raise
             except Exception as err:  # one bad file must not stop a folder
                 message = _one_line(err)
                 if str(job.input) not in message:

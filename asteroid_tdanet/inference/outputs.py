@@ -255,6 +255,7 @@ class OutputFiles:
         self.clipped = 0
         self.tmp_paths: List[str] = []
         self.files: List[sf.SoundFile] = []
+        self.committed = False  # every output published under its final name
 
     def __enter__(self) -> "OutputFiles":
         # A signal that arrives while the temporaries are opened is raised when the deferred
@@ -314,6 +315,8 @@ class OutputFiles:
                 created it meanwhile); it is kept, and none of this run's outputs is published.
             OutputError: a file cannot be completed (a full disk when its header is written)
                 or published; none of this run's outputs is published.
+            Interrupted: a signal arrived meanwhile; raised once the outputs are published
+                (:attr:`committed` is then true) or taken back.
         """
         with signals_deferred():
             for f, path in zip(self.files, self.paths):
@@ -338,6 +341,9 @@ class OutputFiles:
                     ) from err
                 published.append((tmp, path))
             self.tmp_paths = [t for t in self.tmp_paths if os.path.lexists(t)]
+            # Set before a signal held back meanwhile is raised (at the end of this block):
+            # the caller can tell that the outputs are complete.
+            self.committed = True
 
     def discard(self) -> None:
         """Close and delete whatever :meth:`commit` did not publish."""

@@ -20,6 +20,7 @@ import torch
 
 from ..utils.waveform import output_dtype, to_float_waveform
 from .audio import AudioError, AudioInfo, inspect_audio, read_blocks
+from .interrupt import Interrupted
 from .layout import LayoutRunner, output_layout
 from .outputs import OutputFiles
 from .overlap_add import MIN_ALIGN_OVERLAP, OverlapAddStream, separate_in_chunks
@@ -251,6 +252,10 @@ class Separator:
         Raises:
             AudioError: the input cannot be read or is invalid (see :func:`.audio.inspect_audio`),
                 or its rate cannot be converted to the model's.
+            Interrupted: SIGINT/SIGTERM under :func:`.interrupt.signals_raise`; the partial
+                outputs are removed, unless the signal came while they were being published:
+                they are then complete, and its ``completed`` is this file's
+                :class:`FileResult`.
         """
         start = time.perf_counter()
         channels = self.layout.channels
@@ -302,6 +307,14 @@ class Separator:
                     if est is not None:
                         writers.write(to_output.push(est[0]))
                 writers.write(to_output.flush(n_out))
-            writers.commit()
+            try:
+                writers.commit()
+            except Interrupted as err:
+                if writers.committed:  # the signal came while publishing: the file is done
+                    seconds = time.perf_counter() - start
+                    err.completed = FileResult(
+                        info, list(output_paths), seconds, writers.clipped, notes
+                    )
+                raise
         seconds = time.perf_counter() - start
         return FileResult(info, list(output_paths), seconds, writers.clipped, notes)
