@@ -65,6 +65,31 @@ def test_folder_is_mirrored_and_failures_do_not_stop_it(tmp_path, ckpt, capsys):
     assert "Separated 2 file(s)" in captured.out and "1 file(s) FAILED" in captured.out
 
 
+def test_folder_search_follows_links_and_takes_real_extensions(tmp_path, ckpt, capsys):
+    """Links to folders are searched (a link to a parent, or a second way to a folder, adds
+    nothing); NIST SPHERE files are found under their real extensions (.sph: TIMIT, .wv1:
+    WSJ0), and headerless .raw files, which cannot be read without parameters, are not
+    taken."""
+    rec, other = tmp_path / "rec", tmp_path / "other"
+    (rec / "real").mkdir(parents=True)
+    other.mkdir()
+    write_audio(rec / "real" / "a.wav", 0.5, 8000)
+    write_audio(other / "b.flac", 0.5, 8000)
+    (rec / "linked").symlink_to(other)  # outside the folder
+    (rec / "again").symlink_to(rec / "real")  # a second way to real/
+    (rec / "real" / "loop").symlink_to(rec)  # a loop
+    for name in ("timit.sph", "wsj.WV1"):
+        write_audio(rec / name, 0.5, 16000, format="NIST", subtype="PCM_16")
+    write_audio(rec / "pcm.raw", 0.5, 8000, format="RAW", subtype="PCM_16")
+    out = tmp_path / "out"
+    assert main(["separate", str(rec), "--model", ckpt, "-o", str(out), "-q"]) == 0
+    produced = sorted(str(p.relative_to(out)) for p in out.rglob("*.wav"))
+    stems = ["linked/b", "real/a", "timit", "wsj"]
+    assert produced == [f"{stem}_s{i}.wav" for stem in stems for i in (1, 2)]
+    assert sf.info(str(out / "timit_s1.wav")).samplerate == 16000
+    assert "Separated 4 file(s)" in capsys.readouterr().out
+
+
 def test_outputs_are_not_overwritten_without_force(tmp_path, ckpt, capsys):
     write_audio(tmp_path / "talk.wav", 0.5, 8000)
     args = ["separate", str(tmp_path / "talk.wav"), "--model", ckpt, "-o", str(tmp_path), "-q"]

@@ -14,10 +14,37 @@ import soundfile as sf
 
 from ..utils.errors import first_line
 
-# Extensions picked up when a folder is given (case-insensitive): soundfile's formats plus
-# common aliases.
+# The file extensions of the formats libsndfile reads (its major formats are not extensions:
+# NIST SPHERE files are .sph/.wv1/.wv2 (TIMIT, WSJ0), IRCAM ones .sf). Not listed: RAW
+# (headerless: it cannot be read without being told its rate and sample format), and .mat
+# and .mpc, which are more often MATLAB data and Musepack audio than MAT4/5 and MPC2K.
+FORMAT_EXTENSIONS = {
+    "WAV": (".wav",),
+    "RF64": (".rf64",),
+    "W64": (".w64",),
+    "AIFF": (".aiff", ".aif", ".aifc"),
+    "AU": (".au", ".snd"),
+    "AVR": (".avr",),
+    "CAF": (".caf",),
+    "FLAC": (".flac",),
+    "HTK": (".htk",),
+    "IRCAM": (".sf",),
+    "MP3": (".mp3",),
+    "NIST": (".sph", ".wv1", ".wv2", ".nist"),
+    "OGG": (".ogg", ".oga", ".opus"),
+    "PAF": (".paf",),
+    "PVF": (".pvf",),
+    "SD2": (".sd2",),
+    "SDS": (".sds",),
+    "SVX": (".svx", ".8svx"),
+    "VOC": (".voc",),
+    "WVE": (".wve",),
+    "XI": (".xi",),
+}
+# Extensions picked up when a folder is given (case-insensitive): those of the formats this
+# libsndfile reads.
 AUDIO_EXTENSIONS = frozenset(
-    {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga", ".opus"}
+    ext for fmt in sf.available_formats() for ext in FORMAT_EXTENSIONS.get(fmt, ())
 )
 
 

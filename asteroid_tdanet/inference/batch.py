@@ -7,6 +7,7 @@ may be an input folder, inside one or a parent of one: only this run's own outpu
 """
 
 import errno
+import os
 import re
 import sys
 import time
@@ -111,7 +112,8 @@ def discover(
 
     A file given explicitly is used whatever its extension (a non-audio file then fails with
     a clear error); in folders, only files with an audio extension are taken, except hidden
-    files (temporaries among them).
+    files and folders (temporaries among them). Links to folders are followed (each real
+    folder is searched once, so a link to a parent is no loop).
 
     This run's own outputs are never inputs, whether found in a folder or named (e.g. by a
     shell glob ``g/*.wav -o g`` after an earlier run): see :meth:`RunOutputs.output_of`,
@@ -123,14 +125,9 @@ def discover(
     found: List[Tuple[Path, Path, bool]] = []  # (file, output stem, found in a folder)
     for item in map(Path, inputs):
         if item.is_dir():
-            for path in sorted(item.rglob("*")):
-                rel = path.relative_to(item)
-                if (
-                    path.is_file()
-                    and path.suffix.lower() in AUDIO_EXTENSIONS
-                    and not any(part.startswith(".") for part in rel.parts)
-                ):
-                    found.append((path, rel.with_suffix(""), True))
+            for path in _walk(item):
+                if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file():
+                    found.append((path, path.relative_to(item).with_suffix(""), True))
         else:
             found.append((item, Path(item.stem), False))
     outputs = RunOutputs(out_dir, names, [(path, stem) for path, stem, _ in found])
@@ -175,6 +172,37 @@ class RunOutputs:
         if owner is None:
             owner = self.files.get(real)
         return owner if owner is not None and owner.resolve() != real else None
+
+
+def _walk(folder: Path) -> List[Path]:
+    """The files under ``folder``, sorted, outside hidden folders and not hidden themselves.
+
+    Links to folders are followed (``Path.rglob`` skips them silently before Python 3.13),
+    after the real folders: every real folder is searched once, under its own path when it
+    is inside ``folder``; a link to a parent (a loop) or to a folder already searched adds
+    nothing.
+    """
+    files: List[Path] = []
+    visited = set()  # real paths of the folders searched
+    tops = [Path(folder)]  # the folder, then the links to folders found in it, in order
+    while tops:
+        top = tops.pop(0)
+        if os.path.realpath(top) in visited:
+            continue
+        for root, dirs, names in os.walk(top):  # links to folders: searched as tops later
+            visited.add(os.path.realpath(root))
+            search = []
+            for name in sorted(dirs):
+                path = os.path.join(root, name)
+                if name.startswith("."):
+                    continue
+                if os.path.islink(path):
+                    tops.append(Path(path))
+                elif os.path.realpath(path) not in visited:
+                    search.append(name)
+            dirs[:] = search
+            files.extend(Path(root) / name for name in names if not name.startswith("."))
+    return sorted(files)
 
 
 def _exists(path: Path) -> bool:
