@@ -121,7 +121,7 @@ def _separate_parser(sub) -> None:
         type=positive_float,
         help="overlap between consecutive chunks, used to keep each speaker on the same "
         "output and to cross-fade; at most half a chunk (default: the model's, else "
-        f"{DEFAULT_OVERLAP_SECONDS:g}; MelBandRoformer: 1)",
+        f"{DEFAULT_OVERLAP_SECONDS:g}; MelBandRoformer: 1; capped at half a chunk)",
     )
     _add_runtime_arguments(p)
     p.add_argument(

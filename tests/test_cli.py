@@ -307,3 +307,12 @@ def test_file_names_that_are_not_utf8(tmp_path, ckpt, capsys):
         for i in range(2):
             got, _ = sf.read(os.fsencode(out / f"{name}_s{i + 1}.wav"), dtype="float32")
             np.testing.assert_allclose(got, expected[i].numpy(), atol=1e-6, rtol=1e-5)
+
+
+def test_short_chunks_take_the_default_overlap_capped(tmp_path, ckpt):
+    """--chunk-seconds 3 alone: the default 2 s overlap, which was not asked for, is capped at
+    half a chunk instead of refusing the chunks."""
+    write_audio(tmp_path / "talk.wav", 4.0, 8000)
+    args = ["separate", str(tmp_path / "talk.wav"), "--model", ckpt, "-o", str(tmp_path / "o")]
+    assert main(args + ["--chunk-seconds", "3", "-q"]) == 0
+    assert sf.info(str(tmp_path / "o" / "talk_s1.wav")).frames == 32000

@@ -139,3 +139,14 @@ def test_non_finite_model_output_is_an_error(tmp_path, separator):
     with pytest.raises(RuntimeError, match="NaN/Inf"):
         separator.separate_file(tmp_path / "x.wav", _outputs(tmp_path))
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_default_overlap_is_capped_at_half_a_chunk_an_explicit_one_is_checked():
+    """Chunks of 3 s with the default 2 s overlap (not asked for): 1.5 s, half a chunk. An
+    overlap the user gave over half a chunk is refused, naming both options."""
+    sep = Separator(tiny_model(), chunk_seconds=3.0)
+    assert (sep.chunk, sep.overlap) == (24000, 12000)
+    assert Separator(tiny_model(), chunk_seconds=5.0).overlap == 16000  # 2 s: no cap needed
+    with pytest.raises(ValueError, match=r"overlap_seconds \(2\) must be at most half of "):
+        Separator(tiny_model(), chunk_seconds=3.0, overlap_seconds=2.0)
+    assert Separator(tiny_model(), chunk_seconds=3.0, overlap_seconds=1.5).overlap == 12000

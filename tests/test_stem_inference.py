@@ -122,6 +122,19 @@ def test_chunk_hop_is_kept_on_the_stft_grid(model):
     assert float((on_grid - one_pass).abs().max()) < 0.5 * float((off_grid - one_pass).abs().max())
 
 
+def test_an_explicit_overlap_over_half_a_chunk_is_refused_a_default_one_capped(model):
+    """As for speaker models: --overlap-seconds 5 with --chunk-seconds 1 is refused (it was
+    shrunk to half a chunk on the STFT grid, silently); the model's default 1 s overlap with
+    1 s chunks becomes half a chunk, kept on the grid."""
+    with pytest.raises(ValueError, match=r"overlap_seconds \(5\) must be at most half of "):
+        Separator(model, chunk_seconds=1.0, overlap_seconds=5.0)
+    with pytest.raises(ValueError, match=r"overlap_seconds \(0.6\) must be at most half of "):
+        Separator(model, chunk_seconds=1.0, overlap_seconds=0.6)
+    sep = Separator(model, chunk_seconds=1.0)
+    assert sep.chunk == RATE and sep.overlap <= RATE // 2 and (sep.chunk - sep.overlap) % 64 == 0
+    assert sep.overlap > RATE // 2 - 64  # half a chunk, within one hop of the grid
+
+
 def test_default_chunking_is_the_models(model):
     sep = Separator(model)
     assert sep.chunk == 8 * RATE and abs(sep.overlap - RATE) < 64

@@ -78,8 +78,9 @@ class Separator:
             memory); default: the model's ``inference_chunk_seconds`` if it has one (the
             Mel-Band RoFormer: 8 s, what it was trained on), else 10 s.
         overlap_seconds (float, optional): overlap between chunks, used to align the sources
-            of consecutive chunks and cross-fade them; at most half a chunk; default: the
-            model's ``inference_overlap_seconds``, else 2 s.
+            of consecutive chunks and cross-fade them; at most half a chunk (a larger value
+            is refused); default: the model's ``inference_overlap_seconds``, else 2 s, capped
+            at half a chunk.
         align (bool): align source order between chunks (speaker models; stem models are
             never reordered).
         backend (str): what runs the model: ``pytorch`` (default) or ``onnxruntime`` (CPU,
@@ -109,10 +110,21 @@ class Separator:
         self.sample_rate = self.runner.sample_rate
         if chunk_seconds is None:
             chunk_seconds = getattr(model, "inference_chunk_seconds", DEFAULT_CHUNK_SECONDS)
-        if overlap_seconds is None:
+        default_overlap = overlap_seconds is None
+        if default_overlap:
             overlap_seconds = getattr(model, "inference_overlap_seconds", DEFAULT_OVERLAP_SECONDS)
         self.chunk = int(round(chunk_seconds * self.sample_rate))
         self.overlap = int(round(overlap_seconds * self.sample_rate))
+        if self.overlap > self.chunk // 2:
+            if not default_overlap:  # the user's value, checked as given (every model)
+                raise ValueError(
+                    f"overlap_seconds ({overlap_seconds:g}) must be at most half of "
+                    f"chunk_seconds ({chunk_seconds:g}): lower the overlap or lengthen the "
+                    "chunks."
+                )
+            # The default overlap, with chunks shorter than twice it: half a chunk.
+            self.overlap = self.chunk // 2
+            overlap_seconds = self.overlap / self.sample_rate
         # Models on a frame grid (STFT hop) give the one-pass result best when every chunk
         # starts on the whole input's grid: the chunk hop is rounded to a multiple of it
         # (the overlap grows by less than a frame; never to more than half a chunk).
