@@ -304,6 +304,13 @@ def cmd_separate(args) -> int:
         )
     except (ValueError, RuntimeError) as err:  # ExportNotSupported, no onnxruntime, sizes
         raise CliError(first_line(err)) from err
+    if isinstance(args.output_rate, int):  # every file's outputs go model rate -> this rate
+        from .inference.resample import ResampleError, check_resamplable
+
+        try:
+            check_resamplable(separator.sample_rate, args.output_rate)
+        except ResampleError as err:
+            raise CliError(f"--output-rate {args.output_rate}: {err}") from err
     # A missing input becomes a job that fails with "no such file", like any bad file.
     jobs = plan(
         args.inputs,

@@ -280,6 +280,22 @@ def test_output_rate(tmp_path, ckpt, option, rate):
     assert (info.samplerate, info.frames) == (rate, rate // 2)
 
 
+def test_an_output_rate_the_model_rate_cannot_reach_is_a_usage_error(tmp_path, ckpt, capsys):
+    """8 kHz -> 44,101 Hz (coprime: julius' filter would have 44101 x (8000 + 2 x 26) taps)
+    is refused once, before any file is read, not file by file."""
+    for name in ("a.wav", "b.wav"):
+        write_audio(tmp_path / name, 0.5, 8000)
+    inputs = [str(tmp_path / name) for name in ("a.wav", "b.wav")]
+    out = tmp_path / "o"
+    args = ["separate", *inputs, "--model", ckpt, "-o", str(out), "--output-rate", "44101"]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not out.exists()
+    (line,) = captured.err.splitlines()
+    assert line.startswith("asteroid-tdanet: error: --output-rate 44101: cannot resample 8000 Hz")
+    assert "355,101,252-tap filter" in line  # 44101 x (8000 + 2 x 26): julius' filter
+
+
 @pytest.mark.skipif(os.name == "nt", reason="Windows file names are text, not bytes")
 def test_file_names_that_are_not_utf8(tmp_path, ckpt, capsys):
     """A POSIX file name is bytes: a Latin-1 'café.wav' (b'caf\\xe9.wav', not valid UTF-8,
