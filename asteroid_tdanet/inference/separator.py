@@ -12,6 +12,7 @@ the final names, and two runs writing the same output never mix their results.
 """
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence
@@ -44,6 +45,20 @@ class FileResult:
 
 
 BACKENDS = ("pytorch", "onnxruntime")
+
+
+def whole_rate(value, name: str) -> int:
+    """``value`` as a sample rate: a positive whole number of Hz (``16000``, ``16000.0``);
+    anything else (0, a negative or fractional rate, ``True``) is a ValueError naming
+    ``name``, never replaced by a default or truncated."""
+    try:
+        rate = int(value)
+        valid = rate == value and rate > 0 and not isinstance(value, bool)
+    except (TypeError, ValueError, OverflowError):  # None, NaN, inf, text
+        valid = False
+    if not valid:
+        raise ValueError(f"{name} must be a positive whole number of Hz, got {value!r}.")
+    return rate
 
 
 def make_runner(
@@ -186,7 +201,8 @@ class Separator:
                 model's ``audio_channels``); at ``sample_rate`` (default: the model's);
                 floats of any precision, or integer PCM (int16, int32, int8, uint8), which is
                 scaled to ``[-1, 1)`` (int16: divided by 32768).
-            sample_rate (int, optional): rate of ``wav``; resampled to the model's and back.
+            sample_rate (int, optional): rate of ``wav`` (a positive whole number of Hz);
+                resampled to the model's and back.
 
         Returns:
             speaker models ``(n_src, time)`` or ``(batch, n_src, time)``; stem models
@@ -206,8 +222,10 @@ class Separator:
                 else "(time,) or (batch, time)"
             )
             raise ValueError(f"Expected {expected}, got shape {tuple(wav.shape)}.")
+        if wav.numel() == 0:
+            raise ValueError(f"wav is empty (shape {tuple(wav.shape)}): nothing to separate.")
         batch = wav if wav.ndim == item_dims + 1 else wav[None]
-        rate = int(sample_rate or self.sample_rate)
+        rate = self.sample_rate if sample_rate is None else whole_rate(sample_rate, "sample_rate")
         with torch.inference_mode():
             samples = to_float_waveform(batch, torch.float32)
             flat = samples.reshape(-1, samples.shape[-1])  # (batch [* channels], time)
@@ -252,7 +270,8 @@ class Separator:
             mix_down (bool): average the channels of multichannel input instead. A stereo
                 model takes stereo files as they are and mono files duplicated (a note in
                 :attr:`FileResult.notes` says so).
-            output_rate (int, optional): rate of the outputs (default: the input's).
+            output_rate (int, optional): rate of the outputs, a positive whole number of Hz
+                (default: the input's).
             subtype (str): soundfile subtype of the outputs (default 32-bit float, which
                 cannot clip; integer subtypes clip, and the clipped samples are counted).
             progress (callable, optional): called with ``(seconds of input just consumed,
@@ -262,6 +281,8 @@ class Separator:
                 :class:`~.outputs.OutputExistsError` raised (see :mod:`.outputs`).
 
         Raises:
+            ValueError: not one path per output in ``output_paths``, or an ``output_rate``
+                that is not a positive whole number (before the file is read).
             AudioError: the input cannot be read or is invalid (see :func:`.audio.inspect_audio`),
                 or its rate cannot be converted to the model's.
             Interrupted: SIGINT/SIGTERM under :func:`.interrupt.signals_raise`; the partial
@@ -270,6 +291,15 @@ class Separator:
                 :class:`FileResult`.
         """
         start = time.perf_counter()
+        names = self.layout.names
+        if isinstance(output_paths, (str, bytes, os.PathLike)) or len(output_paths) != len(names):
+            given = 1 if isinstance(output_paths, (str, bytes, os.PathLike)) else len(output_paths)
+            raise ValueError(
+                f"output_paths: {given} path(s) given for the model's {len(names)} outputs "
+                f"({', '.join(names)}); pass one path per output, in that order."
+            )
+        if output_rate is not None:
+            output_rate = whole_rate(output_rate, "output_rate")
         channels = self.layout.channels
         info = inspect_audio(path, channel, mix_down, model_channels=channels)
         notes = []
@@ -283,7 +313,7 @@ class Separator:
                 f"{path}: {what} duplicated to the {channels} channels the model takes; the "
                 f"outputs have {channels} channels"
             )
-        out_rate = int(output_rate or info.sample_rate)
+        out_rate = info.sample_rate if output_rate is None else output_rate
         try:
             check_resamplable(info.sample_rate, self.sample_rate)
             check_resamplable(self.sample_rate, out_rate)
