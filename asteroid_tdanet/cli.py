@@ -121,7 +121,7 @@ def _separate_parser(sub) -> None:
         type=positive_float,
         help="overlap between consecutive chunks, used to keep each speaker on the same "
         "output and to cross-fade; at most half a chunk (default: the model's, else "
-        f"{DEFAULT_OVERLAP_SECONDS:g}; MelBandRoformer: 1)",
+        f"{DEFAULT_OVERLAP_SECONDS:g}; MelBandRoformer: 1; capped at half a chunk)",
     )
     _add_runtime_arguments(p)
     p.add_argument(
@@ -285,6 +285,7 @@ def cmd_separate(args) -> int:
     from tqdm.auto import tqdm
 
     from .inference import Separator, plan, run_jobs
+    from .inference.interrupt import Interrupted
     from .utils.allocator import set_allocator
 
     set_allocator(args.allocator)  # before the model and the feature maps are allocated
@@ -303,8 +304,21 @@ def cmd_separate(args) -> int:
         )
     except (ValueError, RuntimeError) as err:  # ExportNotSupported, no onnxruntime, sizes
         raise CliError(first_line(err)) from err
+    if isinstance(args.output_rate, int):  # every file's outputs go model rate -> this rate
+        from .inference.resample import ResampleError, check_resamplable
+
+        try:
+            check_resamplable(separator.sample_rate, args.output_rate)
+        except ResampleError as err:
+            raise CliError(f"--output-rate {args.output_rate}: {err}") from err
     # A missing input becomes a job that fails with "no such file", like any bad file.
-    jobs = plan(args.inputs, args.output_dir, separator.layout.names, force=args.force)
+    jobs = plan(
+        args.inputs,
+        args.output_dir,
+        separator.layout.names,
+        force=args.force,
+        note=lambda message: print(f"note: {message}", file=sys.stderr),
+    )
     if not jobs:
         raise CliError(f"no audio files found in {' '.join(args.inputs)}")
     _clean_stale_temporaries({p.parent for job in jobs for p in job.outputs})
@@ -312,16 +326,25 @@ def cmd_separate(args) -> int:
     rate = {"input": None, "model": separator.sample_rate}.get(args.output_rate, args.output_rate)
 
     def separate(job, advance) -> float:
-        result = separator.separate_file(
-            job.input,
-            [str(p) for p in job.outputs],
-            channel=args.channel,
-            mix_down=args.mix_down,
-            output_rate=rate,
-            subtype=args.subtype,
-            progress=advance,
-            overwrite=args.force,
-        )
+        try:
+            result = separator.separate_file(
+                job.input,
+                [str(p) for p in job.outputs],
+                channel=args.channel,
+                mix_down=args.mix_down,
+                output_rate=rate,
+                subtype=args.subtype,
+                progress=advance,
+                overwrite=args.force,
+            )
+        except Interrupted as err:
+            if err.completed is not None:  # the outputs were published: the file is done
+                err.completed = report(job, err.completed)
+            raise
+        return report(job, result)
+
+    def report(job, result) -> float:
+        """Tell a done file's notes and clipping; its audio seconds."""
         for note in result.notes:
             tqdm.write(f"note: {note}", file=sys.stderr)
         if result.clipped:

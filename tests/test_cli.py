@@ -65,6 +65,31 @@ def test_folder_is_mirrored_and_failures_do_not_stop_it(tmp_path, ckpt, capsys):
     assert "Separated 2 file(s)" in captured.out and "1 file(s) FAILED" in captured.out
 
 
+def test_folder_search_follows_links_and_takes_real_extensions(tmp_path, ckpt, capsys):
+    """Links to folders are searched (a link to a parent, or a second way to a folder, adds
+    nothing); NIST SPHERE files are found under their real extensions (.sph: TIMIT, .wv1:
+    WSJ0), and headerless .raw files, which cannot be read without parameters, are not
+    taken."""
+    rec, other = tmp_path / "rec", tmp_path / "other"
+    (rec / "real").mkdir(parents=True)
+    other.mkdir()
+    write_audio(rec / "real" / "a.wav", 0.5, 8000)
+    write_audio(other / "b.flac", 0.5, 8000)
+    (rec / "linked").symlink_to(other)  # outside the folder
+    (rec / "again").symlink_to(rec / "real")  # a second way to real/
+    (rec / "real" / "loop").symlink_to(rec)  # a loop
+    for name in ("timit.sph", "wsj.WV1"):
+        write_audio(rec / name, 0.5, 16000, format="NIST", subtype="PCM_16")
+    write_audio(rec / "pcm.raw", 0.5, 8000, format="RAW", subtype="PCM_16")
+    out = tmp_path / "out"
+    assert main(["separate", str(rec), "--model", ckpt, "-o", str(out), "-q"]) == 0
+    produced = sorted(str(p.relative_to(out)) for p in out.rglob("*.wav"))
+    stems = ["linked/b", "real/a", "timit", "wsj"]
+    assert produced == [f"{stem}_s{i}.wav" for stem in stems for i in (1, 2)]
+    assert sf.info(str(out / "timit_s1.wav")).samplerate == 16000
+    assert "Separated 4 file(s)" in capsys.readouterr().out
+
+
 def test_outputs_are_not_overwritten_without_force(tmp_path, ckpt, capsys):
     write_audio(tmp_path / "talk.wav", 0.5, 8000)
     args = ["separate", str(tmp_path / "talk.wav"), "--model", ckpt, "-o", str(tmp_path), "-q"]
@@ -253,3 +278,57 @@ def test_output_rate(tmp_path, ckpt, option, rate):
     assert main(args + ["--output-rate", option]) == 0
     info = sf.info(str(tmp_path / "talk_s1.wav"))
     assert (info.samplerate, info.frames) == (rate, rate // 2)
+
+
+def test_an_output_rate_the_model_rate_cannot_reach_is_a_usage_error(tmp_path, ckpt, capsys):
+    """8 kHz -> 44,101 Hz (coprime: julius' filter would have 44101 x (8000 + 2 x 26) taps)
+    is refused once, before any file is read, not file by file."""
+    for name in ("a.wav", "b.wav"):
+        write_audio(tmp_path / name, 0.5, 8000)
+    inputs = [str(tmp_path / name) for name in ("a.wav", "b.wav")]
+    out = tmp_path / "o"
+    args = ["separate", *inputs, "--model", ckpt, "-o", str(out), "--output-rate", "44101"]
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not out.exists()
+    (line,) = captured.err.splitlines()
+    assert line.startswith("asteroid-tdanet: error: --output-rate 44101: cannot resample 8000 Hz")
+    assert "355,101,252-tap filter" in line  # 44101 x (8000 + 2 x 26): julius' filter
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows file names are text, not bytes")
+def test_file_names_that_are_not_utf8(tmp_path, ckpt, capsys):
+    """A POSIX file name is bytes: a Latin-1 'café.wav' (b'caf\\xe9.wav', not valid UTF-8,
+    which Python lists as 'caf\\udce9.wav') is separated, named or found in a folder, and its
+    outputs get the same bytes."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    data = write_audio(tmp_path / "plain.wav", 0.5, 8000, subtype="FLOAT")
+    name = os.fsdecode(b"caf\xe9")
+    try:
+        os.rename(tmp_path / "plain.wav", folder / f"{name}.wav")
+    except OSError as err:  # e.g. a file system that takes UTF-8 names only
+        pytest.skip(f"this file system refuses a Latin-1 file name: {err}")
+    from asteroid_tdanet import TDANet
+
+    with torch.inference_mode():
+        expected = TDANet.from_pretrained(ckpt).eval()(torch.from_numpy(data))
+    for inputs, out in (
+        ([folder / f"{name}.wav"], tmp_path / "named"),
+        ([folder], tmp_path / "dir"),
+    ):
+        args = ["separate", *map(str, inputs), "--model", ckpt, "-o", str(out), "-q"]
+        assert main(args) == 0, capsys.readouterr().err
+        assert sorted(os.listdir(os.fsencode(out))) == [b"caf\xe9_s1.wav", b"caf\xe9_s2.wav"]
+        for i in range(2):
+            got, _ = sf.read(os.fsencode(out / f"{name}_s{i + 1}.wav"), dtype="float32")
+            np.testing.assert_allclose(got, expected[i].numpy(), atol=1e-6, rtol=1e-5)
+
+
+def test_short_chunks_take_the_default_overlap_capped(tmp_path, ckpt):
+    """--chunk-seconds 3 alone: the default 2 s overlap, which was not asked for, is capped at
+    half a chunk instead of refusing the chunks."""
+    write_audio(tmp_path / "talk.wav", 4.0, 8000)
+    args = ["separate", str(tmp_path / "talk.wav"), "--model", ckpt, "-o", str(tmp_path / "o")]
+    assert main(args + ["--chunk-seconds", "3", "-q"]) == 0
+    assert sf.info(str(tmp_path / "o" / "talk_s1.wav")).frames == 32000

@@ -139,3 +139,52 @@ def test_non_finite_model_output_is_an_error(tmp_path, separator):
     with pytest.raises(RuntimeError, match="NaN/Inf"):
         separator.separate_file(tmp_path / "x.wav", _outputs(tmp_path))
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_default_overlap_is_capped_at_half_a_chunk_an_explicit_one_is_checked():
+    """Chunks of 3 s with the default 2 s overlap (not asked for): 1.5 s, half a chunk. An
+    overlap the user gave over half a chunk is refused, naming both options."""
+    sep = Separator(tiny_model(), chunk_seconds=3.0)
+    assert (sep.chunk, sep.overlap) == (24000, 12000)
+    assert Separator(tiny_model(), chunk_seconds=5.0).overlap == 16000  # 2 s: no cap needed
+    with pytest.raises(ValueError, match=r"overlap_seconds \(2\) must be at most half of "):
+        Separator(tiny_model(), chunk_seconds=3.0, overlap_seconds=2.0)
+    assert Separator(tiny_model(), chunk_seconds=3.0, overlap_seconds=1.5).overlap == 12000
+
+
+def test_empty_waveforms_and_invalid_rates_are_refused(separator):
+    """An empty waveform has nothing to separate; a rate of 0 (which stood for the model's)
+    or a fractional one (which was truncated) is not a sample rate."""
+    for wav in (torch.zeros(0), torch.zeros(2, 0), torch.zeros(0, 800)):
+        with pytest.raises(ValueError, match=r"wav is empty \(shape"):
+            separator.separate_tensor(wav)
+    wav = 0.1 * torch.randn(1600)
+    for rate in (0, -8000, 8000.5, float("nan"), True):
+        with pytest.raises(ValueError, match="sample_rate must be a positive whole number of Hz"):
+            separator.separate_tensor(wav, sample_rate=rate)
+    # A whole number as a float is a rate: the same result as the int.
+    torch.testing.assert_close(
+        separator.separate_tensor(wav, sample_rate=16000.0),
+        separator.separate_tensor(wav, sample_rate=16000),
+    )
+
+
+def test_separate_file_checks_its_arguments_before_reading(tmp_path, separator, monkeypatch):
+    """One output path per output, and a whole output rate, are checked before the file is
+    read (its first chunk would otherwise be separated for nothing)."""
+    import asteroid_tdanet.inference.separator as module
+
+    write_audio(tmp_path / "x.wav", 0.5, 8000)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the file was read")
+
+    monkeypatch.setattr(module, "inspect_audio", no_reading)
+    monkeypatch.setattr(module, "read_blocks", no_reading)
+    for paths in (_outputs(tmp_path, 1), _outputs(tmp_path, 3), str(tmp_path / "x_s1.wav")):
+        with pytest.raises(ValueError, match=r"output_paths: . path\(s\) given .* 2 outputs"):
+            separator.separate_file(tmp_path / "x.wav", paths)
+    for rate in (0, 22050.5):
+        with pytest.raises(ValueError, match="output_rate must be a positive whole number"):
+            separator.separate_file(tmp_path / "x.wav", _outputs(tmp_path), output_rate=rate)
+    assert not (tmp_path / "out").exists()

@@ -3,6 +3,8 @@ stereo stems out, mono input duplicated with a note, resampling, and the seam ar
 cross-faded chunks measured against a one-pass run and against the reference's plain
 concatenation of non-overlapping chunks."""
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -118,6 +120,19 @@ def test_chunk_hop_is_kept_on_the_stft_grid(model):
     off_grid = sep.separate_tensor(x)[0]
     on_grid = Separator(model, chunk_seconds=1.5, overlap_seconds=0.25).separate_tensor(x)[0]
     assert float((on_grid - one_pass).abs().max()) < 0.5 * float((off_grid - one_pass).abs().max())
+
+
+def test_an_explicit_overlap_over_half_a_chunk_is_refused_a_default_one_capped(model):
+    """As for speaker models: --overlap-seconds 5 with --chunk-seconds 1 is refused (it was
+    shrunk to half a chunk on the STFT grid, silently); the model's default 1 s overlap with
+    1 s chunks becomes half a chunk, kept on the grid."""
+    with pytest.raises(ValueError, match=r"overlap_seconds \(5\) must be at most half of "):
+        Separator(model, chunk_seconds=1.0, overlap_seconds=5.0)
+    with pytest.raises(ValueError, match=r"overlap_seconds \(0.6\) must be at most half of "):
+        Separator(model, chunk_seconds=1.0, overlap_seconds=0.6)
+    sep = Separator(model, chunk_seconds=1.0)
+    assert sep.chunk == RATE and sep.overlap <= RATE // 2 and (sep.chunk - sep.overlap) % 64 == 0
+    assert sep.overlap > RATE // 2 - 64  # half a chunk, within one hop of the grid
 
 
 def test_default_chunking_is_the_models(model):
@@ -261,3 +276,22 @@ def test_chunking_that_could_end_on_a_chunk_too_short_for_the_stft_is_refused(mo
     torch.save(package_model(model), model_path)
     args = ["separate", str(path), "--model", str(model_path), "-o", str(tmp_path / "o"), "-q"]
     assert cli_main(args + ["--chunk-seconds", "0.5", "--overlap-seconds", "0.001"]) == 2
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows file names are text, not bytes")
+def test_asteroid_separate_of_a_file_name_that_is_not_utf8(model, tmp_path):
+    """model.separate(path) with a Latin-1 name (b'caf\\xe9.flac'): read, outputs under the
+    same bytes."""
+    name = os.fsdecode(b"caf\xe9")
+    x = music(0.5)
+    sf.write(tmp_path / "plain.flac", x.T.numpy(), RATE, subtype="PCM_24")
+    try:
+        os.rename(tmp_path / "plain.flac", tmp_path / f"{name}.flac")
+    except OSError as err:
+        pytest.skip(f"this file system refuses a Latin-1 file name: {err}")
+    paths = model.separate(str(tmp_path / f"{name}.flac"), output_dir=tmp_path / "out")
+    assert sorted(os.listdir(os.fsencode(tmp_path / "out"))) == [
+        b"caf\xe9_accompaniment.wav",
+        b"caf\xe9_vocals.wav",
+    ]
+    assert sf.info(os.fsencode(paths[0])).frames == x.shape[1]

@@ -14,10 +14,37 @@ import soundfile as sf
 
 from ..utils.errors import first_line
 
-# Extensions picked up when a folder is given (case-insensitive): soundfile's formats plus
-# common aliases.
+# The file extensions of the formats libsndfile reads (its major formats are not extensions:
+# NIST SPHERE files are .sph/.wv1/.wv2 (TIMIT, WSJ0), IRCAM ones .sf). Not listed: RAW
+# (headerless: it cannot be read without being told its rate and sample format), and .mat
+# and .mpc, which are more often MATLAB data and Musepack audio than MAT4/5 and MPC2K.
+FORMAT_EXTENSIONS = {
+    "WAV": (".wav",),
+    "RF64": (".rf64",),
+    "W64": (".w64",),
+    "AIFF": (".aiff", ".aif", ".aifc"),
+    "AU": (".au", ".snd"),
+    "AVR": (".avr",),
+    "CAF": (".caf",),
+    "FLAC": (".flac",),
+    "HTK": (".htk",),
+    "IRCAM": (".sf",),
+    "MP3": (".mp3",),
+    "NIST": (".sph", ".wv1", ".wv2", ".nist"),
+    "OGG": (".ogg", ".oga", ".opus"),
+    "PAF": (".paf",),
+    "PVF": (".pvf",),
+    "SD2": (".sd2",),
+    "SDS": (".sds",),
+    "SVX": (".svx", ".8svx"),
+    "VOC": (".voc",),
+    "WVE": (".wve",),
+    "XI": (".xi",),
+}
+# Extensions picked up when a folder is given (case-insensitive): those of the formats this
+# libsndfile reads.
 AUDIO_EXTENSIONS = frozenset(
-    {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga", ".opus"}
+    ext for fmt in sf.available_formats() for ext in FORMAT_EXTENSIONS.get(fmt, ())
 )
 
 
@@ -43,6 +70,17 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+def sf_path(path):
+    """``path`` as soundfile should be given it: on POSIX its bytes (``os.fsencode``).
+
+    soundfile encodes a ``str`` path with the file system encoding *without* Python's
+    ``surrogateescape``, so a file name that is not valid UTF-8 (a Latin-1 ``caf\xe9.wav``,
+    which Python lists as ``'caf\udce9.wav'``) could not be opened; the bytes are the name
+    itself. Windows paths are text and are left as they are.
+    """
+    return os.fspath(path) if os.name == "nt" else os.fsencode(path)
+
+
 def open_audio(path) -> sf.SoundFile:
     """Open ``path`` for reading; :class:`AudioError` if it is not a readable audio file."""
     if not os.path.isfile(path):
@@ -51,9 +89,11 @@ def open_audio(path) -> sf.SoundFile:
         # A FIFO, socket or device: soundfile needs a file it can seek in.
         raise AudioError(path, "not a regular file" if os.path.exists(path) else "no such file")
     try:
-        return sf.SoundFile(path)
+        return sf.SoundFile(sf_path(path))
     except Exception as err:  # soundfile raises LibsndfileError/RuntimeError/TypeError
-        raise AudioError(path, f"not a readable audio file ({first_line(err)})") from err
+        # libsndfile's own reason, without soundfile's "Error opening <the path's repr>".
+        reason = getattr(err, "error_string", None) or first_line(err)
+        raise AudioError(path, f"not a readable audio file ({reason})") from err
 
 
 def check_channel_options(

@@ -6,6 +6,8 @@ folder: ``in/a/b.flac`` -> ``out/a/b_s1.wav``, ``out/a/b_s2.wav``, ... (a stem m
 may be an input folder, inside one or a parent of one: only this run's own outputs are skipped.
 """
 
+import errno
+import os
 import re
 import sys
 import time
@@ -16,6 +18,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 from .audio import AUDIO_EXTENSIONS, AudioError
 from .interrupt import Interrupted
 from .layout import speaker_names
+from .outputs import folder_error, name_error, name_max
 
 OUTPUT_EXT = ".wav"
 OutputNames = Union[int, Sequence[str]]
@@ -100,49 +103,138 @@ def output_paths(
 
 
 def discover(
-    inputs: Sequence[str], out_dir: Path, names: OutputNames = 2
+    inputs: Sequence[str],
+    out_dir: Path,
+    names: OutputNames = 2,
+    note: Optional[Callable[[str], None]] = None,
 ) -> Iterable[Tuple[Path, Path]]:
     """Yield ``(input file, output stem relative to out_dir)`` for files and folders.
 
     A file given explicitly is used whatever its extension (a non-audio file then fails with
     a clear error); in folders, only files with an audio extension are taken, except hidden
-    files (temporaries among them) and this run's own outputs: ``<stem>_<name>.wav`` (of
-    the output ``names``; an int: ``s<k>``) lying where the outputs of an input ``<stem>.*``
-    go. So ``out_dir`` may be an input folder, or inside or above one, without hiding inputs
-    or separating outputs again.
+    files and folders (temporaries among them). Links to folders are followed (each real
+    folder is searched once, so a link to a parent is no loop).
+
+    This run's own outputs are never inputs, whether found in a folder or named (e.g. by a
+    shell glob ``g/*.wav -o g`` after an earlier run): see :meth:`RunOutputs.output_of`,
+    ``<stem>_<name>.wav`` (of the output ``names``; an int: ``s<k>``) lying where the outputs
+    of an input ``<stem>.*`` go. So ``out_dir`` may be an input folder, or inside or above
+    one, without hiding inputs or separating outputs again. A named file left out so is
+    reported through ``note``.
     """
     found: List[Tuple[Path, Path, bool]] = []  # (file, output stem, found in a folder)
     for item in map(Path, inputs):
         if item.is_dir():
-            for path in sorted(item.rglob("*")):
-                rel = path.relative_to(item)
-                if (
-                    path.is_file()
-                    and path.suffix.lower() in AUDIO_EXTENSIONS
-                    and not any(part.startswith(".") for part in rel.parts)
-                ):
-                    found.append((path, rel.with_suffix(""), True))
+            for path in _walk(item):
+                if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file():
+                    found.append((path, path.relative_to(item).with_suffix(""), True))
         else:
             found.append((item, Path(item.stem), False))
-    output_stems = {(out_dir / stem).resolve() for _, stem, _ in found}
-    pattern = output_name_pattern(names)
+    outputs = RunOutputs(out_dir, names, [(path, stem) for path, stem, _ in found])
     for path, stem, in_folder in found:
-        match = pattern.match(path.name)
-        if in_folder and match and (path.parent / match["stem"]).resolve() in output_stems:
-            continue  # an output of another input of this run
-        yield path, stem
+        owner = outputs.output_of(path)
+        if owner is None:
+            yield path, stem
+        elif not in_folder and note is not None:
+            note(
+                f"{path} skipped: this run writes it as an output of {owner} (outputs are "
+                "never separated again)"
+            )
 
 
-def plan(inputs: Sequence[str], out_dir, names: OutputNames, force: bool = False) -> List[Job]:
+class RunOutputs:
+    """Where a run writes its outputs: the rule that keeps them from being taken as inputs.
+
+    Args:
+        out_dir: the output folder.
+        names: output names (an int ``n_src``: ``s1 .. s<n_src>``, and any ``s<k>`` counts).
+        inputs: ``(input file, output stem relative to out_dir)`` of every input of the run.
+    """
+
+    def __init__(self, out_dir: Path, names: OutputNames, inputs: Sequence[Tuple[Path, Path]]):
+        self.pattern = output_name_pattern(names)
+        self.stems: Dict[Path, Path] = {}  # resolved out_dir / stem -> its input
+        self.files: Dict[Path, Path] = {}  # resolved output path -> its input
+        for path, stem in inputs:
+            base = (Path(out_dir) / stem).resolve()
+            self.stems.setdefault(base, Path(path))
+            for output in output_paths(Path(base.name), base.parent, names):
+                self.files.setdefault(output, Path(path))
+
+    def output_of(self, path: Path) -> Optional[Path]:
+        """The input (another file) whose output ``path`` is in this run, or ``None``: a
+        ``<stem>_<name>.wav`` lying where the outputs of an input ``<stem>.*`` go, or a path
+        (links followed) that is one of the outputs."""
+        path = Path(path)
+        real = path.resolve()
+        match = self.pattern.match(path.name)
+        owner = self.stems.get((path.parent / match["stem"]).resolve()) if match else None
+        if owner is None:
+            owner = self.files.get(real)
+        return owner if owner is not None and owner.resolve() != real else None
+
+
+def _walk(folder: Path) -> List[Path]:
+    """The files under ``folder``, sorted, outside hidden folders and not hidden themselves.
+
+    Links to folders are followed (``Path.rglob`` skips them silently before Python 3.13),
+    after the real folders: every real folder is searched once, under its own path when it
+    is inside ``folder``; a link to a parent (a loop) or to a folder already searched adds
+    nothing.
+    """
+    files: List[Path] = []
+    visited = set()  # real paths of the folders searched
+    tops = [Path(folder)]  # the folder, then the links to folders found in it, in order
+    while tops:
+        top = tops.pop(0)
+        if os.path.realpath(top) in visited:
+            continue
+        for root, dirs, names in os.walk(top):  # links to folders: searched as tops later
+            visited.add(os.path.realpath(root))
+            search = []
+            for name in sorted(dirs):
+                path = os.path.join(root, name)
+                if name.startswith("."):
+                    continue
+                if os.path.islink(path):
+                    tops.append(Path(path))
+                elif os.path.realpath(path) not in visited:
+                    search.append(name)
+            dirs[:] = search
+            files.extend(Path(root) / name for name in names if not name.startswith("."))
+    return sorted(files)
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; what keeps it from being checked raises the
+    :class:`~.outputs.OutputError` that writing it would raise (one line naming it)."""
+    try:
+        return path.exists()
+    except OSError as err:
+        if err.errno == errno.ENAMETOOLONG:
+            folder = next((p for p in path.parents if p.is_dir()), Path("."))  # to be made
+            raise name_error(path, err, name_max(str(folder))) from err
+        raise folder_error(path.parent, err) from err
+
+
+def plan(
+    inputs: Sequence[str],
+    out_dir,
+    names: OutputNames,
+    force: bool = False,
+    note: Optional[Callable[[str], None]] = None,
+) -> List[Job]:
     """Jobs for ``inputs`` with one output per name of ``names`` (an int ``n_src``:
     ``s1 .. s<n_src>``); a job whose outputs exist (without ``force``) or collide with
     another job's gets an ``error`` and will not run. A file reached twice (named twice, or
-    named and inside a named folder, e.g. by overlapping shell globs) is one job."""
+    named and inside a named folder, e.g. by overlapping shell globs) is one job. A named
+    file that is an output of another input of the run is left out, with a ``note``
+    (:func:`discover`)."""
     out_dir = Path(out_dir)
     jobs: List[Job] = []
     claimed: Dict[Path, Path] = {}
     seen = set()
-    for path, stem in discover(inputs, out_dir, names):
+    for path, stem in discover(inputs, out_dir, names, note):
         source = Path(path).resolve()
         if source in seen:
             continue
@@ -150,8 +242,13 @@ def plan(inputs: Sequence[str], out_dir, names: OutputNames, force: bool = False
         job = Job(path, output_paths(stem, out_dir, names))
         keys = [p.resolve() for p in job.outputs]
         other = next((claimed[k] for k in keys if k in claimed), None)
-        existing = [p for p in job.outputs if p.exists()]
-        if other is not None:
+        try:
+            existing, unusable = [p for p in job.outputs if _exists(p)], None
+        except OSError as err:  # a name too long, a folder that cannot be searched
+            existing, unusable = [], err
+        if unusable is not None:
+            job.error = f"{path}: {unusable}"
+        elif other is not None:
             job.error = f"{path}: its outputs would overwrite those of {other}; rename one"
         elif existing and not force:
             job.error = f"{path}: output {existing[0]} exists (pass --force to overwrite)"
@@ -200,7 +297,8 @@ def run_jobs(
     (tqdm, on stderr): one over the files, one over the current file's audio seconds with
     the speed in "x real time". An :class:`~.interrupt.Interrupted` (SIGINT/SIGTERM under
     :func:`~.interrupt.signals_raise`) stops the run: the summary records it and the jobs
-    left.
+    left. A job interrupted once its outputs were published (``separate`` raises it with
+    ``completed`` set to the audio seconds it would have returned) counts as done.
     """
     from tqdm.auto import tqdm
 
@@ -233,10 +331,20 @@ def run_jobs(
                 bar.update(seconds)
 
             job_start = time.perf_counter()
-            try:
-                summary.audio_seconds += separate(job, advance)
+
+            def done(seconds: float) -> None:
+                summary.audio_seconds += seconds
                 summary.separation_seconds += time.perf_counter() - job_start
                 summary.done += 1
+
+            try:
+                done(separate(job, advance))
+            except Interrupted as err:
+                if err.completed is not None:  # the signal came as its outputs were published
+                    done(err.completed)
+                    summary.not_run -= 1
+                    files_bar.update(1)
+                raise
             except Exception as err:  # one bad file must not stop a folder
                 message = _one_line(err)
                 if str(job.input) not in message:

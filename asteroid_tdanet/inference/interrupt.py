@@ -16,11 +16,17 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Interrupted(BaseException):
-    """The process received ``signum``; its exit status should be ``128 + signum``."""
+    """The process received ``signum``; its exit status should be ``128 + signum``.
+
+    ``completed``: when the signal arrived while a step that cannot be cut in two finished
+    the interrupted call's work (e.g. a file's outputs being published), what that call
+    would have returned; ``None`` when its work is not done.
+    """
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+        self.completed = None
 
     @property
     def exit_code(self) -> int:

@@ -1,32 +1,39 @@
 """Writing output files safely: unique temporaries, atomic publication, stale leftovers.
 
 Each output is streamed to a hidden temporary in its destination folder whose name is unique
-and says which run wrote it: ``.<name>.<host>-<pid>-<random>.partial``. When every source is
-written the temporaries are published under their final names at once; on any failure, or
-an interruption (see :mod:`.interrupt`), they are removed. Publication never replaces a file
-that appeared meanwhile (another run writing the same output) unless overwriting was asked
-for: it hard-links the temporary to the final name, which fails if that name exists.
+and says which run wrote it: ``.<name>.<host>-<pid>-<random>.partial`` (a ``<name>`` over 100
+bytes is cut, and a hash of it added). When every source is written the temporaries are
+published under their final names at once; on any failure, or an interruption (see
+:mod:`.interrupt`), they are removed. Publication never replaces a file that appeared
+meanwhile (another run writing the same output) unless overwriting was asked for: it
+hard-links the temporary to the final name, which fails if that name exists.
 A temporary left by a run that was killed (SIGKILL, power loss) is recognised by the dead
 process id in its name and removed by the next run writing to that folder.
 """
 
 import errno
+import hashlib
 import os
 import re
 import secrets
+import shutil
 import socket
 from pathlib import Path
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soundfile as sf
 import torch
 
+from ..utils.errors import first_line
+from .audio import sf_path
 from .interrupt import signals_deferred
 
 _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
 TEMP_SUFFIX = ".partial"
-# .<name>.<host>-<pid>-<random>.partial
+# Longest final name (bytes) a temporary's name holds whole; longer ones are cut and hashed.
+TEMP_NAME_BYTES = 100
+# .<name>.<host>-<pid>-<random>.partial (<name>: temporary_stem(final name))
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>\w+)-(?P<pid>\d+)-\w+\.partial$")
 # Fixed names written by release 0.2.0 and earlier (.<stem>.partial<ext>): their writer
 # cannot be told, so they are only reported.
@@ -43,6 +50,14 @@ BLOCK_SUBTYPES += ("NMS_ADPCM_16", "NMS_ADPCM_24", "NMS_ADPCM_32")
 EXACT_SUBTYPES = ("FLOAT", "DOUBLE", "PCM_16", "PCM_24", "PCM_32", "PCM_U8", "PCM_S8", "ULAW")
 EXACT_SUBTYPES += ("ALAW",)
 OUTPUT_SUBTYPES = tuple(s for s in EXACT_SUBTYPES if s in sf.available_subtypes("WAV"))
+
+# A RIFF WAV file stores its sizes in 32 bits: past 4 GiB the header saturates and readers
+# lose the end. Outputs whose samples would not fit under this bound (the 32-bit limit less
+# room for the header chunks) are written as RF64 (libsndfile; EBU Tech 3306), the 64-bit
+# WAV that libsndfile, ffmpeg and sox read, still under their .wav name.
+RIFF_MAX_DATA_BYTES = 0xFFFFFFFF - (1 << 16)
+BYTES_PER_SAMPLE = dict(PCM_S8=1, PCM_U8=1, ULAW=1, ALAW=1, PCM_16=2, PCM_24=3, PCM_32=4)
+BYTES_PER_SAMPLE.update(FLOAT=4, DOUBLE=8)
 
 
 class OutputError(OSError):
@@ -66,26 +81,118 @@ def folder_error(folder, err: OSError) -> OutputError:
     )
 
 
+def file_format(path, subtype: str, channels: int, frames: Optional[int] = None) -> str:
+    """soundfile's major format for an output ``path`` (its extension; none: WAV), RF64 for
+    a WAV file whose ``frames`` x ``channels`` samples exceed :data:`RIFF_MAX_DATA_BYTES`."""
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").upper() or "WAV"
+    if fmt == "WAV" and frames is not None:
+        size = frames * channels * BYTES_PER_SAMPLE.get(subtype.upper(), 8)
+        if size > RIFF_MAX_DATA_BYTES:
+            return "RF64"
+    return fmt
+
+
+# Free space (bytes) under which a failed write is put down to a full disk: libsndfile
+# reports it as "System error." only.
+LOW_SPACE_BYTES = 1 << 20
+# What soundfile raises when writing or closing fails (libsndfile's errors; an assertion on
+# the count of frames written; the OS's).
+WRITE_ERRORS = (sf.SoundFileError, AssertionError, OSError)
+
+
+def write_error(path, err: BaseException) -> OutputError:
+    """A failed write or close of the output ``path`` as one line: a full disk (its folder
+    with less than :data:`LOW_SPACE_BYTES` free, or ENOSPC) names the folder, anything else
+    the file and the reason."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path) or "."
+    code = getattr(err, "errno", None)
+    try:
+        full = code == errno.ENOSPC or shutil.disk_usage(folder).free < LOW_SPACE_BYTES
+    except OSError:
+        full = False
+    if full:
+        return OutputError(
+            errno.ENOSPC,
+            f"cannot write to the output folder {folder}: no space left on device "
+            f"(errno {errno.ENOSPC} ENOSPC)",
+        )
+    if isinstance(err, OSError) and err.strerror:
+        name = errno.errorcode.get(code, "")
+        reason = f"{err.strerror} (errno {code}{' ' + name if name else ''})"
+    else:
+        reason = getattr(err, "error_string", None) or first_line(err)
+    return OutputError(code or errno.EIO, f"cannot write {path}: {reason}")
+
+
+def name_error(path, err: Optional[OSError] = None, limit: Optional[int] = None) -> OutputError:
+    """A file name too long for the file system (ENAMETOOLONG), as one line naming ``path``."""
+    size = len(os.fsencode(os.path.basename(os.fspath(path))))
+    allowed = f"; this file system allows {limit}" if limit else ""
+    return OutputError(
+        errno.ENAMETOOLONG,
+        f"cannot write {os.fspath(path)}: its file name is too long ({size} bytes{allowed}; "
+        f"errno {errno.ENAMETOOLONG} ENAMETOOLONG)",
+    )
+
+
+def name_max(folder: str) -> int:
+    """Longest file name (bytes) ``folder``'s file system takes (255 if it cannot tell)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (OSError, ValueError, AttributeError):  # not POSIX, or not reported
+        return 255
+
+
+def temporary_stem(name: str) -> str:
+    """The part of a temporary's name that shows its final ``name``: the name itself, or, past
+    :data:`TEMP_NAME_BYTES` bytes, its first characters and 8 hex digits of its hash, so that
+    the temporary's name (about 60 bytes longer) is not refused where the final name fits."""
+    raw = os.fsencode(name)
+    if len(raw) <= TEMP_NAME_BYTES:
+        return name
+    kept, size = [], 0
+    for char in name:  # whole characters: a multibyte one is never cut
+        size += len(os.fsencode(char))
+        if size > TEMP_NAME_BYTES - 9:
+            break
+        kept.append(char)
+    return f"{''.join(kept)}~{hashlib.sha1(raw).hexdigest()[:8]}"
+
+
 def make_temporary(path: str) -> str:
     """Create a new empty temporary for ``path`` in its folder (created if needed).
 
     Made with ``O_EXCL`` and a random part, so concurrent runs never share one; mode 0666
     minus the umask, like any new file (``tempfile.mkstemp`` would give 0600).
+
+    Raises:
+        OutputError: the folder cannot be written (one line naming it and the errno), or
+            ``path``'s file name is too long for its file system (naming ``path``), checked
+            here so that a file is not separated for an output that cannot be published.
     """
     folder, name = os.path.split(path)
     folder = folder or "."
     try:
         os.makedirs(folder, exist_ok=True)
+        limit = name_max(folder)
+        if len(os.fsencode(name)) > limit:
+            raise name_error(path, limit=limit)
+        stem = temporary_stem(name)
         while True:
             tmp = os.path.join(
-                folder, f".{name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
+                folder, f".{stem}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}"
             )
             try:
                 os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
                 return tmp
             except FileExistsError:
                 continue
+    except OutputError:
+        raise
     except OSError as err:
+        if err.errno == errno.ENAMETOOLONG:  # e.g. the whole path is over PATH_MAX
+            raise name_error(path, err) from err
         raise folder_error(folder, err) from err
 
 
@@ -121,6 +228,9 @@ class OutputFiles:
         overwrite (bool): replace existing files; otherwise a file that exists at
             :meth:`commit` is kept and :class:`OutputExistsError` raised.
         channels (int): audio channels of every file (1: speakers; 2: stereo stems).
+        frames (int, optional): samples per channel each file will hold, when known: a WAV
+            output too large for RIFF's 32-bit sizes (over 4 GiB) is then written as RF64
+            (:func:`file_format`).
     """
 
     def __init__(
@@ -130,6 +240,7 @@ class OutputFiles:
         subtype: str,
         overwrite: bool = True,
         channels: int = 1,
+        frames: Optional[int] = None,
     ):
         wav = any(os.fspath(p).lower().endswith(".wav") for p in paths)
         if subtype.upper() in BLOCK_SUBTYPES or (wav and subtype.upper().startswith("MPEG")):
@@ -138,12 +249,13 @@ class OutputFiles:
                 f"written to WAV; for WAV choose one of {', '.join(OUTPUT_SUBTYPES)}."
             )
         self.paths = [os.fspath(p) for p in paths]
-        self.channels = channels
+        self.channels, self.frames = channels, frames
         self.sample_rate, self.subtype, self.overwrite = sample_rate, subtype, overwrite
         self.clip = not subtype.upper().startswith(("FLOAT", "DOUBLE"))
         self.clipped = 0
         self.tmp_paths: List[str] = []
         self.files: List[sf.SoundFile] = []
+        self.committed = False  # every output published under its final name
 
     def __enter__(self) -> "OutputFiles":
         # A signal that arrives while the temporaries are opened is raised when the deferred
@@ -152,10 +264,10 @@ class OutputFiles:
             with signals_deferred():  # never a temporary created but not yet listed
                 for path in self.paths:
                     self.tmp_paths.append(make_temporary(path))
-                    fmt = os.path.splitext(path)[1].lstrip(".").upper() or "WAV"
+                    fmt = file_format(path, self.subtype, self.channels, self.frames)
                     self.files.append(
                         sf.SoundFile(
-                            self.tmp_paths[-1],
+                            sf_path(self.tmp_paths[-1]),  # any file name (not only UTF-8)
                             "w",
                             self.sample_rate,
                             self.channels,
@@ -189,8 +301,11 @@ class OutputFiles:
         if self.clip:
             self.clipped += int(np.count_nonzero(np.abs(data) > 1.0))
             data = np.clip(data, -1.0, 1.0)
-        for f, source in zip(self.files, data):
-            f.write(source.T)  # (time, channels)
+        for f, path, source in zip(self.files, self.paths, data):
+            try:
+                f.write(source.T)  # (time, channels)
+            except WRITE_ERRORS as err:  # a full disk: libsndfile's "System error."
+                raise write_error(path, err) from err
 
     def commit(self) -> None:
         """Publish every output under its final name, all or none.
@@ -198,18 +313,27 @@ class OutputFiles:
         Raises:
             OutputExistsError: without ``overwrite``, a final name exists (another run
                 created it meanwhile); it is kept, and none of this run's outputs is published.
+            OutputError: a file cannot be completed (a full disk when its header is written)
+                or published; none of this run's outputs is published.
+            Interrupted: a signal arrived meanwhile; raised once the outputs are published
+                (:attr:`committed` is then true) or taken back.
         """
         with signals_deferred():
-            for f in self.files:
-                f.close()
+            for f, path in zip(self.files, self.paths):
+                try:
+                    f.close()  # writes what libsndfile buffered and the header
+                except WRITE_ERRORS as err:
+                    raise write_error(path, err) from err
             self.files = []
             published: List[Tuple[str, str]] = []
             for tmp, path in zip(self.tmp_paths, self.paths):
                 try:
                     publish(tmp, path, self.overwrite)
-                except FileExistsError as err:
+                except OSError as err:
                     for done_tmp, done_path in published:  # all or none: take ours back
                         os.replace(done_path, done_tmp)
+                    if not isinstance(err, FileExistsError):
+                        raise write_error(path, err) from err
                     raise OutputExistsError(
                         errno.EEXIST,
                         f"{path} was created by another run while this one was writing it; "
@@ -217,11 +341,17 @@ class OutputFiles:
                     ) from err
                 published.append((tmp, path))
             self.tmp_paths = [t for t in self.tmp_paths if os.path.lexists(t)]
+            # Set before a signal held back meanwhile is raised (at the end of this block):
+            # the caller can tell that the outputs are complete.
+            self.committed = True
 
     def discard(self) -> None:
         """Close and delete whatever :meth:`commit` did not publish."""
         for f in self.files:
-            f.close()
+            try:
+                f.close()
+            except WRITE_ERRORS:  # e.g. a full disk: the file is removed anyway
+                pass
         for tmp in self.tmp_paths:
             if os.path.lexists(tmp):
                 os.remove(tmp)

@@ -12,6 +12,7 @@ the final names, and two runs writing the same output never mix their results.
 """
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence
@@ -20,6 +21,7 @@ import torch
 
 from ..utils.waveform import output_dtype, to_float_waveform
 from .audio import AudioError, AudioInfo, inspect_audio, read_blocks
+from .interrupt import Interrupted
 from .layout import LayoutRunner, output_layout
 from .outputs import OutputFiles
 from .overlap_add import MIN_ALIGN_OVERLAP, OverlapAddStream, separate_in_chunks
@@ -43,6 +45,20 @@ class FileResult:
 
 
 BACKENDS = ("pytorch", "onnxruntime")
+
+
+def whole_rate(value, name: str) -> int:
+    """``value`` as a sample rate: a positive whole number of Hz (``16000``, ``16000.0``);
+    anything else (0, a negative or fractional rate, ``True``) is a ValueError naming
+    ``name``, never replaced by a default or truncated."""
+    try:
+        rate = int(value)
+        valid = rate == value and rate > 0 and not isinstance(value, bool)
+    except (TypeError, ValueError, OverflowError):  # None, NaN, inf, text
+        valid = False
+    if not valid:
+        raise ValueError(f"{name} must be a positive whole number of Hz, got {value!r}.")
+    return rate
 
 
 def make_runner(
@@ -77,8 +93,9 @@ class Separator:
             memory); default: the model's ``inference_chunk_seconds`` if it has one (the
             Mel-Band RoFormer: 8 s, what it was trained on), else 10 s.
         overlap_seconds (float, optional): overlap between chunks, used to align the sources
-            of consecutive chunks and cross-fade them; at most half a chunk; default: the
-            model's ``inference_overlap_seconds``, else 2 s.
+            of consecutive chunks and cross-fade them; at most half a chunk (a larger value
+            is refused); default: the model's ``inference_overlap_seconds``, else 2 s, capped
+            at half a chunk.
         align (bool): align source order between chunks (speaker models; stem models are
             never reordered).
         backend (str): what runs the model: ``pytorch`` (default) or ``onnxruntime`` (CPU,
@@ -108,10 +125,21 @@ class Separator:
         self.sample_rate = self.runner.sample_rate
         if chunk_seconds is None:
             chunk_seconds = getattr(model, "inference_chunk_seconds", DEFAULT_CHUNK_SECONDS)
-        if overlap_seconds is None:
+        default_overlap = overlap_seconds is None
+        if default_overlap:
             overlap_seconds = getattr(model, "inference_overlap_seconds", DEFAULT_OVERLAP_SECONDS)
         self.chunk = int(round(chunk_seconds * self.sample_rate))
         self.overlap = int(round(overlap_seconds * self.sample_rate))
+        if self.overlap > self.chunk // 2:
+            if not default_overlap:  # the user's value, checked as given (every model)
+                raise ValueError(
+                    f"overlap_seconds ({overlap_seconds:g}) must be at most half of "
+                    f"chunk_seconds ({chunk_seconds:g}): lower the overlap or lengthen the "
+                    "chunks."
+                )
+            # The default overlap, with chunks shorter than twice it: half a chunk.
+            self.overlap = self.chunk // 2
+            overlap_seconds = self.overlap / self.sample_rate
         # Models on a frame grid (STFT hop) give the one-pass result best when every chunk
         # starts on the whole input's grid: the chunk hop is rounded to a multiple of it
         # (the overlap grows by less than a frame; never to more than half a chunk).
@@ -173,7 +201,8 @@ class Separator:
                 model's ``audio_channels``); at ``sample_rate`` (default: the model's);
                 floats of any precision, or integer PCM (int16, int32, int8, uint8), which is
                 scaled to ``[-1, 1)`` (int16: divided by 32768).
-            sample_rate (int, optional): rate of ``wav``; resampled to the model's and back.
+            sample_rate (int, optional): rate of ``wav`` (a positive whole number of Hz);
+                resampled to the model's and back.
 
         Returns:
             speaker models ``(n_src, time)`` or ``(batch, n_src, time)``; stem models
@@ -193,8 +222,10 @@ class Separator:
                 else "(time,) or (batch, time)"
             )
             raise ValueError(f"Expected {expected}, got shape {tuple(wav.shape)}.")
+        if wav.numel() == 0:
+            raise ValueError(f"wav is empty (shape {tuple(wav.shape)}): nothing to separate.")
         batch = wav if wav.ndim == item_dims + 1 else wav[None]
-        rate = int(sample_rate or self.sample_rate)
+        rate = self.sample_rate if sample_rate is None else whole_rate(sample_rate, "sample_rate")
         with torch.inference_mode():
             samples = to_float_waveform(batch, torch.float32)
             flat = samples.reshape(-1, samples.shape[-1])  # (batch [* channels], time)
@@ -232,13 +263,15 @@ class Separator:
         Args:
             path: input file (anything soundfile reads).
             output_paths: one path per output, in the order of ``self.layout.names``
-                (their extension gives the format).
+                (their extension gives the format; a WAV output over 4 GiB is written as
+                RF64, the 64-bit WAV, under the same name).
             channel (int, optional): channel to separate (0-based) for multichannel input
                 (a stereo model gets it on both channels).
             mix_down (bool): average the channels of multichannel input instead. A stereo
                 model takes stereo files as they are and mono files duplicated (a note in
                 :attr:`FileResult.notes` says so).
-            output_rate (int, optional): rate of the outputs (default: the input's).
+            output_rate (int, optional): rate of the outputs, a positive whole number of Hz
+                (default: the input's).
             subtype (str): soundfile subtype of the outputs (default 32-bit float, which
                 cannot clip; integer subtypes clip, and the clipped samples are counted).
             progress (callable, optional): called with ``(seconds of input just consumed,
@@ -248,10 +281,25 @@ class Separator:
                 :class:`~.outputs.OutputExistsError` raised (see :mod:`.outputs`).
 
         Raises:
+            ValueError: not one path per output in ``output_paths``, or an ``output_rate``
+                that is not a positive whole number (before the file is read).
             AudioError: the input cannot be read or is invalid (see :func:`.audio.inspect_audio`),
                 or its rate cannot be converted to the model's.
+            Interrupted: SIGINT/SIGTERM under :func:`.interrupt.signals_raise`; the partial
+                outputs are removed, unless the signal came while they were being published:
+                they are then complete, and its ``completed`` is this file's
+                :class:`FileResult`.
         """
         start = time.perf_counter()
+        names = self.layout.names
+        if isinstance(output_paths, (str, bytes, os.PathLike)) or len(output_paths) != len(names):
+            given = 1 if isinstance(output_paths, (str, bytes, os.PathLike)) else len(output_paths)
+            raise ValueError(
+                f"output_paths: {given} path(s) given for the model's {len(names)} outputs "
+                f"({', '.join(names)}); pass one path per output, in that order."
+            )
+        if output_rate is not None:
+            output_rate = whole_rate(output_rate, "output_rate")
         channels = self.layout.channels
         info = inspect_audio(path, channel, mix_down, model_channels=channels)
         notes = []
@@ -265,7 +313,7 @@ class Separator:
                 f"{path}: {what} duplicated to the {channels} channels the model takes; the "
                 f"outputs have {channels} channels"
             )
-        out_rate = int(output_rate or info.sample_rate)
+        out_rate = info.sample_rate if output_rate is None else output_rate
         try:
             check_resamplable(info.sample_rate, self.sample_rate)
             check_resamplable(self.sample_rate, out_rate)
@@ -284,7 +332,9 @@ class Separator:
             return x[None] if self.layout.is_stem_model else x
 
         block_frames = max(1, int(READ_BLOCK_SECONDS * info.sample_rate))
-        with OutputFiles(output_paths, out_rate, subtype, overwrite, channels) as writers:
+        with OutputFiles(
+            output_paths, out_rate, subtype, overwrite, channels, frames=n_out
+        ) as writers:
             with torch.inference_mode():
                 for block in read_blocks(path, block_frames, channel, mix_down, channels):
                     # (channels, t) for the resampler; the stream takes a batch of one.
@@ -299,6 +349,14 @@ class Separator:
                     if est is not None:
                         writers.write(to_output.push(est[0]))
                 writers.write(to_output.flush(n_out))
-            writers.commit()
+            try:
+                writers.commit()
+            except Interrupted as err:
+                if writers.committed:  # the signal came while publishing: the file is done
+                    seconds = time.perf_counter() - start
+                    err.completed = FileResult(
+                        info, list(output_paths), seconds, writers.clipped, notes
+                    )
+                raise
         seconds = time.perf_counter() - start
         return FileResult(info, list(output_paths), seconds, writers.clipped, notes)

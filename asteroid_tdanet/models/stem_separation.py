@@ -73,6 +73,7 @@ class StemSeparation:
         """
         import soundfile as sf
 
+        from ..inference.audio import sf_path
         from ..inference.layout import output_layout
 
         filename = os.fspath(filename)
@@ -87,7 +88,7 @@ class StemSeparation:
                 UserWarning,
             )
             return None
-        rate = sf.info(filename).samplerate
+        rate = sf.info(sf_path(filename)).samplerate  # any file name (not only UTF-8)
         if rate != self.sample_rate and not resample:
             raise RuntimeError(
                 f"{filename}: sampling rate {rate} Hz, the model's is {self.sample_rate} Hz; "
