@@ -71,10 +71,12 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     echo "Stage 3: real read speech from $real_speech_dir ($real_data)"
     run_stage $python -m corpus.real_speech --librispeech_dir "$real_speech_dir" --out_dir "$real_data" \
       --n_mixtures "$real_speech_n" --sample_rate "$sample_rate" --max_seconds 6
+    # The set has clean mixtures only (mix_clean csv, no noise): --task sep_clean, after the
+    # user's --eval_args so that it wins over a training task of sep_noisy (WHAM!'s default).
     # shellcheck disable=SC2086
     run_stage $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" --test_dir \
       "$real_data/csv/test" --out_name eval_real_speech --n_save_ex "$n_save_ex" \
-      --force "$force" "${eval_args_words[@]}"
+      --force "$force" "${eval_args_words[@]}" --task sep_clean
   fi
 fi
 
