@@ -87,3 +87,50 @@ def test_real_speech_is_scored_as_clean_mixtures_after_a_noisy_training(tmp_path
     assert real_speech["task"] == "sep_clean" and real_speech["n_utterances"] == 2
     clean_csv = os.path.join("csv", "test", "mixture_test_mix_clean.csv")
     assert real_speech["test_csv"].endswith(clean_csv)
+
+
+def test_stage_3_keeps_a_finished_evaluation_and_does_what_is_missing(tmp_path):
+    """A re-run of stage 3 (interrupted in the real-speech evaluation, or --real_speech_dir
+    added later) keeps the main evaluation instead of stopping at its exit 3, then scores the
+    real speech; an evaluation older than its rebuilt test set is not kept."""
+    recipe_dir, exp = made_up_experiment(tmp_path, recipe="libri2mix", task="sep_clean")
+    out = stage3(recipe_dir, "--eval_args", FAST_EVAL)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    main = exp / xp.EVAL_DIR / xp.FINAL_METRICS
+    evaluated = main.stat().st_mtime_ns
+    real = ["--real_speech_n", "2", "--eval_args", FAST_EVAL]
+    first = librispeech_layout(tmp_path / "a")
+    out = stage3(recipe_dir, "--real_speech_dir", str(first), *real)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert f"keeping {os.path.join(exp.relative_to(recipe_dir), xp.EVAL_DIR)}" in out.stdout
+    assert main.stat().st_mtime_ns == evaluated
+    real_metrics = exp / "eval_real_speech" / xp.FINAL_METRICS
+    assert metrics(exp, "eval_real_speech")["n_utterances"] == 2
+    scored = real_metrics.stat().st_mtime_ns
+    # Both done: both kept, nothing evaluated.
+    out = stage3(recipe_dir, "--real_speech_dir", str(first), *real)
+    assert out.returncode == 0 and out.stdout.count("keeping") == 3  # + the real-speech set
+    assert "SI-SNRi" not in out.stdout and real_metrics.stat().st_mtime_ns == scored
+    # Another real-speech folder rebuilds the set: its old score is not kept (exit 3).
+    second = librispeech_layout(tmp_path / "b", speakers=(200, 201))
+    out = stage3(recipe_dir, "--real_speech_dir", str(second), *real)
+    assert out.returncode == 3 and "rebuilding it" in out.stdout
+    assert f"{real_metrics.relative_to(recipe_dir)} is older than" in out.stderr
+    assert "pass --force true to redo stage 3" in out.stderr.strip().splitlines()[-1]
+    out = stage3(recipe_dir, "--real_speech_dir", str(second), *real, "--force", "true")
+    assert out.returncode == 0 and out.stdout.count("SI-SNRi") == 2
+    assert real_metrics.stat().st_mtime_ns > scored
+    assert main.stat().st_mtime_ns > evaluated
+
+
+def test_evaluate_alone_still_refuses_an_existing_evaluation(tmp_path, capsys):
+    """Without --keep_existing (what run.sh passes), evaluate.py refuses to overwrite."""
+    from asteroid_tdanet.recipes import evaluate
+
+    _, exp = made_up_experiment(tmp_path)
+    args = ["--exp_dir", str(exp), "--metrics", "si_sdr", "--device", "cpu", "--n_save_ex", "0"]
+    assert evaluate.main(args) == 0
+    assert evaluate.main(args) == xp.REFUSED
+    assert "Refusing to overwrite" in capsys.readouterr().err
+    assert evaluate.main([*args, "--keep_existing", "true"]) == 0
+    assert "keeping" in capsys.readouterr().out

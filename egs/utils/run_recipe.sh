@@ -61,12 +61,16 @@ fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   echo "Stage 3: evaluation of $exp_dir/best_model.pth"
+  # Each evaluation is done once: one whose final_metrics.json exists (and is newer than the
+  # model and its test csv) is kept unless --force true, so that a stage 3 interrupted in the
+  # real-speech evaluation, or re-run with --real_speech_dir added, does only what is missing.
   # shellcheck disable=SC2086
   run_stage $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" \
-    --n_save_ex "$n_save_ex" --force "$force" "${eval_args_words[@]}"
+    --n_save_ex "$n_save_ex" --force "$force" --keep_existing true "${eval_args_words[@]}"
   if [ -n "$real_speech_dir" ]; then
     # Named by rate and size only: corpus.real_speech rebuilds it when its real_speech.json
-    # records another source folder (or seed, crop), so stage 3 never scores an old corpus.
+    # records another source folder (or seed, crop), so stage 3 never scores an old corpus
+    # (nor keeps the score of one: an evaluation older than the rebuilt csv is refused).
     real_data=data/real_speech/wav${sr_k}k_n${real_speech_n}
     echo "Stage 3: real read speech from $real_speech_dir ($real_data)"
     run_stage $python -m corpus.real_speech --librispeech_dir "$real_speech_dir" --out_dir "$real_data" \
@@ -76,7 +80,7 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     # shellcheck disable=SC2086
     run_stage $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" --test_dir \
       "$real_data/csv/test" --out_name eval_real_speech --n_save_ex "$n_save_ex" \
-      --force "$force" "${eval_args_words[@]}" --task sep_clean
+      --force "$force" --keep_existing true "${eval_args_words[@]}" --task sep_clean
   fi
 fi
 
