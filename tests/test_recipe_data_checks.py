@@ -288,3 +288,28 @@ def test_stage1_refuses_a_partly_copied_split(tmp_path, capsys):
     (root / "tr" / "noise" / wav_names(root / "tr" / "noise")[-1]).unlink()  # noise too
     assert metadata.main(argv) == 2
     assert "not in noise/" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["wham", "lrs2mix", "libri2mix"])
+def test_stage0_checks_a_corpus_without_creating_storage_dir(tmp_path, dataset, capsys, caplog):
+    """Corpora stage 0 only checks (or finds missing) leave no empty folder behind a typo."""
+    storage = tmp_path / "typo" / "storage"
+    rate = "16000" if dataset == "lrs2mix" else "8000"
+    rc, said = stage0(capsys, caplog, storage, "--dataset", dataset, "--sample_rate", rate)
+    assert rc == 2 and "was not found under" in said
+    assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("dataset", ["mini", "wham", "libri2mix"])
+def test_stage0_storage_dir_under_a_file_is_one_line(tmp_path, dataset, capsys, caplog):
+    """A --storage_dir that cannot be made (here under a file; an unwritable parent alike)
+    is a one-line Data error naming the path, not a NotADirectoryError traceback."""
+    (tmp_path / "afile").write_text("")
+    storage = tmp_path / "afile" / "storage"
+    rc, said = stage0(capsys, caplog, storage, "--dataset", dataset)
+    assert rc == 2 and "Traceback" not in said
+    if dataset == "mini":  # the only one that writes here
+        line = [x for x in said.splitlines() if x.startswith("Data error: ")]
+        assert line == [f"Data error: {storage}: Not a directory (--storage_dir {storage})"]
+    else:
+        assert "was not found under" in said
