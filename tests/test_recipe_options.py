@@ -321,3 +321,28 @@ def test_free_form_options_split_like_the_documented_examples():
         "--y",
         "it's",
     ]
+
+
+@pytest.mark.parametrize(
+    "recipe, task, message",
+    [
+        ("wham", "enh_single", "--task enh_single: wham supports sep_clean or sep_noisy only."),
+        ("lrs2mix", "sep_noisy", "--task sep_noisy: lrs2mix supports sep_clean only (it has no"),
+    ],
+)
+def test_task_is_checked_against_the_corpus_before_stage_0(tmp_path, recipe, task, message):
+    """A task the corpus has no mixtures for stops before stage 0 scans anything (it was only
+    found in stage 2, as a missing *mix_both.csv for LRS2-2Mix), naming the corpus's tasks."""
+    run_sh = os.path.join(REPO, "egs", recipe, "run.sh")
+    storage = tmp_path / "storage"
+    out = subprocess.run(
+        [run_sh, "--python", sys.executable, "--task", task, "--storage_dir", str(storage)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith(message)
+    assert "Stage 0" not in out.stdout and not storage.exists()
+    from corpus.corpora import get_corpus
+
+    assert get_corpus("mini").tasks == ("sep_clean", "sep_noisy")  # --dataset mini: both

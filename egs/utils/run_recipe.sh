@@ -35,6 +35,8 @@ fi
 
 echo "Recipe: model=$model dataset=$dataset task=$task sample_rate=$sample_rate exp_dir=$exp_dir"
 echo "        stages $stage..$stop_stage, conf $conf"
+# The task against the corpus's (LRS2-2Mix: sep_clean only), before stage 0 scans anything.
+run_stage $python -m corpus.corpora --dataset "$dataset" --task "$task" || exit $?
 
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   echo "Stage 0: data preparation ($dataset in $storage_dir)"
