@@ -22,16 +22,19 @@ else
   conf=${conf:-local/conf.yml}
 fi
 model=${model:-tdanet}
+model=$(echo "$model" | tr '[:upper:]' '[:lower:]')
+
+# Before any arithmetic: recipe_lib.sh checks the numeric options (--sample_rate 16k stops
+# there, naming the option, instead of a shell arithmetic error).
+. "$utils/recipe_lib.sh"
+
 sr_k=$((sample_rate / 1000))
 data_dir=data/$dataset/wav${sr_k}k/min
 tag=${tag:-${dataset}_${task}_${sr_k}k}
-model=$(echo "$model" | tr '[:upper:]' '[:lower:]')
 exp_dir=exp/${model}_${tag}
 if [ ! -e "$exp_dir" ] && [ -e "exp/train_${model}_${tag}" ]; then
   exp_dir=exp/train_${model}_${tag}  # an experiment of release 0.2 (exp/train_<model>_<tag>)
 fi
-
-. "$utils/recipe_lib.sh"
 
 echo "Recipe: model=$model dataset=$dataset task=$task sample_rate=$sample_rate exp_dir=$exp_dir"
 echo "        stages $stage..$stop_stage, conf $conf"
