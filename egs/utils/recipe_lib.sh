@@ -101,5 +101,5 @@ run_stage() {
 }
 
 # The [recipes] extra first: one line naming what is missing beats a traceback in stage 0.
-run_stage $python -m asteroid_tdanet.recipes.requirements || exit $?
+run_stage "$python" -m asteroid_tdanet.recipes.requirements || exit $?
 
