@@ -8,14 +8,16 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from corpus.corpora import MINI
+from corpus.corpora import LRS2MIX, MINI
 from asteroid_tdanet.recipes.dataset import BadAudioFileError, CsvMixDataset
 from corpus.generate import pick_pairs
 from corpus.metadata import write_metadata
 from corpus.mini.build import split_speakers
 from corpus.mini.real_bank import index_speakers
 from corpus.mixing import MAX_PEAK, NOISE_LUFS, SPEECH_LUFS, mix_min
+from asteroid_tdanet.recipes.config import load_conf
 from _recipe_helpers import (
+    REPO,
     harmonic_speaker_utterances,
     make_libri2mix_ingredients,
     make_tiny_corpus,
@@ -179,6 +181,40 @@ def test_dataset_short_clips_skipped_and_counted(csv_dir, caplog):
     assert "skipped" in caplog.text
     with pytest.raises(ValueError, match="every mixture is shorter"):
         CsvMixDataset(str(csv_dir), "sep_clean", 8000, segment=1000.0)
+
+
+def fake_lrs2mix(storage, n=2, seconds=2.0, sr=16000, seed=0):
+    """An LRS2-2Mix layout (``LRS2-2Mix/{tr,cv,tt}/{mix,s1,s2}``) of ``n`` mixtures per split,
+    each exactly ``seconds`` long, as the published set is (2 s at 16 kHz)."""
+    rng = np.random.default_rng(seed)
+    for split in LRS2MIX.splits:
+        for k in range(n):
+            sources = 0.1 * rng.standard_normal((2, int(seconds * sr))).astype(np.float32)
+            name = f"{split}_{k}.wav"
+            for folder, audio in (("s1", sources[0]), ("s2", sources[1]), ("mix", sources.sum(0))):
+                os.makedirs(os.path.join(storage, "LRS2-2Mix", split, folder), exist_ok=True)
+                sf.write(os.path.join(storage, "LRS2-2Mix", split, folder, name), audio, sr)
+
+
+def test_lrs2mix_conf_segment_fits_its_2_s_mixtures(tmp_path, caplog):
+    """Every LRS2-2Mix mixture is 2 s long: the recipe's segment (3 s before) skipped them
+    all and stage 2 stopped; the error now names the longest mixture's length."""
+    fake_lrs2mix(str(tmp_path / "st"))
+    write_metadata(LRS2MIX, str(tmp_path / "st"), 16000, str(tmp_path / "data"))
+    data = load_conf(os.path.join(REPO, "egs", "lrs2mix", "local", "conf.yml"))["data"]
+    assert data["sample_rate"] == 16000
+    for split in ("tr", "cv"):  # training and validation crops
+        ds = CsvMixDataset(
+            str(tmp_path / "data" / split), data["task"], 16000, segment=data["segment"]
+        )
+        assert len(ds) == 2 and ds.skipped == 0
+        mix, sources = ds[0]
+        assert mix.shape == (int(data["segment"] * 16000),) and sources.shape[0] == 2
+    with pytest.raises(ValueError) as err:
+        CsvMixDataset(str(tmp_path / "data" / "tr"), "sep_clean", 16000, segment=3.0)
+    message = str(err.value)
+    assert "every mixture is shorter than the 3.0 s segment" in message
+    assert "the longest is 2.00 s, 32000 samples" in message and "\n" not in message
 
 
 def test_dataset_missing_csv(tmp_path):

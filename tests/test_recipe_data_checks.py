@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from corpus import librispeech, prepare_data, real_speech
+from corpus import librispeech, metadata, prepare_data, real_speech
 from corpus.corpora import LIBRI2MIX, MINI, WHAM
 from corpus.generate import Utterance, write_split
 from corpus.metadata import write_metadata
@@ -39,7 +39,7 @@ def stage0(capsys, caplog, storage, *options):
     return rc, out.out + out.err + caplog.text
 
 
-def user_copy(storage, folder, corpus, sample_rate=8000):
+def user_copy(storage, folder, corpus, sample_rate=8000, n_mix=2):
     """A corpus layout at ``sample_rate`` written by someone else (no generation record)."""
     rng = np.random.default_rng(0)
     for split in corpus.splits:
@@ -47,7 +47,7 @@ def user_copy(storage, folder, corpus, sample_rate=8000):
             os.path.join(storage, folder),
             split,
             harmonic_speaker_utterances(n_speakers=2, per_speaker=2, sr=sample_rate),
-            2,
+            n_mix,
             [sample_rate],
             rng,
             noise_fn=lambda n, sr: 0.01 * rng.standard_normal(n).astype(np.float32),
@@ -255,3 +255,61 @@ def test_the_real_speech_set_is_rebuilt_when_its_source_changes(tmp_path, capsys
     assert len(df) == 2 and all(i.startswith("20") for i in df.mixture_ID)  # no old mixtures
     assert real_speech.main(["--librispeech_dir", second, *argv, "--seed", "1"]) == 0
     assert "seed 0 -> 1" in capsys.readouterr().out
+
+
+def test_stage1_refuses_a_partly_copied_split(tmp_path, capsys):
+    """WHAM! tt/mix_both with 2 of its 3 files missing was listed as a 1-mixture test set (a
+    headline SI-SNRi on 1 utterance); every folder of a split must hold the same files."""
+    storage = tmp_path / "st"
+    user_copy(storage, "wham", WHAM, 8000, n_mix=3)
+    root = storage / "wham" / "wav8k" / "min"
+    argv = ["--dataset", "wham", "--storage_dir", str(storage), "--out_dir", str(tmp_path / "d")]
+    assert metadata.main(argv) == 0
+    written = {p: p.read_text() for p in sorted((tmp_path / "d").rglob("*.csv"))}
+    assert len(pd.read_csv(tmp_path / "d" / "tt" / "mixture_tt_mix_both.csv")) == 3
+    names = wav_names(root / "tt" / "mix_both")
+    for name in names[:2]:
+        (root / "tt" / "mix_both" / name).unlink()
+    capsys.readouterr()
+    assert metadata.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after tqdm's bars, one line
+    assert err.startswith("Data error: ")
+    assert f"{root}/tt/mix_both/{names[0]} is missing, but {root}/tt/mix_clean/{names[0]}" in err
+    assert "2 of the split's 3 file names are not in mix_both/" in err
+    assert {p: p.read_text() for p in sorted((tmp_path / "d").rglob("*.csv"))} == written
+    # An extra file in one folder (here a source) is named too.
+    for name in names[:2]:
+        shutil.copy(root / "tt" / "mix_clean" / name, root / "tt" / "mix_both" / name)
+    shutil.copy(root / "cv" / "s1" / wav_names(root / "cv" / "s1")[0], root / "cv" / "s1" / "x.wav")
+    assert metadata.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{root}/cv/mix_clean/x.wav is missing, but {root}/cv/s1/x.wav exists" in err
+    (root / "cv" / "s1" / "x.wav").unlink()
+    (root / "tr" / "noise" / wav_names(root / "tr" / "noise")[-1]).unlink()  # noise too
+    assert metadata.main(argv) == 2
+    assert "not in noise/" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dataset", ["wham", "lrs2mix", "libri2mix"])
+def test_stage0_checks_a_corpus_without_creating_storage_dir(tmp_path, dataset, capsys, caplog):
+    """Corpora stage 0 only checks (or finds missing) leave no empty folder behind a typo."""
+    storage = tmp_path / "typo" / "storage"
+    rate = "16000" if dataset == "lrs2mix" else "8000"
+    rc, said = stage0(capsys, caplog, storage, "--dataset", dataset, "--sample_rate", rate)
+    assert rc == 2 and "was not found under" in said
+    assert not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("dataset", ["mini", "wham", "libri2mix"])
+def test_stage0_storage_dir_under_a_file_is_one_line(tmp_path, dataset, capsys, caplog):
+    """A --storage_dir that cannot be made (here under a file; an unwritable parent alike)
+    is a one-line Data error naming the path, not a NotADirectoryError traceback."""
+    (tmp_path / "afile").write_text("")
+    storage = tmp_path / "afile" / "storage"
+    rc, said = stage0(capsys, caplog, storage, "--dataset", dataset)
+    assert rc == 2 and "Traceback" not in said
+    if dataset == "mini":  # the only one that writes here
+        line = [x for x in said.splitlines() if x.startswith("Data error: ")]
+        assert line == [f"Data error: {storage}: Not a directory (--storage_dir {storage})"]
+    else:
+        assert "was not found under" in said

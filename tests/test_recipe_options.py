@@ -295,12 +295,42 @@ def test_stages_must_be_numbers(value):
     assert "Done" not in out.stdout
 
 
+@pytest.mark.parametrize(
+    "recipe, option, value",
+    [
+        ("libri2mix", "sample_rate", "16k"),
+        ("wham", "sample_rate", "8000.0"),
+        ("lrs2mix", "sample_rate", ""),
+        ("libri2mix", "num_nodes", "two"),
+        ("libri2mix", "num_nodes", "0"),
+        ("musdb18", "sample_rate", "44.1k"),
+        ("musdb18", "num_nodes", "-1"),
+    ],
+)
+def test_numeric_options_must_be_whole_numbers(recipe, option, value):
+    """--sample_rate 16k was 'value too great for base' then 'sr_k: unbound variable';
+    --num_nodes two made 'num_nodes -gt 1' silently false. Both stop before any stage."""
+    run_sh = os.path.join(REPO, "egs", recipe, "run.sh")
+    out = subprocess.run(
+        [run_sh, "--python", sys.executable, f"--{option}", value, "--stage", "9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip().splitlines() == [
+        f"--{option}: expected a positive whole number, got '{value}'"
+    ]
+    assert "Recipe:" not in out.stdout and "Done" not in out.stdout
+
+
 def test_free_form_options_split_like_the_documented_examples():
     """The README's quoting (YAML mappings in single quotes, an empty value '') splits into
     the intended words."""
     lib = os.path.join(REPO, "egs", "utils", "recipe_lib.sh")
     script = (
         f"python={sys.executable}; utils={os.path.dirname(lib)}; stage=0; stop_stage=4\n"
+        "sample_rate=8000\n"
         'model=x; gpus=""; strategy=""; num_nodes=1; eval_args=""; mini_args=""\n'
         "for n in preset init_from batch_size lr epochs max_minutes checkpoint_minutes "
         "num_workers loss segment; do printf -v $n ''; done\n"
@@ -321,3 +351,28 @@ def test_free_form_options_split_like_the_documented_examples():
         "--y",
         "it's",
     ]
+
+
+@pytest.mark.parametrize(
+    "recipe, task, message",
+    [
+        ("wham", "enh_single", "--task enh_single: wham supports sep_clean or sep_noisy only."),
+        ("lrs2mix", "sep_noisy", "--task sep_noisy: lrs2mix supports sep_clean only (it has no"),
+    ],
+)
+def test_task_is_checked_against_the_corpus_before_stage_0(tmp_path, recipe, task, message):
+    """A task the corpus has no mixtures for stops before stage 0 scans anything (it was only
+    found in stage 2, as a missing *mix_both.csv for LRS2-2Mix), naming the corpus's tasks."""
+    run_sh = os.path.join(REPO, "egs", recipe, "run.sh")
+    storage = tmp_path / "storage"
+    out = subprocess.run(
+        [run_sh, "--python", sys.executable, "--task", task, "--storage_dir", str(storage)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and out.stderr.strip().splitlines()[-1].startswith(message)
+    assert "Stage 0" not in out.stdout and not storage.exists()
+    from corpus.corpora import get_corpus
+
+    assert get_corpus("mini").tasks == ("sep_clean", "sep_noisy")  # --dataset mini: both

@@ -133,9 +133,14 @@ def test_stages_2_to_4_outputs(recipe):
 def test_finished_stages_refuse_to_overwrite(recipe):
     work, exp, _ = recipe
     before = (exp / "best_model.pth").stat().st_mtime_ns
-    for stage in (2, 3, 4):
+    evaluated = (exp / "eval" / "final_metrics.json").stat().st_mtime_ns
+    for stage in (2, 4):
         out = run(str(work), stage=stage, stop_stage=stage, check=False)
         assert out.returncode != 0 and "Refusing to overwrite" in out.stderr
+    # Stage 3 keeps each evaluation that is done (and says so) instead of stopping.
+    out = run(str(work), stage=3, stop_stage=3)
+    assert "keeping" in out.stdout and "SI-SNRi" not in out.stdout
+    assert (exp / "eval" / "final_metrics.json").stat().st_mtime_ns == evaluated
     assert (exp / "best_model.pth").stat().st_mtime_ns == before
     out = run(str(work), "--force", "true", stage=3, stop_stage=3)
     assert "SI-SNRi" in out.stdout

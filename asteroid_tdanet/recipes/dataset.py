@@ -147,11 +147,14 @@ class CsvMixDataset(Dataset):
                     segment,
                     df.loc[short, "mixture_path"].iloc[0],
                 )
-            df = df[~short]
-            if len(df) == 0:
+            if self.skipped == len(df):
+                longest = int(df["length"].max())
                 raise ValueError(
-                    f"{self.csv_path}: every mixture is shorter than the {segment} s segment."
+                    f"{self.csv_path}: every mixture is shorter than the {segment} s segment "
+                    f"(the longest is {longest / self.sample_rate:.2f} s, {longest} samples: "
+                    "a segment up to that length fits)."
                 )
+            df = df[~short]
         self.df = df.reset_index(drop=True)
 
     def _validate(self, df: pd.DataFrame) -> np.ndarray:

@@ -5,6 +5,10 @@ Writes, under ``<exp_dir>/eval/``: ``all_metrics.csv`` (one row per mixture),
 ``examples/<mixture_ID>/{mixture,s<i>,s<i>_estimate}.wav`` and ``metrics.png``. Music
 experiments (``data.layout: musdb``): whole songs, MUSDB SDR and uSDR (:mod:`.evaluate_music`).
 
+An existing ``final_metrics.json`` is refused (exit 3) unless ``--force true``; with
+``--keep_existing true`` (run.sh's stage 3) it is kept (exit 0) when newer than the model and
+its test csv.
+
 Usage: ``python -m asteroid_tdanet.recipes.evaluate --exp_dir exp/tdanet_x
 [--test_dir data/.../test] [--n_save_ex 5] [--force true]``
 """
@@ -123,6 +127,19 @@ def headline(final: dict) -> str:
     return text + (f", SDRi {final['sdr_i']:.2f} dB" if final.get("sdr_i") is not None else "")
 
 
+def newer_inputs(final_path: str, model_path: str) -> List[str]:
+    """What an evaluation's ``final_metrics.json`` was made from (the model, the test csv it
+    records) and has changed since it was written (a rebuilt real-speech set, a new stage
+    1): such results are not kept."""
+    try:
+        test_csv = xp.read_json(final_path).get("test_csv")
+    except (OSError, ValueError, AttributeError):
+        test_csv = None
+    written = os.path.getmtime(final_path)
+    inputs = [model_path] + ([test_csv] if test_csv else [])
+    return [p for p in inputs if os.path.exists(p) and os.path.getmtime(p) > written]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=doc_summary(__doc__))
     parser.add_argument("--exp_dir", required=True)
@@ -152,6 +169,14 @@ def main(argv=None) -> int:
         "alone is about 50x faster than with SDR on long utterances)",
     )
     parser.add_argument("--force", type=str2bool, default=False)
+    parser.add_argument(
+        "--keep_existing",
+        type=str2bool,
+        default=False,
+        help="an existing evaluation (final_metrics.json newer than the model and its test "
+        "csv) is kept, exit 0, instead of refused, exit 3 (run.sh's stage 3: each of its "
+        "evaluations is done once)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from ..models import load_model
@@ -161,6 +186,15 @@ def main(argv=None) -> int:
     final_path = os.path.join(out_dir, xp.FINAL_METRICS)
     try:
         xp.require(os.path.join(args.exp_dir, xp.BEST_MODEL), 2)
+        if args.keep_existing and not args.force and os.path.exists(final_path):
+            newer = newer_inputs(final_path, os.path.join(args.exp_dir, xp.BEST_MODEL))
+            if not newer:
+                print(f"Evaluation done already: keeping {final_path} (--force true redoes it).")
+                return 0
+            raise xp.ExperimentExists(
+                f"{final_path} is older than {newer[0]}, which changed since: not keeping it; "
+                f"pass --force true to redo stage 3, or move {out_dir} away."
+            )
         xp.check_output(final_path, "An evaluation", 3, args.force)
     except (FileNotFoundError, xp.ExperimentExists) as err:
         print(err, file=sys.stderr)

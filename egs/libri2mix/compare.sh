@@ -80,7 +80,7 @@ for entry in $models; do
     stages=(--stage 2)
     note=""
     if [ -f "$exp_dir/train_done.json" ]; then
-      trained=$($python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['training'].get('max_minutes'))" \
+      trained=$("$python" -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['training'].get('max_minutes'))" \
         "$exp_dir/conf.yml" 2>/dev/null || echo unknown)
       if [ "$trained" != "$minutes" ] && [ "$trained" != "${minutes}.0" ]; then
         echo "warning: $exp_dir was trained with a budget of $trained min, not --minutes" \
@@ -110,7 +110,7 @@ done
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   echo "Compare stage 2: table and figure in compare/$tag"
-  $python -m asteroid_tdanet.recipes.compare --out_dir "compare/$tag" --device "$device" \
+  "$python" -m asteroid_tdanet.recipes.compare --out_dir "compare/$tag" --device "$device" \
     --seconds "$timing_seconds" --title "$dataset, {budget} of training each ($device)" \
     "${exp_dirs[@]}"
 fi

@@ -61,8 +61,7 @@ echo "        stages $stage..$stop_stage, conf $conf"
 if [ "$stage" -le 0 ] && [ "$stop_stage" -ge 0 ]; then
   echo "Stage 0: data ($dataset in $root)"
   if [ "$dataset" = mini ]; then
-    # shellcheck disable=SC2086
-    run_stage $python -m corpus.music.build --out_dir "$root" --force "$force" \
+    run_stage "$python" -m corpus.music.build --out_dir "$root" --force "$force" \
       "${mini_args_words[@]}"
   elif [ ! -d "$root/train" ] || [ ! -d "$root/test" ]; then
     echo "No MUSDB18-HQ in $root: download it (https://zenodo.org/records/3338373, research" \
@@ -74,22 +73,20 @@ fi
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   echo "Stage 1: checking the songs of $root"
-  run_stage $python -m asteroid_tdanet.recipes.music_data --root "$root" \
+  run_stage "$python" -m asteroid_tdanet.recipes.music_data --root "$root" \
     --sample_rate "$sample_rate" --out data/$dataset/songs.json
 fi
 
 if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
   echo "Stage 2: training in $exp_dir"
-  # shellcheck disable=SC2086
-  run_stage $python -m asteroid_tdanet.recipes.train --conf "$conf" --exp_dir "$exp_dir" \
+  run_stage "$python" -m asteroid_tdanet.recipes.train --conf "$conf" --exp_dir "$exp_dir" \
     --root "$root" --dataset "$data_name" --sample_rate "$sample_rate" \
     --num_nodes "$num_nodes" --force "$force" "${train_opts[@]}" "${train_args_words[@]}"
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   echo "Stage 3: evaluation of $exp_dir/best_model.pth on whole test songs"
-  # shellcheck disable=SC2086
-  run_stage $python -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" \
+  run_stage "$python" -m asteroid_tdanet.recipes.evaluate --exp_dir "$exp_dir" \
     --n_save_ex "$n_save_ex" --force "$force" "${eval_args_words[@]}"
 fi
 
@@ -97,7 +94,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   echo "Stage 4: publishing $exp_dir/publish_dir"
   dataset_json=""
   [ "$dataset" = mini ] && [ -f "$root/dataset.json" ] && dataset_json=$root/dataset.json
-  run_stage $python -m asteroid_tdanet.recipes.publish --exp_dir "$exp_dir" \
+  run_stage "$python" -m asteroid_tdanet.recipes.publish --exp_dir "$exp_dir" \
     --hub_repo_id "$hub_repo_id" --license "$license" --dataset_json "$dataset_json" \
     --force "$force"
 fi

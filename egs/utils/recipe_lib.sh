@@ -42,6 +42,14 @@ for name in stage stop_stage; do
     exit 2
   fi
 done
+# Options used in shell arithmetic and tests ($((sample_rate / 1000)), num_nodes -gt 1):
+# "16k" would be an arithmetic error, or a test that is silently false.
+for name in sample_rate num_nodes; do
+  if ! [[ "${!name}" =~ ^[1-9][0-9]*$ ]]; then
+    echo "--$name: expected a positive whole number, got '${!name}'" >&2
+    exit 2
+  fi
+done
 if [ "$stage" -gt "$stop_stage" ]; then  # prints the settings only (the tests' dry run)
   echo "note: --stage $stage is after --stop_stage $stop_stage: no stage will run" >&2
 fi
@@ -93,5 +101,5 @@ run_stage() {
 }
 
 # The [recipes] extra first: one line naming what is missing beats a traceback in stage 0.
-run_stage $python -m asteroid_tdanet.recipes.requirements || exit $?
+run_stage "$python" -m asteroid_tdanet.recipes.requirements || exit $?
 

@@ -4,5 +4,5 @@
 set -euo pipefail
 python=$1 dataset=$2 storage_dir=$3 sample_rate=$4
 shift 4
-exec $python -m corpus.prepare_data --dataset "$dataset" \
+exec "$python" -m corpus.prepare_data --dataset "$dataset" \
   --storage_dir "$storage_dir" --sample_rate "$sample_rate" "$@"

@@ -49,6 +49,19 @@ class Corpus:
                     missing.append(folder)
         return missing
 
+    @property
+    def tasks(self) -> Tuple[str, ...]:
+        """The separation tasks the corpus has mixtures for (keys of ``mix_dirs``)."""
+        return tuple(self.mix_dirs)
+
+    def check_task(self, task: str) -> None:
+        """Refuse a task the corpus has no mixtures for, naming those it has."""
+        if task not in self.tasks:
+            why = " (it has no noise)" if task == "sep_noisy" and not self.noise_dir else ""
+            raise ValueError(
+                f"--task {task}: {self.name} supports {' or '.join(self.tasks)} only{why}."
+            )
+
     def check_sample_rate(self, sample_rate: int) -> None:
         """Refuse a rate the corpus does not exist at (before anything is read or written)."""
         if sample_rate not in self.sample_rates:
@@ -130,3 +143,27 @@ def get_corpus(name: str) -> Corpus:
     if name not in CORPORA:
         raise ValueError(f"Unknown dataset {name!r}; choose one of {sorted(CORPORA)}.")
     return CORPORA[name]
+
+
+def main(argv=None) -> int:
+    """Check ``--dataset`` and ``--task`` before any stage runs (run.sh): one line, exit 2."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description="Check a recipe's --dataset and --task.")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--task", required=True)
+    args = parser.parse_args(argv)
+    if args.dataset not in CORPORA:
+        print(f"--dataset {args.dataset}: choose one of {', '.join(CORPORA)}.", file=sys.stderr)
+        return 2
+    try:
+        CORPORA[args.dataset].check_task(args.task)
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -6,6 +6,8 @@ source_1_path, source_2_path, [noise_path], length`` read by ``asteroid.data.Lib
 :class:`~asteroid_tdanet.recipes.dataset.CsvMixDataset`; for a split whose builder wrote its
 whole utterances (the mini set's train split), also ``sources_<split>.csv`` (``source_ID,
 speaker, path, length, join``), which dynamic mixing draws from. Paths are absolute.
+Every folder of a split must hold the same .wav names (a partly copied corpus is refused);
+data problems are one line, ``Data error: ...``, exit 2.
 
 Usage: ``python -m corpus.metadata --dataset libri2mix --storage_dir /data
 --sample_rate 8000 --out_dir data/wav8k/min``
@@ -22,6 +24,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from asteroid_tdanet.utils.docs import doc_summary
+from asteroid_tdanet.utils.errors import first_line
 
 from .corpora import Corpus, get_corpus
 from .generate import SOURCES_DIR, SOURCES_INDEX
@@ -32,19 +35,18 @@ logger = logging.getLogger(__name__)
 def scan_split(split_dir: str, corpus: Corpus, n_src: int = 2) -> Dict[str, pd.DataFrame]:
     """csv tables ``{"mix_clean": df, ["mix_both": df]}`` of one split folder.
 
-    Every mixture must have all its sources (and noise); a missing one is an error naming it.
+    Every folder of the split (mixtures, sources, noise: :meth:`Corpus.split_folders`) must
+    hold the same .wav file names: a partly copied corpus is an error naming the first file
+    one folder lacks, never a smaller set (see :func:`check_same_files`).
     """
     if not os.path.isdir(split_dir):
         raise FileNotFoundError(f"No split folder {split_dir}: run stage 0 first.")
+    check_same_files(split_dir, corpus.split_folders(n_src))
     src_dirs = [f"s{i + 1}" for i in range(n_src)]
     tables = {}
     for task, mix_dir in corpus.mix_dirs.items():
         mix_path = os.path.join(split_dir, mix_dir)
-        if not os.path.isdir(mix_path):
-            raise FileNotFoundError(f"Missing mixture folder {mix_path}.")
         names = sorted(f for f in os.listdir(mix_path) if f.endswith(".wav"))
-        if not names:
-            raise FileNotFoundError(f"No .wav files in {mix_path}.")
         rows: List[dict] = []
         for name in tqdm(
             names, desc=f"{os.path.basename(split_dir)}/{mix_dir}", leave=False, mininterval=2
@@ -65,6 +67,31 @@ def scan_split(split_dir: str, corpus: Corpus, n_src: int = 2) -> Dict[str, pd.D
             rows.append(row)
         tables[mix_dir if mix_dir != "mix" else "mix_clean"] = pd.DataFrame(rows)
     return tables
+
+
+def check_same_files(split_dir: str, folders: List[str]) -> None:
+    """Raise FileNotFoundError unless every folder of ``split_dir`` in ``folders`` exists and
+    holds the same set of .wav names; the message names the first folder that lacks a name
+    another one holds (a missing file there, or an extra one in the other), and that file."""
+    listed = {}
+    for sub in folders:
+        path = os.path.join(split_dir, sub)
+        if not os.path.isdir(path):
+            raise FileNotFoundError(f"Missing folder {path}.")
+        listed[sub] = {f for f in os.listdir(path) if f.endswith(".wav")}
+        if not listed[sub]:
+            raise FileNotFoundError(f"No .wav files in {path}.")
+    every = set().union(*listed.values())
+    for sub in folders:
+        missing = sorted(every - listed[sub])
+        if missing:
+            other = next(o for o in folders if missing[0] in listed[o])
+            raise FileNotFoundError(
+                f"{os.path.join(split_dir, sub, missing[0])} is missing, but "
+                f"{os.path.join(split_dir, other, missing[0])} exists: {len(missing)} of the "
+                f"split's {len(every)} file names are not in {sub}/ (an incomplete copy?); "
+                f"{', '.join(folders)} must hold the same files."
+            )
 
 
 def write_metadata(
@@ -133,8 +160,8 @@ def main(argv=None) -> int:
         paths = write_metadata(
             get_corpus(args.dataset), args.storage_dir, args.sample_rate, args.out_dir, args.n_src
         )
-    except (FileNotFoundError, ValueError) as err:
-        logger.error("%s", err)
+    except (FileNotFoundError, ValueError) as err:  # data problems: one line, exit 2
+        print(f"Data error: {first_line(err)}", file=sys.stderr)
         return 2
     print(f"Wrote {len(paths)} csv files under {args.out_dir}")
     return 0

@@ -9,8 +9,9 @@
 
 ``--sample_rate`` must be one the corpus exists at (lrs2mix: 16000 only). When the data is
 missing, prints exactly what to put where and exits with status 2; other data problems
-(an incomplete copy, an empty or one-speaker split, an unknown ``--dataset``) are one line,
-exit 2.
+(an incomplete copy, an empty or one-speaker split, an unknown ``--dataset``, a
+``--storage_dir`` that cannot be written) are one line, exit 2. ``--storage_dir`` is created
+only by what writes into it (the mini build, the Libri2Mix generation).
 
 Usage: ``python -m corpus.prepare_data --dataset mini --storage_dir storage``
 """
@@ -176,15 +177,30 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    os.makedirs(args.storage_dir, exist_ok=True)
-    if args.dataset == "mini":
-        options = {k[5:]: v for k, v in vars(args).items() if k.startswith("mini_")}
-        return prepare_mini(args.storage_dir, args.force, sample_rate=args.sample_rate, **options)
+    # No folder is made here: a corpus that is only checked (wham, lrs2mix, a user's
+    # Libri2Mix) must not leave an empty --storage_dir behind a typo; the mini build and the
+    # Libri2Mix generation make the folders they write.
     try:
+        if args.dataset == "mini":
+            options = {k[5:]: v for k, v in vars(args).items() if k.startswith("mini_")}
+            return prepare_mini(
+                args.storage_dir, args.force, sample_rate=args.sample_rate, **options
+            )
         return prepare_corpus(args.dataset, args.storage_dir, args.sample_rate)
-    except (FileNotFoundError, ValueError) as err:  # data problems: one line, exit 2
-        print(f"Data error: {first_line(err)}", file=sys.stderr)
+    except (OSError, ValueError) as err:  # data problems: one line, exit 2
+        print(f"Data error: {describe(err, args.storage_dir)}", file=sys.stderr)
         return MISSING_DATA
+
+
+def describe(err: Exception, storage_dir: str) -> str:
+    """One line for a data problem; an OS error (a folder that cannot be made or written:
+    no permission, a path under a file) names its path and ``--storage_dir``."""
+    if isinstance(err, OSError) and err.filename and err.strerror:
+        path, root = os.path.abspath(str(err.filename)), os.path.abspath(storage_dir)
+        under = os.path.commonpath([path, root]) == root or root.startswith(path + os.sep)
+        option = f" (--storage_dir {storage_dir})" if under else ""
+        return f"{err.filename}: {err.strerror}{option}"
+    return first_line(err)
 
 
 if __name__ == "__main__":
