@@ -34,7 +34,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def last_checkpoint_callback(dirpath: str, minutes: Optional[float]):
     """A callback that writes ``<dirpath>/last.ckpt``, the file the recipe resumes from, at
-    every validation end (every epoch) and, with ``minutes > 0``, every ``minutes`` of
+    every training epoch end (after the validation and the updates that depend on it) and, with ``minutes > 0``, every ``minutes`` of
     training within epochs too.
 
     Lightning's own ``save_last`` writes ``last.ckpt`` only when it writes a top-k
@@ -44,9 +44,12 @@ def last_checkpoint_callback(dirpath: str, minutes: Optional[float]):
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     class LastCheckpoint(ModelCheckpoint):
-        def on_validation_end(self, trainer, pl_module) -> None:
-            super().on_validation_end(trainer, pl_module)  # the timed save, if deferred
-            if not (trainer.sanity_checking or trainer.fast_dev_run):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            # At the training epoch end, after the validation, its learning-rate update
+            # (SeparationSystem steps a plateau schedule at validation end) and early
+            # stopping (Lightning runs checkpoint callbacks last): a resume from here goes on
+            # with this epoch's updates, as the uninterrupted run does.
+            if not trainer.fast_dev_run:
                 trainer.save_checkpoint(os.path.join(dirpath, "last.ckpt"))
 
     timed = {}

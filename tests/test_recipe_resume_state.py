@@ -1,0 +1,80 @@
+"""A resumed training goes on as the uninterrupted one would: the state saved at an epoch end
+(``last.ckpt``) holds that epoch's early-stopping and learning-rate updates, and the best
+checkpoint is still known when the experiment folder was moved in between.
+
+The validation loss of each epoch is fixed (injected) so that the bookkeeping is
+deterministic; a kill is an exception at the start of an epoch, after the previous epoch's
+end (and its checkpoints) is complete."""
+
+import json
+
+import pytest
+import torch
+from _recipe_helpers import TINY_MODEL, make_tiny_data
+
+from asteroid_tdanet.recipes import experiment as xp
+from asteroid_tdanet.recipes import train
+from asteroid_tdanet.recipes.system import SeparationSystem
+
+
+class Killed(RuntimeError):
+    """Stands for a kill (SIGKILL, a lost node) between two epochs."""
+
+
+@pytest.fixture(scope="module")
+def conf_path(tmp_path_factory):
+    return make_tiny_data(tmp_path_factory.mktemp("data"))[0]
+
+
+def _session(monkeypatch, conf_path, exp, losses, kills, record, *extra):
+    """One run of stage 2 with val_loss ``losses[epoch]``; raises :class:`Killed` at the
+    start of the first epoch in ``kills`` (removed from it); ``record[epoch]`` = the
+    learning rate the epoch trains with."""
+
+    def validation_step(self, batch, batch_nb):
+        value = losses[min(self.current_epoch, len(losses) - 1)]
+        self.log("val_loss", torch.tensor(float(value)), on_epoch=True)
+
+    def on_train_epoch_start(self):
+        if kills and self.current_epoch == kills[0]:
+            kills.pop(0)
+            raise Killed(f"before epoch {self.current_epoch}")
+        record[self.current_epoch] = self.trainer.optimizers[0].param_groups[0]["lr"]
+
+    monkeypatch.setattr(SeparationSystem, "validation_step", validation_step)
+    monkeypatch.setattr(SeparationSystem, "on_train_epoch_start", on_train_epoch_start, False)
+    args = ["--conf", conf_path, "--exp_dir", str(exp), "--num_workers", "0", *TINY_MODEL]
+    args += ["--checkpoint_minutes", "0", "--max_minutes", "none", *extra]
+    return train.main(args)
+
+
+def _train(monkeypatch, conf_path, exp, losses, kills=(), *extra):
+    """Sessions until the training finishes; (learning rate per epoch, train_done.json)."""
+    kills, record = list(kills), {}
+    for _ in range(len(kills) + 1):
+        try:
+            assert _session(monkeypatch, conf_path, exp, losses, kills, record, *extra) == 0
+            break
+        except Killed:
+            assert not (exp / xp.TRAIN_DONE).exists()
+    return record, json.loads((exp / xp.TRAIN_DONE).read_text())
+
+
+PLATEAU = [
+    "--epochs", "8", "--cosine_to_budget", "false", "--half_lr", "true", "--lr_patience", "0",
+    "--lr_factor", "0.5", "--early_stop", "true", "--stop_patience", "3",
+]  # fmt: skip
+
+
+def test_resumes_keep_the_epoch_end_early_stopping_and_lr_updates(monkeypatch, conf_path, tmp_path):
+    """Constant val_loss: the rate halves after every epoch but the first, and early stopping
+    ends the run after ``stop_patience`` epochs without improvement, however often the run
+    was killed between epochs (each resume used to lose the last epoch's updates)."""
+    losses = [1.0]
+    whole, whole_done = _train(monkeypatch, conf_path, tmp_path / "a", losses, (), *PLATEAU)
+    lr = 3e-3
+    assert whole == {0: lr, 1: lr, 2: lr / 2, 3: lr / 4}
+    assert whole_done["stopped_by"] == "early_stopping" and whole_done["epochs"] == 4
+    parts, done = _train(monkeypatch, conf_path, tmp_path / "b", losses, (1, 2, 3), *PLATEAU)
+    assert parts == whole
+    assert (done["stopped_by"], done["epochs"]) == ("early_stopping", 4)
