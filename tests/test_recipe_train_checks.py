@@ -164,6 +164,7 @@ def test_options_refused_late_leave_a_finished_experiment_alone(
     assert _train(conf_path, exp, "--force", "true", *args) == 2
     err = capsys.readouterr().err
     assert f"Conf error: {message}" in err and "Traceback" not in err, err
-    lines = [line.split("\r")[-1] for line in err.split("\n")]  # without progress bars
-    assert len([line for line in lines if line.strip()]) == 1, err
+    # One line, the last (before it only the csv checks' progress bars).
+    assert "\n" not in err[err.index("Conf error: ") :].rstrip("\n"), err
+    assert err.count("Conf error: ") == 1 and "Error" not in err.replace("Conf error", ""), err
     assert _listing(exp) == before and not list(tmp_path.glob("exp.old-*"))
