@@ -7,6 +7,8 @@ deterministic; a kill is an exception at the start of an epoch, after the previo
 end (and its checkpoints) is complete."""
 
 import json
+import os
+import shutil
 
 import pytest
 import torch
@@ -48,8 +50,9 @@ def _session(monkeypatch, conf_path, exp, losses, kills, record, *extra):
     return train.main(args)
 
 
-def _train(monkeypatch, conf_path, exp, losses, kills=(), *extra):
-    """Sessions until the training finishes; (learning rate per epoch, train_done.json)."""
+def _train(monkeypatch, conf_path, exp, losses, kills=(), *extra, move_to=None):
+    """Sessions until the training finishes, the experiment folder moved to ``move_to`` after
+    the first kill when given; (learning rate per epoch, train_done.json)."""
     kills, record = list(kills), {}
     for _ in range(len(kills) + 1):
         try:
@@ -57,6 +60,10 @@ def _train(monkeypatch, conf_path, exp, losses, kills=(), *extra):
             break
         except Killed:
             assert not (exp / xp.TRAIN_DONE).exists()
+            if move_to is not None:
+                move_to.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(exp, move_to)
+                exp, move_to = move_to, None
     return record, json.loads((exp / xp.TRAIN_DONE).read_text())
 
 
@@ -78,3 +85,23 @@ def test_resumes_keep_the_epoch_end_early_stopping_and_lr_updates(monkeypatch, c
     parts, done = _train(monkeypatch, conf_path, tmp_path / "b", losses, (1, 2, 3), *PLATEAU)
     assert parts == whole
     assert (done["stopped_by"], done["epochs"]) == ("early_stopping", 4)
+
+
+def test_a_moved_experiment_resumes_with_its_best_checkpoint(monkeypatch, conf_path, tmp_path):
+    """The experiment folder moved between the kill and the resume (mv, another scratch
+    mount on a requeued job): the best epoch before the move stays the best (Lightning kept
+    only the old best path, and the first epoch after the resume became the best)."""
+    losses = [3.0, 1.0, 2.0, 2.5, 4.0]
+    extra = ["--epochs", "5", "--cosine_to_budget", "false", "--early_stop", "false"]
+    extra += ["--save_top_k", "3"]
+    _, whole = _train(monkeypatch, conf_path, tmp_path / "a", losses, (), *extra)
+    assert os.path.basename(whole["best_checkpoint"]) == "epoch=1-val_loss=1.000.ckpt"
+    moved = tmp_path / "elsewhere" / "b"
+    _, done = _train(monkeypatch, conf_path, tmp_path / "b", losses, (3,), *extra, move_to=moved)
+    assert done["best_checkpoint"] == str(moved / "checkpoints" / "epoch=1-val_loss=1.000.ckpt")
+    assert done["best_val_loss"] == whole["best_val_loss"] == 1.0
+    package = torch.load(moved / xp.BEST_MODEL, weights_only=False)
+    assert package["infos"]["recipe"]["best_checkpoint"] == "epoch=1-val_loss=1.000.ckpt"
+    # The top 3 on disk are the uninterrupted run's.
+    kept = sorted(p.name for p in (moved / "checkpoints").glob("epoch=*"))
+    assert kept == sorted(p.name for p in (tmp_path / "a" / "checkpoints").glob("epoch=*"))

@@ -31,6 +31,7 @@ from . import experiment as xp
 from .checkpointing import (
     DEFAULT_CHECKPOINT_MINUTES,
     AtomicCheckpointIO,
+    best_checkpoint_callback,
     checkpoint_progress,
     last_checkpoint_callback,
 )
@@ -207,11 +208,11 @@ def _devices(value):
 
 def build_trainer(conf: dict, exp_dir: str):
     import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor
     from pytorch_lightning.loggers import TensorBoardLogger
 
     training = conf["training"]
-    checkpoint = ModelCheckpoint(
+    checkpoint = best_checkpoint_callback(
         dirpath=os.path.join(exp_dir, xp.CHECKPOINTS),
         filename="{epoch}-{val_loss:.3f}",
         monitor="val_loss",
