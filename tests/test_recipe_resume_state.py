@@ -105,3 +105,29 @@ def test_a_moved_experiment_resumes_with_its_best_checkpoint(monkeypatch, conf_p
     # The top 3 on disk are the uninterrupted run's.
     kept = sorted(p.name for p in (moved / "checkpoints").glob("epoch=*"))
     assert kept == sorted(p.name for p in (tmp_path / "a" / "checkpoints").glob("epoch=*"))
+
+
+@pytest.mark.parametrize(
+    "option", [["--lr", "0.001"], ["--stop_patience", "5"], ["--lr_patience", "2"]], ids=str
+)
+def test_options_a_resume_would_ignore_are_refused(
+    monkeypatch, conf_path, tmp_path, capsys, option
+):
+    """The checkpoint restores the learning rate, the schedule and early stopping: a resume
+    asked for other values is refused in one line naming them (exit 2), and changes nothing
+    (conf.yml would have recorded values that were not used)."""
+    exp = tmp_path / "exp"
+    extra = [*PLATEAU, "--stop_patience", "3", "--lr_patience", "0"]
+    with pytest.raises(Killed):
+        _session(monkeypatch, conf_path, exp, [1.0], [1], {}, *extra)
+    kept = [exp / xp.CONF, exp / "checkpoints" / "last.ckpt"]
+    before = [p.read_bytes() for p in kept]
+    capsys.readouterr()
+    assert _session(monkeypatch, conf_path, exp, [1.0], [], {}, *extra, *option) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"checkpoint restores {option[0]} " in err and "(now " in err, err
+    assert "goes on with the saved values" in err, err
+    assert [p.read_bytes() for p in kept] == before and not (exp / xp.TRAIN_DONE).exists()
+    # With the saved values it resumes.
+    assert _session(monkeypatch, conf_path, exp, [1.0], [], {}, *extra) == 0

@@ -140,7 +140,7 @@ def resume_mismatch(exp_dir: str, model) -> str:
     """How ``model`` (built from this run's conf) does not fit the weights of ``exp_dir``'s
     interrupted run (its ``last.ckpt``; :func:`~asteroid_tdanet.checkpoints.check_state_dict`
     names the keys and shapes), or ``""`` when it fits (options that change no weight, such
-    as dropout, lr or epochs, may change)."""
+    as dropout or epochs, may change; see :func:`resume_changes` for lr and the schedule)."""
     path = xp.last_checkpoint(exp_dir)
     prefix = "model."
     saved = {
@@ -153,6 +153,40 @@ def resume_mismatch(exp_dir: str, model) -> str:
     except CheckpointMismatchError as err:
         return str(err)
     return ""
+
+
+# Options whose values an interrupted run's last.ckpt restores over the conf's (optimizer
+# state, plateau schedule, early stopping, the cosine schedule's initial_lr and warm-up).
+RESTORED_ON_RESUME = [
+    ("optim", "optimizer"),
+    ("optim", "lr"),
+    ("optim", "weight_decay"),
+    ("training", "stop_patience"),
+    ("scheduler", "half_lr"),
+    ("scheduler", "lr_factor"),
+    ("scheduler", "lr_patience"),
+    ("scheduler", "cosine_to_budget"),
+    ("scheduler", "warmup_steps"),
+]
+
+
+def resume_changes(exp_dir: str, conf: dict) -> list:
+    """``--key saved (now new)`` for each of :data:`RESTORED_ON_RESUME` that ``conf`` sets
+    otherwise than the interrupted run's ``conf.yml`` (a resume would go on with the saved
+    value while recording the new one)."""
+    from .config import load_conf
+
+    path = os.path.join(exp_dir, xp.CONF)
+    if not os.path.exists(path):
+        return []
+    saved = load_conf(path)
+    return [
+        f"--{key} {saved[section][key]!r} (now {conf[section][key]!r})"
+        for section, key in RESTORED_ON_RESUME
+        if key in saved.get(section, {})
+        and key in conf.get(section, {})
+        and saved[section][key] != conf[section][key]
+    ]
 
 
 def make_loaders(conf: dict):
@@ -444,6 +478,16 @@ def main(argv=None) -> int:
                 f"{args.exp_dir} holds an interrupted training of another model: {mismatch} "
                 "Re-run with its options to resume it, or train this model under another "
                 "--tag (or move that folder away to start anew).",
+                file=sys.stderr,
+            )
+            return 2
+        changed = resume_changes(args.exp_dir, conf)
+        if changed:
+            print(
+                f"{args.exp_dir} holds an interrupted training whose checkpoint restores "
+                f"{', '.join(changed)}: a resume goes on with the saved values. Re-run "
+                "with those to resume it, or train anew under another --tag (or move that "
+                "folder away).",
                 file=sys.stderr,
             )
             return 2
