@@ -116,3 +116,55 @@ def test_force_moves_aside_only_a_run_that_passed_the_checks(conf_path, tmp_path
     assert _train(conf_path, exp, "--epochs", "2", "--dropout", "0.2", "--force", "true") == 0
     assert "Resuming the interrupted training" in capsys.readouterr().out
     assert not list(tmp_path.glob("exp.old-*")) and (exp / xp.TRAIN_DONE).exists()
+
+
+@pytest.fixture(scope="module")
+def finished_exp(conf_path, tmp_path_factory):
+    exp = tmp_path_factory.mktemp("finished") / "exp"
+    assert _train(conf_path, exp, "--epochs", "1") == 0
+    return exp
+
+
+def _listing(folder):
+    return sorted(
+        (str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file()
+    )
+
+
+REFUSED_WITH_FORCE = [
+    (["--optimizer", "bogus"], "optim.optimizer must be one of asteroid's optimizers"),
+    (["--strategy", "bogus"], "You selected an invalid strategy name: `strategy='bogus'`"),
+    (
+        ["--half_lr", "true", "--cosine_to_budget", "false", "--lr_factor", "2"],
+        "scheduler.lr_factor must be a number > 0 and < 1",
+    ),
+    (["--num_nodes", "0"], "training.num_nodes must be an integer >= 1"),
+    (["--stop_patience", "-1"], "training.stop_patience must be an integer >= 0"),
+    (
+        ["--epochs", "-1", "--max_minutes", "none", "--cosine_to_budget", "true"],
+        "The cosine-to-budget schedule needs a budget",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "args,message", REFUSED_WITH_FORCE, ids=lambda v: "_".join(v) if isinstance(v, list) else None
+)
+def test_options_refused_late_leave_a_finished_experiment_alone(
+    conf_path, finished_exp, tmp_path, capsys, args, message
+):
+    """Options that the optimizer, the schedule or Lightning's Trainer would refuse only
+    when built: one-line Conf errors (exit 2) before --force moves the experiment aside."""
+    import shutil
+
+    exp = tmp_path / "exp"
+    shutil.copytree(finished_exp, exp)
+    before = _listing(exp)
+    capsys.readouterr()
+    assert _train(conf_path, exp, "--force", "true", *args) == 2
+    err = capsys.readouterr().err
+    assert f"Conf error: {message}" in err and "Traceback" not in err, err
+    # One line, the last (before it only the csv checks' progress bars).
+    assert "\n" not in err[err.index("Conf error: ") :].rstrip("\n"), err
+    assert err.count("Conf error: ") == 1 and "Error" not in err.replace("Conf error", ""), err
+    assert _listing(exp) == before and not list(tmp_path.glob("exp.old-*"))

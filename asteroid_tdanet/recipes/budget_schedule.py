@@ -26,6 +26,19 @@ class CosineToBudget(Callback):
     The optimizer's initial ``lr`` of each group is lr_0.
     """
 
+    NO_BUDGET = (
+        "The cosine-to-budget schedule needs a budget: training.max_minutes, max_steps or a "
+        "finite number of epochs"
+    )
+
+    @classmethod
+    def missing_budget(cls, max_minutes, max_steps, epochs) -> str:
+        """:attr:`NO_BUDGET` when the training limits (a conf's ``max_minutes``,
+        ``max_steps``, ``epochs``; ``None``, ``-1`` or ``0``: none) give no finite budget,
+        else ``""``: the rule :meth:`on_train_start` applies, checked before the training."""
+        limits = (max_minutes, max_steps, epochs)
+        return "" if any(v is not None and v > 0 for v in limits) else cls.NO_BUDGET
+
     def __init__(self, warmup_steps: int = 100):
         self.warmup_steps = max(int(warmup_steps), 0)
         self._base = None
@@ -52,10 +65,7 @@ class CosineToBudget(Callback):
 
     def on_train_start(self, trainer, pl_module) -> None:
         if self.spent(trainer) is None:  # fail before the first step, not within it
-            raise ValueError(
-                "The cosine-to-budget schedule needs a budget: training.max_minutes, "
-                "max_steps or a finite number of epochs."
-            )
+            raise ValueError(f"{self.NO_BUDGET}.")
         self._base = [
             group.setdefault("initial_lr", group["lr"])
             for optimizer in trainer.optimizers

@@ -32,9 +32,63 @@ class AtomicCheckpointIO(TorchCheckpointIO):
                 os.remove(tmp)
 
 
+def relocated_checkpoint_state(state: dict, dirpath: str, mode: str = "min") -> dict:
+    """A ``ModelCheckpoint`` state saved in another folder (``state["dirpath"]``: the
+    experiment was moved, or its scratch mount differs on a requeued job) mapped onto
+    ``dirpath``: each checkpoint path becomes the file of the same name in ``dirpath``, and
+    top-k entries whose file is not there are dropped (the best and k-th best then follow
+    from the rest)."""
+
+    def here(path):
+        return os.path.join(dirpath, os.path.basename(os.fspath(path))) if path else path
+
+    state = dict(state, dirpath=dirpath)
+    top_k = {here(p): score for p, score in (state.get("best_k_models") or {}).items()}
+    top_k = {p: score for p, score in top_k.items() if os.path.exists(p)}
+    state["best_k_models"] = top_k
+    state["last_model_path"] = here(state.get("last_model_path"))
+    best = here(state.get("best_model_path"))
+    if top_k:
+        order = sorted(top_k, key=lambda p: float(top_k[p]), reverse=mode == "max")
+        if best not in top_k:
+            best = order[0]
+            state["best_model_score"] = top_k[best]
+        kth = here(state.get("kth_best_model_path"))
+        if kth not in top_k:
+            state["kth_best_model_path"], state["kth_value"] = order[-1], top_k[order[-1]]
+        else:
+            state["kth_best_model_path"] = kth
+    elif not (best and os.path.exists(best)):
+        best = ""
+        state["best_model_score"] = None
+    state["best_model_path"] = best
+    return state
+
+
+def best_checkpoint_callback(**kwargs):
+    """Lightning's ``ModelCheckpoint`` (same arguments and state key) whose saved state is
+    reloaded on resume also when the checkpoints folder's absolute path changed: Lightning
+    then keeps only ``best_model_path`` (with a warning), and the first epoch after the
+    resume became the best one, whatever the loss of the checkpoints still on disk."""
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    class BestCheckpoint(ModelCheckpoint):
+        @property
+        def state_key(self) -> str:  # ModelCheckpoint's: last.ckpt files of earlier runs load
+            return super().state_key.replace(type(self).__qualname__, "ModelCheckpoint", 1)
+
+        def load_state_dict(self, state_dict) -> None:
+            saved = state_dict.get("dirpath")
+            if saved and self.dirpath and os.path.realpath(saved) != self.dirpath:
+                state_dict = relocated_checkpoint_state(state_dict, self.dirpath, self.mode)
+            super().load_state_dict(state_dict)
+
+    return BestCheckpoint(**kwargs)
+
+
 def last_checkpoint_callback(dirpath: str, minutes: Optional[float]):
     """A callback that writes ``<dirpath>/last.ckpt``, the file the recipe resumes from, at
-    every validation end (every epoch) and, with ``minutes > 0``, every ``minutes`` of
+    every training epoch end (after the validation and the updates that depend on it) and, with ``minutes > 0``, every ``minutes`` of
     training within epochs too.
 
     Lightning's own ``save_last`` writes ``last.ckpt`` only when it writes a top-k
@@ -44,9 +98,12 @@ def last_checkpoint_callback(dirpath: str, minutes: Optional[float]):
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     class LastCheckpoint(ModelCheckpoint):
-        def on_validation_end(self, trainer, pl_module) -> None:
-            super().on_validation_end(trainer, pl_module)  # the timed save, if deferred
-            if not (trainer.sanity_checking or trainer.fast_dev_run):
+        def on_train_epoch_end(self, trainer, pl_module) -> None:
+            # At the training epoch end, after the validation, its learning-rate update
+            # (SeparationSystem steps a plateau schedule at validation end) and early
+            # stopping (Lightning runs checkpoint callbacks last): a resume from here goes on
+            # with this epoch's updates, as the uninterrupted run does.
+            if not trainer.fast_dev_run:
                 trainer.save_checkpoint(os.path.join(dirpath, "last.ckpt"))
 
     timed = {}

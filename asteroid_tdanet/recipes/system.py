@@ -4,6 +4,7 @@ processes."""
 import numbers
 
 from asteroid.engine.system import System
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 
 class SeparationSystem(System):
@@ -58,6 +59,24 @@ class SeparationSystem(System):
         # sync_dist: under DDP every process must agree on val_loss, which drives the
         # checkpointing, early stopping and LR schedule.
         self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+
+    def lr_scheduler_step(self, scheduler, metric):
+        if isinstance(scheduler, ReduceLROnPlateau):
+            return  # stepped at validation end (on_validation_end)
+        super().lr_scheduler_step(scheduler, metric)
+
+    def on_validation_end(self):
+        """Step the plateau schedules (``half_lr``) with this epoch's validation loss here,
+        not after the training epoch end as Lightning does: ``last.ckpt``, written at the
+        training epoch end, then holds the updated schedule and learning rate, and a run
+        resumed from it halves when the uninterrupted run does."""
+        if self.trainer.sanity_checking:
+            return
+        for config in self.trainer.lr_scheduler_configs:
+            if isinstance(config.scheduler, ReduceLROnPlateau):
+                metric = self.trainer.callback_metrics.get(config.monitor)
+                if metric is not None:
+                    config.scheduler.step(metric)
 
     def on_validation_epoch_end(self):
         # Asteroid logs hp_metric from every process; only rank 0 writes TensorBoard.

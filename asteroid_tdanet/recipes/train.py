@@ -31,6 +31,7 @@ from . import experiment as xp
 from .checkpointing import (
     DEFAULT_CHECKPOINT_MINUTES,
     AtomicCheckpointIO,
+    best_checkpoint_callback,
     checkpoint_progress,
     last_checkpoint_callback,
 )
@@ -49,6 +50,18 @@ def _number(value) -> bool:
 
 def _integer(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def known_optimizers() -> list:
+    """Lower-case names of asteroid's optimizers (``optim.optimizer``; ``make_optimizer``)."""
+    from asteroid.engine import optimizers
+
+    return sorted(
+        name.lower()
+        for name in optimizers.__all__
+        if isinstance(getattr(optimizers, name), type)
+        and issubclass(getattr(optimizers, name), torch.optim.Optimizer)
+    )
 
 
 # (section, key, what it must be, test): conf values that would otherwise fail only later
@@ -75,8 +88,19 @@ CONF_RULES = [
         lambda v: v is None or _number(v) and v >= 0,
     ),
     ("training", "save_top_k", "an integer >= -1", lambda v: _integer(v) and v >= -1),
+    ("training", "num_nodes", "an integer >= 1", lambda v: _integer(v) and v >= 1),
+    ("training", "stop_patience", "an integer >= 0", lambda v: _integer(v) and v >= 0),
+    (
+        "optim",
+        "optimizer",
+        "one of asteroid's optimizers (adam, sgd, adamw, radam, ...)",
+        lambda v: isinstance(v, str) and v.lower() in known_optimizers(),
+    ),
     ("optim", "lr", "a number > 0", lambda v: _number(v) and v > 0),
     ("optim", "weight_decay", "a number >= 0", lambda v: _number(v) and v >= 0),
+    ("scheduler", "lr_factor", "a number > 0 and < 1", lambda v: _number(v) and 0 < v < 1),
+    ("scheduler", "lr_patience", "an integer >= 0", lambda v: _integer(v) and v >= 0),
+    ("scheduler", "warmup_steps", "an integer >= 0", lambda v: _integer(v) and v >= 0),
     (
         "data",
         "segment",
@@ -100,6 +124,15 @@ def conf_problems(conf: dict) -> list:
             f"training.accelerator is {accelerator!r} but no CUDA GPU is available here "
             "(run.sh: --gpus 0 trains on the CPU)"
         )
+    training, scheduler = conf["training"], conf.get("scheduler", {})
+    if scheduler.get("cosine_to_budget"):
+        from .budget_schedule import CosineToBudget
+
+        missing = CosineToBudget.missing_budget(
+            training.get("max_minutes"), training.get("max_steps"), training.get("epochs")
+        )
+        if missing:
+            problems.append(f"{missing} (or --cosine_to_budget false)")
     return problems
 
 
@@ -107,7 +140,7 @@ def resume_mismatch(exp_dir: str, model) -> str:
     """How ``model`` (built from this run's conf) does not fit the weights of ``exp_dir``'s
     interrupted run (its ``last.ckpt``; :func:`~asteroid_tdanet.checkpoints.check_state_dict`
     names the keys and shapes), or ``""`` when it fits (options that change no weight, such
-    as dropout, lr or epochs, may change)."""
+    as dropout or epochs, may change; see :func:`resume_changes` for lr and the schedule)."""
     path = xp.last_checkpoint(exp_dir)
     prefix = "model."
     saved = {
@@ -120,6 +153,40 @@ def resume_mismatch(exp_dir: str, model) -> str:
     except CheckpointMismatchError as err:
         return str(err)
     return ""
+
+
+# Options whose values an interrupted run's last.ckpt restores over the conf's (optimizer
+# state, plateau schedule, early stopping, the cosine schedule's initial_lr and warm-up).
+RESTORED_ON_RESUME = [
+    ("optim", "optimizer"),
+    ("optim", "lr"),
+    ("optim", "weight_decay"),
+    ("training", "stop_patience"),
+    ("scheduler", "half_lr"),
+    ("scheduler", "lr_factor"),
+    ("scheduler", "lr_patience"),
+    ("scheduler", "cosine_to_budget"),
+    ("scheduler", "warmup_steps"),
+]
+
+
+def resume_changes(exp_dir: str, conf: dict) -> list:
+    """``--key saved (now new)`` for each of :data:`RESTORED_ON_RESUME` that ``conf`` sets
+    otherwise than the interrupted run's ``conf.yml`` (a resume would go on with the saved
+    value while recording the new one)."""
+    from .config import load_conf
+
+    path = os.path.join(exp_dir, xp.CONF)
+    if not os.path.exists(path):
+        return []
+    saved = load_conf(path)
+    return [
+        f"--{key} {saved[section][key]!r} (now {conf[section][key]!r})"
+        for section, key in RESTORED_ON_RESUME
+        if key in saved.get(section, {})
+        and key in conf.get(section, {})
+        and saved[section][key] != conf[section][key]
+    ]
 
 
 def make_loaders(conf: dict):
@@ -175,11 +242,11 @@ def _devices(value):
 
 def build_trainer(conf: dict, exp_dir: str):
     import pytorch_lightning as pl
-    from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from pytorch_lightning.callbacks import EarlyStopping, LearningRateMonitor
     from pytorch_lightning.loggers import TensorBoardLogger
 
     training = conf["training"]
-    checkpoint = ModelCheckpoint(
+    checkpoint = best_checkpoint_callback(
         dirpath=os.path.join(exp_dir, xp.CHECKPOINTS),
         filename="{epoch}-{val_loss:.3f}",
         monitor="val_loss",
@@ -233,6 +300,44 @@ def build_trainer(conf: dict, exp_dir: str):
         plugins=[AtomicCheckpointIO()],
     )
     return trainer, checkpoint
+
+
+def build_system(conf: dict, exp_dir: str, model, objective, train_loader, val_loader):
+    """The Lightning module (model, optimizer, ``half_lr`` schedule) and the trainer of
+    ``conf``: ``(system, trainer, best-checkpoint callback)``. Writes nothing; raises
+    ``ValueError`` (or Lightning's ``MisconfigurationException``) on an option that Lightning
+    or the optimizer refuses."""
+    from asteroid.engine.optimizers import make_optimizer
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from .system import SeparationSystem
+
+    optim = conf["optim"]
+    optimizer = make_optimizer(
+        model.parameters(),
+        optimizer=optim["optimizer"],
+        lr=optim["lr"],
+        weight_decay=optim["weight_decay"],
+    )
+    scheduler = None
+    if conf["scheduler"]["half_lr"]:
+        scheduler = ReduceLROnPlateau(
+            optimizer,
+            mode="min",
+            factor=conf["scheduler"]["lr_factor"],
+            patience=conf["scheduler"]["lr_patience"],
+        )
+    system = SeparationSystem(
+        model=model,
+        optimizer=optimizer,
+        loss_func=objective,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        scheduler=scheduler,
+        config=conf,
+    )
+    trainer, checkpoint_cb = build_trainer(conf, exp_dir)
+    return system, trainer, checkpoint_cb
 
 
 def training_seconds(trainer, session_seconds: float) -> float:
@@ -324,11 +429,6 @@ def main(argv=None) -> int:
     import pytorch_lightning as pl
     from pytorch_lightning.utilities.exceptions import SIGTERMException
 
-    from asteroid.engine.optimizers import make_optimizer
-    from torch.optim.lr_scheduler import ReduceLROnPlateau
-
-    from .system import SeparationSystem
-
     rank0 = int(os.environ.get("LOCAL_RANK", 0)) == 0 and int(os.environ.get("NODE_RANK", 0)) == 0
     try:
         # Only the launching process decides (DDP children see the same files later). Nothing
@@ -381,10 +481,31 @@ def main(argv=None) -> int:
                 file=sys.stderr,
             )
             return 2
+        changed = resume_changes(args.exp_dir, conf)
+        if changed:
+            print(
+                f"{args.exp_dir} holds an interrupted training whose checkpoint restores "
+                f"{', '.join(changed)}: a resume goes on with the saved values. Re-run "
+                "with those to resume it, or train anew under another --tag (or move that "
+                "folder away).",
+                file=sys.stderr,
+            )
+            return 2
     try:
         train_loader, val_loader, data_infos = make_loaders(conf)
     except (BadAudioFileError, FileNotFoundError, ValueError) as err:
         print(f"Data error: {err}", file=sys.stderr)
+        return 2
+    # The optimizer, the schedule and the trainer too before anything is changed: Lightning
+    # refuses a bad strategy, device list or node count only when the Trainer is built.
+    from lightning_fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        system, trainer, checkpoint_cb = build_system(
+            conf, args.exp_dir, model, objective, train_loader, val_loader
+        )
+    except (ValueError, TypeError, MisconfigurationException) as err:
+        print(f"Conf error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
     if rank0 and state == "replace":
         xp.move_aside(args.exp_dir)
@@ -392,31 +513,6 @@ def main(argv=None) -> int:
     if rank0:
         save_conf(conf, os.path.join(args.exp_dir, xp.CONF))
     resume = state == "resume"
-    optim = conf["optim"]
-    optimizer = make_optimizer(
-        model.parameters(),
-        optimizer=optim["optimizer"],
-        lr=optim["lr"],
-        weight_decay=optim["weight_decay"],
-    )
-    scheduler = None
-    if conf["scheduler"]["half_lr"]:
-        scheduler = ReduceLROnPlateau(
-            optimizer,
-            mode="min",
-            factor=conf["scheduler"]["lr_factor"],
-            patience=conf["scheduler"]["lr_patience"],
-        )
-    system = SeparationSystem(
-        model=model,
-        optimizer=optimizer,
-        loss_func=objective,
-        train_loader=train_loader,
-        val_loader=val_loader,
-        scheduler=scheduler,
-        config=conf,
-    )
-    trainer, checkpoint_cb = build_trainer(conf, args.exp_dir)
     ckpt_path = xp.last_checkpoint(args.exp_dir)
     if resume and os.path.exists(ckpt_path):
         at = checkpoint_progress(ckpt_path)
