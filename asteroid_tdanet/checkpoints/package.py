@@ -94,6 +94,11 @@ def load_package(pretrained, **hub_kwargs) -> dict:
 
 # Key of every checkpoint a Lightning Trainer writes (pytorch_lightning and lightning alike).
 LIGHTNING_KEY = "pytorch-lightning_version"
+# The recipes' experiment layout (asteroid_tdanet.recipes.experiment takes these names from
+# here: core modules never import recipe code): the model package stage 2 writes, and the
+# folder of its Lightning checkpoints.
+BEST_MODEL = "best_model.pth"
+CHECKPOINTS = "checkpoints"
 
 
 def is_lightning_checkpoint(package: dict) -> bool:
@@ -111,7 +116,6 @@ def lightning_checkpoint_message(source: str, path) -> str:
     model package ``best_model.pth`` into the experiment folder, whose ``checkpoints/`` holds
     these files: that path is given when the file sits there.
     """
-    from ..recipes.experiment import BEST_MODEL, CHECKPOINTS
 
     head = f"{source} is a Lightning training checkpoint (the trainer's state), not a model package"
     folder = os.path.dirname(os.path.abspath(path)) if path else ""

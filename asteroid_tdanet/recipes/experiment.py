@@ -10,10 +10,10 @@ import os
 import shutil
 import time
 
+from ..checkpoints.package import BEST_MODEL, CHECKPOINTS  # noqa: F401 (this layout's names)
+
 TRAIN_DONE = "train_done.json"
-BEST_MODEL = "best_model.pth"
 CONF = "conf.yml"
-CHECKPOINTS = "checkpoints"
 EVAL_DIR = "eval"
 EXAMPLES_DIR = "examples"  # inside an evaluation folder
 FINAL_METRICS = "final_metrics.json"
