@@ -88,8 +88,8 @@ def best_checkpoint_callback(**kwargs):
 
 def last_checkpoint_callback(dirpath: str, minutes: Optional[float]):
     """A callback that writes ``<dirpath>/last.ckpt``, the file the recipe resumes from, at
-    every training epoch end (after the validation and the updates that depend on it) and, with ``minutes > 0``, every ``minutes`` of
-    training within epochs too.
+    every training epoch end (after the validation and the updates that depend on it) and,
+    with ``minutes > 0``, every ``minutes`` of training within epochs too.
 
     Lightning's own ``save_last`` writes ``last.ckpt`` only when it writes a top-k
     checkpoint, i.e. when the monitored loss improved: after a run of epochs without
