@@ -75,7 +75,7 @@ for entry in $models; do
   exp_dirs+=("$exp_dir")
   if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
     # A finished experiment is kept: train only without train_done.json, evaluate only
-    # what has no final_metrics.json yet (run.sh refuses to overwrite either).
+    # what has no final_metrics.json yet (stage 3 keeps a finished evaluation).
     own_metrics=$exp_dir/eval/final_metrics.json
     stages=(--stage 2)
     note=""
@@ -91,11 +91,10 @@ for entry in $models; do
         echo "Compare stage 1: $model ($preset): finished in $exp_dir, kept"
         continue
       fi
+      # Stage 3 keeps a finished evaluation and runs only the missing one (the real-speech
+      # score of an experiment first evaluated without --real_speech_dir).
       stages=(--stage 3)
       note="  trained already ($exp_dir/train_done.json): evaluating only"
-      # Only the real-speech score is missing (an earlier run without --real_speech_dir):
-      # stage 3 scores the own test set again too (same model and set: the same numbers).
-      [ -f "$own_metrics" ] && stages+=(--force true)
     fi
     if [ -n "$note" ]; then
       echo "Compare stage 1: $model ($preset)"
