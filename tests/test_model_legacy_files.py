@@ -71,5 +71,7 @@ def test_the_upgrade_keeps_mixer_arguments_and_refuses_contradicting_heads():
     package["model_args"]["ga_mixer_args"] = {"n_heads": 4}
     assert upgrade_tdanet_package(package)["model_args"]["ga_mixer_args"] == {"n_heads": 4}
     package["model_args"]["n_heads"] = 2
-    with pytest.raises(NotACheckpointError, match=r"n_heads=2 and ga_mixer_args\['n_heads'\]=4"):
+    with pytest.raises(
+        NotACheckpointError, match=r"n_heads=2 contradicts ga_mixer_args\['n_heads'\]=4"
+    ):
         upgrade_tdanet_package(package)

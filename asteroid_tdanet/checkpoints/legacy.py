@@ -46,16 +46,13 @@ def upgrade_tdanet_package(package: dict) -> dict:
     the package already holds is kept (a contradicting ``n_heads`` is an error, as it is for
     the TDANet constructor), so no argument is silently replaced.
     """
+    from ..models.tdanet import with_n_heads
+
     args = dict(package["model_args"])
-    mixer_args = dict(args.get("ga_mixer_args") or {})
-    n_heads = args.pop("n_heads", None)
-    if n_heads is not None:
-        if mixer_args.get("n_heads", n_heads) != n_heads:
-            raise NotACheckpointError(
-                f"its model_args give n_heads={n_heads} and ga_mixer_args['n_heads']="
-                f"{mixer_args['n_heads']}."
-            )
-        mixer_args["n_heads"] = n_heads
+    try:
+        mixer_args = with_n_heads(args.get("ga_mixer_args"), args.pop("n_heads", None))
+    except ValueError as err:
+        raise NotACheckpointError(f"its model_args: {err}") from err
     args.setdefault("ga_mixer", "mhsa-frame-local" if args.get("official_compat") else "mhsa")
     args["ga_mixer_args"] = mixer_args
     state_dict = {upgrade_key(k): v for k, v in package["state_dict"].items()}

@@ -10,6 +10,20 @@ from .base import constructor_args
 from .ublock_model import UBlockModel
 
 
+def with_n_heads(ga_mixer_args: Optional[dict], n_heads: Optional[int]) -> dict:
+    """A copy of ``ga_mixer_args`` with TDANet's ``n_heads`` shortcut (the attention mixers'
+    head count; ``None``: not given) folded in. A head count that contradicts
+    ``ga_mixer_args['n_heads']`` is a ValueError: neither silently wins."""
+    merged = dict(ga_mixer_args or {})
+    if n_heads is not None:
+        if merged.get("n_heads", n_heads) != n_heads:
+            raise ValueError(
+                f"n_heads={n_heads} contradicts ga_mixer_args['n_heads']={merged['n_heads']}."
+            )
+        merged["n_heads"] = n_heads
+    return merged
+
+
 class TDANet(UBlockModel):
     """TDANet: free encoder, :class:`~asteroid_tdanet.masknn.TDANetMasker`, free decoder.
 
@@ -91,15 +105,7 @@ class TDANet(UBlockModel):
         if causal and official_compat:
             raise ValueError("The released models are not causal: official_compat excludes causal.")
         ga_mixer = ga_mixer or ("mhsa-frame-local" if official_compat else "mhsa")
-        ga_mixer_args = dict(ga_mixer_args or {})
-        n_heads = args.pop("n_heads")
-        if n_heads is not None:
-            if ga_mixer_args.get("n_heads", n_heads) != n_heads:
-                raise ValueError(
-                    f"n_heads={n_heads} contradicts ga_mixer_args['n_heads']="
-                    f"{ga_mixer_args['n_heads']}."
-                )
-            ga_mixer_args["n_heads"] = n_heads
+        ga_mixer_args = with_n_heads(ga_mixer_args, args.pop("n_heads"))
         args.update(ga_mixer=ga_mixer, ga_mixer_args=ga_mixer_args)
         global_module = None
         if use_ga:
