@@ -6,6 +6,7 @@ The validation loss of each epoch is fixed (injected) so that the bookkeeping is
 deterministic; a kill is an exception at the start of an epoch, after the previous epoch's
 end (and its checkpoints) is complete."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,12 +29,23 @@ def conf_path(tmp_path_factory):
     return make_tiny_data(tmp_path_factory.mktemp("data"))[0]
 
 
-def _session(monkeypatch, conf_path, exp, losses, kills, record, *extra):
+def _checksum(*tensors) -> str:
+    digest = hashlib.sha1()
+    for t in tensors:
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _session(monkeypatch, conf_path, exp, losses, kills, record, *extra, batches=None):
     """One run of stage 2 with val_loss ``losses[epoch]``; raises :class:`Killed` at the
     start of the first epoch in ``kills`` (removed from it); ``record[epoch]`` = the
-    learning rate the epoch trains with."""
+    learning rate the epoch trains with; ``batches[epoch]`` (when given) = a checksum of
+    each training batch of the epoch and of torch's global random state at its start
+    (``("train", batch, state)``), and of each validation batch (``("val", batch)``)."""
 
     def validation_step(self, batch, batch_nb):
+        if batches is not None and not self.trainer.sanity_checking:
+            batches.setdefault(self.current_epoch, []).append(("val", _checksum(*batch)))
         value = losses[min(self.current_epoch, len(losses) - 1)]
         self.log("val_loss", torch.tensor(float(value)), on_epoch=True)
 
@@ -43,20 +55,30 @@ def _session(monkeypatch, conf_path, exp, losses, kills, record, *extra):
             raise Killed(f"before epoch {self.current_epoch}")
         record[self.current_epoch] = self.trainer.optimizers[0].param_groups[0]["lr"]
 
+    def on_train_batch_start(self, batch, batch_idx):
+        if batches is not None:
+            batches.setdefault(self.current_epoch, []).append(
+                ("train", _checksum(*batch), _checksum(torch.get_rng_state()))
+            )
+
     monkeypatch.setattr(SeparationSystem, "validation_step", validation_step)
+    monkeypatch.setattr(SeparationSystem, "on_train_batch_start", on_train_batch_start, False)
     monkeypatch.setattr(SeparationSystem, "on_train_epoch_start", on_train_epoch_start, False)
     args = ["--conf", conf_path, "--exp_dir", str(exp), "--num_workers", "0", *TINY_MODEL]
     args += ["--checkpoint_minutes", "0", "--max_minutes", "none", *extra]
     return train.main(args)
 
 
-def _train(monkeypatch, conf_path, exp, losses, kills=(), *extra, move_to=None):
+def _train(monkeypatch, conf_path, exp, losses, kills=(), *extra, move_to=None, batches=None):
     """Sessions until the training finishes, the experiment folder moved to ``move_to`` after
     the first kill when given; (learning rate per epoch, train_done.json)."""
     kills, record = list(kills), {}
     for _ in range(len(kills) + 1):
         try:
-            assert _session(monkeypatch, conf_path, exp, losses, kills, record, *extra) == 0
+            code = _session(
+                monkeypatch, conf_path, exp, losses, kills, record, *extra, batches=batches
+            )
+            assert code == 0
             break
         except Killed:
             assert not (exp / xp.TRAIN_DONE).exists()
@@ -131,3 +153,76 @@ def test_options_a_resume_would_ignore_are_refused(
     assert [p.read_bytes() for p in kept] == before and not (exp / xp.TRAIN_DONE).exists()
     # With the saved values it resumes.
     assert _session(monkeypatch, conf_path, exp, [1.0], [], {}, *extra) == 0
+
+
+DATA_EPOCHS = ["--epochs", "4", "--cosine_to_budget", "false", "--early_stop", "false"]
+
+
+def _drawn(batches: dict, kind: str = "train") -> dict:
+    """The batch checksums of each epoch of one kind."""
+    return {epoch: [b[1] for b in drawn if b[0] == kind] for epoch, drawn in batches.items()}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_resumed_sessions_train_on_the_uninterrupted_runs_batches(
+    monkeypatch, conf_path, tmp_path, workers
+):
+    """Killed between epochs and resumed (each session starts with seed_everything), the run
+    draws in every epoch the training batches of the uninterrupted run (the mini conf's
+    dynamic mixing, speed perturbation and shuffling) and its validation crops, and torch's
+    global random state at every training batch (dropout) is the uninterrupted run's too.
+    Sessions used to replay the first session's epochs: session 3's equalled session 2's."""
+    extra = [*DATA_EPOCHS, "--num_workers", str(workers)]
+    whole, parts = {}, {}
+    _train(monkeypatch, conf_path, tmp_path / "a", [1.0], (), *extra, batches=whole)
+    data = _drawn(whole)
+    assert sorted(data) == [0, 1, 2, 3] and all(len(b) == 3 for b in data.values())
+    # Every epoch draws other data (new mixtures), and no batch repeats.
+    assert len({b for epoch in data.values() for b in epoch}) == 12
+    # Validation: the dev mixtures with a new random crop every epoch (docs/recipes.md).
+    crops = _drawn(whole, "val")
+    assert all(len(b) == 1 for b in crops.values()) and len(set(map(tuple, crops.values()))) == 4
+    _train(monkeypatch, conf_path, tmp_path / "b", [1.0], (1, 3), *extra, batches=parts)
+    assert _drawn(parts) == data
+    assert _drawn(parts, "val") == crops
+    assert parts == whole
+
+
+def test_fresh_runs_draw_the_seeds_batches(monkeypatch, conf_path, tmp_path):
+    """Two fresh runs with one seed train on the same batches; another seed on others."""
+    extra = [*DATA_EPOCHS, "--epochs", "2"]
+    runs = []
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        batches = {}
+        _train(monkeypatch, conf_path, tmp_path / name, [1.0], (), *extra, "--seed", seed,
+               batches=batches)  # fmt: skip
+        runs.append(_drawn(batches))
+    assert runs[0] == runs[1]
+    assert not set(runs[0][0] + runs[0][1]) & set(runs[2][0] + runs[2][1])
+
+
+def test_epoch_sampler_orders_by_seed_and_epoch_and_shards_ranks(monkeypatch):
+    """The order is a function of (seed, epoch); under DDP the ranks take alternate positions
+    of one order, padded as DistributedSampler's (Lightning leaves the sampler as it is)."""
+    from torch.utils.data import DistributedSampler
+
+    from asteroid_tdanet.recipes.dataset import EpochSampler, ItemKey, draw
+
+    sampler = EpochSampler(7, seed=3)
+    assert isinstance(sampler, DistributedSampler)
+    first = list(sampler)
+    assert sorted(k[0] for k in first) == list(range(7)) and all(k[1:] == (3, 0) for k in first)
+    assert list(EpochSampler(7, seed=3)) == first
+    sampler.set_epoch(1)
+    assert [k[0] for k in sampler] != [k[0] for k in first] and list(sampler)[0][2] == 1
+    assert [k[0] for k in EpochSampler(7, seed=3, shuffle=False)] == list(range(7))
+    order = [k[0] for k in sampler]
+    shards = []
+    for rank in (0, 1, 2):
+        monkeypatch.setattr(EpochSampler, "_replicas", staticmethod(lambda r=rank: (r, 3)))
+        assert len(sampler) == 3
+        shards.append([k[0] for k in sampler])
+    assert shards == [(order + order[:2])[r::3] for r in range(3)]
+    # An item's numbers depend on its key alone.
+    a, b = draw(ItemKey(2, 3, 1))[1].random(3), draw(ItemKey(2, 3, 1))[1].random(3)
+    assert (a == b).all() and not (a == draw(ItemKey(2, 3, 2))[1].random(3)).all()

@@ -20,7 +20,7 @@ import pandas as pd
 import soundfile as sf
 import torch
 from scipy.signal import firwin, resample_poly
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, DistributedSampler
 from tqdm import tqdm
 
 from .pitch import median_f0
@@ -109,6 +109,9 @@ class CsvMixDataset(Dataset):
         return_id (bool): also return the ``mixture_ID``.
 
     Items: ``mixture (time,)``, ``sources (n_src, time)`` float tensors [, ``mixture_ID``].
+    An item is asked for by its index or by an :class:`ItemKey` ``(index, seed, epoch)``
+    (the recipe's loaders, :class:`EpochSampler`): the random crop is then a function of the
+    key (:func:`draw`), so a resumed training crops as the uninterrupted one did.
     """
 
     def __init__(
@@ -185,12 +188,18 @@ class CsvMixDataset(Dataset):
     def __len__(self) -> int:
         return len(self.df)
 
-    def __getitem__(self, idx: int):
+    def __getitem__(self, key):
+        idx = key_index(key)
         row = self.df.iloc[idx]
         start, stop = 0, None
         if self.seg_len is not None:
-            # Random crop: the same window for the mixture and its sources.
-            start = int(np.random.randint(0, int(row["length"]) - self.seg_len + 1))
+            # Random crop: the same window for the mixture and its sources; for an ItemKey a
+            # function of (seed, epoch, index), else from np.random's global state.
+            high = int(row["length"]) - self.seg_len + 1
+            if isinstance(key, ItemKey):
+                start = int(draw(key)[1].integers(0, high))
+            else:
+                start = int(np.random.randint(0, high))
             stop = start + self.seg_len
         mixture = read_audio(row["mixture_path"], start, stop)
         sources = np.stack([read_audio(row[c], start, stop) for c in self.src_cols])
@@ -207,13 +216,98 @@ class CsvMixDataset(Dataset):
 
 
 def item_rng(idx: int) -> np.random.Generator:
-    """A fresh generator for one randomly drawn training item: from ``np.random``'s global
-    state (seeded per worker process by Lightning's ``seed_everything(workers=True)``) and the
-    item's index. The index matters with ``num_workers: 0`` under DDP: every rank's main
-    process holds the same global state, and only the indices (``DistributedSampler`` gives
-    each rank others) tell the ranks apart; without it every rank would train on the same
-    mixtures."""
+    """A fresh generator for one randomly drawn item asked for by a plain index (outside the
+    recipe's loaders, e.g. ``dataset[3]``): from ``np.random``'s global state and the item's
+    index, so every call draws afresh. The recipe's loaders ask for :class:`ItemKey` s
+    instead (:func:`draw`): generators that depend on the seed, the epoch and the index
+    only."""
     return np.random.default_rng([np.random.randint(2**31), idx])
+
+
+class ItemKey(tuple):
+    """``(index, seed, epoch)``: what :class:`EpochSampler` yields and the datasets' items
+    accept in place of an index. An item drawn for a key is a function of the key alone
+    (:func:`draw`), whatever the process, worker or session that draws it."""
+
+    __slots__ = ()
+
+    def __new__(cls, index: int, seed: int, epoch: int):
+        return super().__new__(cls, (int(index), int(seed), int(epoch)))
+
+    def __getnewargs__(self):  # pickled to the loader's worker processes
+        return tuple(self)
+
+
+def draw(key) -> tuple:
+    """``(index, generator)`` for an item asked for by ``key``: an :class:`ItemKey` gives
+    ``np.random.default_rng([seed, epoch, index])``, the same numbers in every session (a
+    resumed training draws what the uninterrupted one drew in that epoch) and in every
+    process (under DDP the ranks get other indices, so other items); a plain index gives
+    :func:`item_rng`'s."""
+    if isinstance(key, ItemKey):
+        index, seed, epoch = key
+        return index, np.random.default_rng([seed, epoch, index])
+    return int(key), item_rng(int(key))
+
+
+def key_index(key) -> int:
+    """The dataset index of an :class:`ItemKey` or a plain index."""
+    return key[0] if isinstance(key, ItemKey) else int(key)
+
+
+class EpochSampler(DistributedSampler):
+    """The indices ``0 .. n - 1`` of a dataset as :class:`ItemKey` s ``(index, seed,
+    epoch)``: in a random order drawn from ``(seed, epoch)`` alone (``shuffle``), or in
+    order. Epoch ``k`` thus gets the same order and the same items in every session, where
+    ``torch.utils.data.RandomSampler`` drew from torch's global generator, which
+    ``seed_everything`` resets at every session start (a training resumed every ``N`` epochs
+    replayed the same ``N`` epochs of data).
+
+    The epoch: :meth:`set_epoch`, which Lightning calls at every epoch start (on the
+    validation loader with the training epoch), and which
+    :class:`~.system.SeparationSystem` calls when it hands the loader over (Lightning starts
+    the first epoch's iterator, whose workers prefetch, before its ``set_epoch``).
+
+    Under DDP (a ``torch.distributed`` process group) each of the ``R`` processes takes the
+    keys at positions ``rank, rank + R, ...`` of the order, padded as
+    ``DistributedSampler``'s (it is one, so Lightning does not wrap it in one): the ranks
+    share one order and draw different items."""
+
+    def __init__(self, n: int, seed: int, shuffle: bool = True):
+        # DistributedSampler's __init__ asks for a process group: the replicas are looked up
+        # at each iteration instead (the group exists once Lightning set up the strategy).
+        self.n, self.seed, self.shuffle = int(n), int(seed) % 2**32, shuffle
+        self.epoch = 0
+
+    @staticmethod
+    def _replicas() -> tuple:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return torch.distributed.get_rank(), torch.distributed.get_world_size()
+        return 0, 1
+
+    # DistributedSampler's attributes, for code that reads them.
+    drop_last = False
+    rank = property(lambda self: self._replicas()[0])
+    num_replicas = property(lambda self: self._replicas()[1])
+    num_samples = property(lambda self: len(self))
+    total_size = property(lambda self: len(self) * self.num_replicas)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        _, replicas = self._replicas()
+        return -(-self.n // replicas)
+
+    def __iter__(self):
+        order = list(range(self.n))
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist()
+        rank, replicas = self._replicas()
+        if replicas > 1:
+            total = len(self) * replicas
+            order = (order * -(-total // self.n))[:total][rank::replicas]
+        return iter([ItemKey(i, self.seed, self.epoch) for i in order])
 
 
 def find_sources_csv(csv_dir: str) -> Optional[str]:
@@ -546,8 +640,8 @@ class DynamicMixDataset(CsvMixDataset):
         start = int(rng.integers(0, len(talk) - need + 1))
         return talk[start : start + need]
 
-    def __getitem__(self, idx: int):
-        rng = item_rng(idx)
+    def __getitem__(self, key):
+        idx, rng = draw(key)
         pair = None
         if self.pair_share and rng.uniform() < self.pair_share:
             pair = self._pitch_pair(rng)

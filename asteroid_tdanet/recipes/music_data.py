@@ -22,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..utils.docs import doc_summary
-from .dataset import BadAudioFileError, item_rng
+from .dataset import BadAudioFileError, draw, key_index
 
 LAYOUT = "musdb"  # data.layout of a music recipe's conf
 STEMS = ("vocals", "drums", "bass", "other")
@@ -202,8 +202,8 @@ class RemixDataset(Dataset):
             audio = audio[::-1]
         return np.ascontiguousarray(audio)
 
-    def __getitem__(self, idx: int):
-        rng = item_rng(idx)
+    def __getitem__(self, key):
+        _, rng = draw(key)  # an ItemKey of the recipe's loader, or a plain index
         stems = {stem: self._chunk(stem, rng) for stem in STEMS}
         mixture = np.sum(list(stems.values()), axis=0)
         targets = np.stack([stems[t] for t in self.targets])
@@ -247,8 +247,8 @@ class ChunkDataset(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, idx: int):
-        song, start = self.index[idx]
+    def __getitem__(self, key):
+        song, start = self.index[key_index(key)]
         stop = start + self.seg_len
         mixture = song.read(MIXTURE, start, stop)
         targets = np.stack([song.read(t, start, stop) for t in self.targets])

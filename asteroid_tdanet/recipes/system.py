@@ -2,7 +2,10 @@
 processes."""
 
 import numbers
+import random
 
+import numpy as np
+import torch
 from asteroid.engine.system import System
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -13,7 +16,15 @@ class SeparationSystem(System):
     whose logged losses are synchronised across processes.
 
     Batches are ``(mixture (batch, time), sources (batch, n_src, time))``.
+
+    Checkpoints hold the process's global random states (torch, CUDA, numpy, Python's
+    ``random``) under :attr:`RNG_KEY`, restored on resume: training started anew with
+    ``seed_everything`` at every session, so the dropout and any other draw of the model and
+    the objective repeated the first session's. (The data's draws do not use them: see
+    :class:`~.dataset.EpochSampler`.)
     """
+
+    RNG_KEY = "rng_states"
 
     @staticmethod
     def config_to_hparams(dic):
@@ -39,6 +50,50 @@ class SeparationSystem(System):
                 for section, values in dic.items()
             }
         )
+
+    def _at_epoch(self, loader):
+        """``loader`` with its sampler set to the epoch the fit loop runs next (restored on
+        resume): Lightning starts the first epoch's iterator, whose worker processes prefetch
+        at once, before it calls ``set_epoch``, so a resumed session's first epoch drew epoch
+        0's items with ``num_workers > 0``."""
+        sampler = getattr(loader, "sampler", None)
+        if callable(getattr(sampler, "set_epoch", None)) and self._trainer is not None:
+            sampler.set_epoch(self.trainer.fit_loop.epoch_progress.current.processed)
+        return loader
+
+    def train_dataloader(self):
+        return self._at_epoch(super().train_dataloader())
+
+    def val_dataloader(self):
+        return self._at_epoch(super().val_dataloader())
+
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint = super().on_save_checkpoint(checkpoint) or checkpoint
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        states = dict(
+            torch=torch.get_rng_state(),
+            numpy=[name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
+            python=random.getstate(),
+        )
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            states["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint[self.RNG_KEY] = states
+        return checkpoint
+
+    def on_load_checkpoint(self, checkpoint):
+        """Restore the saved random states (a checkpoint of an earlier version has none: the
+        session's seeded ones stay)."""
+        states = checkpoint.get(self.RNG_KEY)
+        if not states:
+            return
+        torch.set_rng_state(states["torch"])
+        name, keys, pos, has_gauss, cached = states["numpy"]
+        np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+        version, internal, gauss = states["python"]
+        random.setstate((version, tuple(internal), gauss))
+        cuda = states.get("cuda")
+        if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
 
     def common_step(self, batch, batch_nb, train=True):
         mixture, sources = batch

@@ -36,7 +36,7 @@ from .checkpointing import (
     last_checkpoint_callback,
 )
 from .config import parse_with_conf, save_conf, str2bool
-from .dataset import BadAudioFileError, CsvMixDataset, DynamicMixDataset
+from .dataset import BadAudioFileError, CsvMixDataset, DynamicMixDataset, EpochSampler
 from .model_factory import build_model, initial_weights_licence, with_stem_target
 from .music_data import is_music_data, make_music_sets, targets_of
 from .objectives import build_objective
@@ -197,12 +197,31 @@ def make_loaders(conf: dict):
         train_set, val_set = make_music_sets(data)
     else:
         train_set, val_set = _speech_sets(data)
-    workers = training["num_workers"]
+    workers, seed = training["num_workers"], int(training.get("seed") or 0)
     loader_args = dict(
         batch_size=training["batch_size"], num_workers=workers, persistent_workers=workers > 0
     )
-    train_loader = DataLoader(train_set, shuffle=True, drop_last=True, **loader_args)
-    val_loader = DataLoader(val_set, shuffle=False, drop_last=False, **loader_args)
+    # The order and every random draw of an epoch's items (dynamic mixing, random crops) are
+    # functions of (seed, epoch, index) (EpochSampler, set_epoch'ed by Lightning): a training
+    # resumed at an epoch end trains on the batches the uninterrupted one would (torch's
+    # RandomSampler drew from the global generator, which seed_everything resets at every
+    # session, so each session replayed the first session's data). A generator of its own
+    # per loader: starting the loader's iterator (its workers' base seed) then draws nothing
+    # from the global generator, whose state the checkpoint restores (dropout and the like).
+    train_loader = DataLoader(
+        train_set,
+        sampler=EpochSampler(len(train_set), seed, shuffle=True),
+        drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+        **loader_args,
+    )
+    val_loader = DataLoader(
+        val_set,
+        sampler=EpochSampler(len(val_set), seed, shuffle=False),
+        drop_last=False,
+        generator=torch.Generator().manual_seed(seed + 1),
+        **loader_args,
+    )
     return train_loader, val_loader, dict(train=train_set.get_infos(), valid=val_set.get_infos())
 
 
