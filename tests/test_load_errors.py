@@ -214,6 +214,25 @@ def test_a_checkpoint_damaged_inside_a_tensor_record_is_refused(tmp_path):
     assert len(message.splitlines()) == 1
 
 
+def test_a_checkpoint_saved_without_crcs_loads(tmp_path):
+    """torch.save's compute_crc32 option off stores CRC 0 for every record: torch.load reads
+    such files, so the CRC check must not call them damaged."""
+    import zipfile
+
+    from torch.utils.serialization import config
+
+    previous, config.save.compute_crc32 = config.save.compute_crc32, False
+    try:
+        saved = save_tiny_model(tmp_path / "model.pth")
+    finally:
+        config.save.compute_crc32 = previous
+    with zipfile.ZipFile(tmp_path / "model.pth") as archive:
+        assert {info.CRC for info in archive.infolist() if info.file_size} == {0}
+    loaded = load_model(str(tmp_path / "model.pth"))
+    for name, tensor in saved.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
 def test_a_truncated_checkpoint_is_reported_as_a_truncated_zip_archive(tmp_path):
     save_tiny_model(tmp_path / "model.pth")
     data = (tmp_path / "model.pth").read_bytes()

@@ -168,3 +168,21 @@ def test_options_refused_late_leave_a_finished_experiment_alone(
     assert "\n" not in err[err.index("Conf error: ") :].rstrip("\n"), err
     assert err.count("Conf error: ") == 1 and "Error" not in err.replace("Conf error", ""), err
     assert _listing(exp) == before and not list(tmp_path.glob("exp.old-*"))
+
+
+def test_optimizers_are_the_ones_asteroid_builds(monkeypatch):
+    """asteroid's make_optimizer looks names up in its module (its own optimizers and those of
+    register_optimizer), case-insensitively; anything else is refused before training."""
+    from asteroid.engine import optimizers
+
+    class TestOnlyOptimizer(torch.optim.SGD):
+        pass
+
+    # What register_optimizer does, undone after the test.
+    monkeypatch.setitem(vars(optimizers), "TestOnlyOptimizer", TestOnlyOptimizer)
+    for name in ("adam", "AdamW", "sgd", "testonlyoptimizer"):
+        assert train.is_known_optimizer(name), name
+        params = [torch.nn.Parameter(torch.zeros(1))]
+        assert isinstance(optimizers.make_optimizer(params, optimizer=name), torch.optim.Optimizer)
+    for name in ("bogus", "optimizer", "", None, 3):
+        assert not train.is_known_optimizer(name), name

@@ -52,15 +52,22 @@ def _integer(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def known_optimizers() -> list:
-    """Lower-case names of asteroid's optimizers (``optim.optimizer``; ``make_optimizer``)."""
+def is_known_optimizer(name) -> bool:
+    """Whether asteroid's ``make_optimizer`` builds an optimizer called ``name``
+    (``optim.optimizer``): asteroid's own and those added with ``register_optimizer``, looked
+    up the way ``make_optimizer`` does (``asteroid.engine.optimizers.get``)."""
     from asteroid.engine import optimizers
 
-    return sorted(
-        name.lower()
-        for name in optimizers.__all__
-        if isinstance(getattr(optimizers, name), type)
-        and issubclass(getattr(optimizers, name), torch.optim.Optimizer)
+    if not isinstance(name, str):
+        return False
+    try:
+        found = optimizers.get(name)
+    except ValueError:
+        return False
+    return (
+        isinstance(found, type)
+        and issubclass(found, torch.optim.Optimizer)
+        and found is not torch.optim.Optimizer
     )
 
 
@@ -94,7 +101,7 @@ CONF_RULES = [
         "optim",
         "optimizer",
         "one of asteroid's optimizers (adam, sgd, adamw, radam, ...)",
-        lambda v: isinstance(v, str) and v.lower() in known_optimizers(),
+        is_known_optimizer,
     ),
     ("optim", "lr", "a number > 0", lambda v: _number(v) and v > 0),
     ("optim", "weight_decay", "a number >= 0", lambda v: _number(v) and v >= 0),
