@@ -107,6 +107,12 @@ def test_stage_3_keeps_a_finished_evaluation_and_does_what_is_missing(tmp_path):
     real_metrics = exp / "eval_real_speech" / xp.FINAL_METRICS
     assert metrics(exp, "eval_real_speech")["n_utterances"] == 2
     scored = real_metrics.stat().st_mtime_ns
+    # Stage 1 again over the same corpus (compare.sh starts with stages 0-1 at every run):
+    # the csvs are unchanged, so the evaluations made from them are still kept.
+    test_csvs = sorted((tmp_path / "data" / "test").iterdir())
+    before = {p: p.stat().st_mtime_ns for p in test_csvs}
+    write_metadata(MINI, str(tmp_path / "storage"), 8000, str(tmp_path / "data"))
+    assert {p: p.stat().st_mtime_ns for p in test_csvs} == before
     # Both done: both kept, nothing evaluated.
     out = stage3(recipe_dir, "--real_speech_dir", str(first), *real)
     assert out.returncode == 0 and out.stdout.count("keeping") == 3  # + the real-speech set

@@ -94,6 +94,26 @@ def check_same_files(split_dir: str, folders: List[str]) -> None:
             )
 
 
+def write_csv(df, path: str) -> bool:
+    """Write ``df`` (no index) to ``path`` unless the file holds exactly that csv already;
+    return whether it was written. A re-run of stage 1 over the same corpus then leaves the
+    csvs, and their modification times, as they were: stage 3 keeps an evaluation only while
+    it is newer than its test csv. A changed csv is replaced in one step (a temporary file,
+    then a rename)."""
+    text = df.to_csv(index=False)
+    try:
+        with open(path, newline="") as f:
+            if f.read() == text:
+                return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return True
+
+
 def write_metadata(
     corpus: Corpus, storage_dir: str, sample_rate: int, out_dir: str, n_src: int = 2
 ) -> List[str]:
@@ -117,12 +137,12 @@ def write_metadata(
         os.makedirs(split_out, exist_ok=True)
         for mix_dir, df in tables.items():
             path = os.path.join(split_out, f"mixture_{split}_{mix_dir}.csv")
-            df.to_csv(path, index=False)
+            write_csv(df, path)
             written.append(path)
             logger.info("%s: %d mixtures", path, len(df))
         path = os.path.join(split_out, f"sources_{split}.csv")
         if sources is not None:
-            sources.to_csv(path, index=False)
+            write_csv(sources, path)
             written.append(path)
             logger.info("%s: %d whole sources", path, len(sources))
         elif os.path.exists(path):  # a list of an earlier build would point at deleted files
