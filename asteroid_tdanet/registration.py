@@ -60,8 +60,11 @@ def _eval_our_models(from_pretrained):
     @functools.wraps(from_pretrained)
     def wrapper(cls, pretrained_model_conf_or_path, *args, **kwargs):
         conf = pretrained_model_conf_or_path
+        source = "the package"
         if isinstance(conf, str):
-            conf = _safe_package(conf)
+            source, conf = repr(conf), _safe_package(conf)
+        if isinstance(conf, dict):
+            _check_our_model_args(conf, source)
         model = from_pretrained(cls, conf, *args, **kwargs)
         return model.eval() if isinstance(model, PackagedModel) else model
 
@@ -87,3 +90,16 @@ def _safe_package(name: str) -> dict:
     if isinstance(args, dict) and "sample_rate" not in args:
         args["sample_rate"] = SR_HASHTABLE.get(name, None)
     return package
+
+
+def _check_our_model_args(package: dict, source: str) -> None:
+    """For a package of one of our models, arguments its class does not take are named with
+    the release that wrote the file (:func:`~.models.base.check_model_args`, as our loaders
+    do), not left to the constructor's bare ``TypeError``."""
+    from .models import MODELS
+    from .models.base import check_model_args
+
+    name = str(package.get("model_name")).lower()
+    model_cls = next((c for key, c in MODELS.items() if key.lower() == name), None)
+    if model_cls is not None and isinstance(package.get("model_args"), dict):
+        check_model_args(model_cls, package["model_args"], source, package.get("infos"))

@@ -285,6 +285,18 @@ def test_an_argument_of_a_newer_release_is_named_with_the_writing_release(tmp_pa
         load_model(str(tmp_path / "newer.pth"))
     message = str(info.value)
     assert "newer.pth" in message and "'new_option'" in message and "9.1.0" in message
+    assert "a newer release is needed" in message and len(message.splitlines()) == 1
+    # Asteroid's BaseModel.from_pretrained (wrapped on import) names them the same way.
+    from asteroid.models import BaseModel
+
+    with pytest.raises(CheckpointMismatchError, match="'new_option'.*9.1.0"):
+        BaseModel.from_pretrained(str(tmp_path / "newer.pth"))
+    # Written by this release (or an older one): an edited file, no newer release to suggest.
+    package["infos"]["software_versions"]["asteroid_tdanet_version"] = "0.1.0"
+    with pytest.raises(CheckpointMismatchError) as info:
+        TDANet.from_pretrained(package)
+    assert "written by asteroid_tdanet 0.1.0)" in str(info.value)
+    assert "newer release" not in str(info.value)
     del package["infos"]
     with pytest.raises(CheckpointMismatchError, match="does not record the release"):
         TDANet.from_pretrained(package)

@@ -2,6 +2,7 @@
 
 import functools
 import inspect
+import re
 
 import torch
 from asteroid.models.base_models import BaseEncoderMaskerDecoder, BaseModel
@@ -66,16 +67,22 @@ def check_model_args(model_cls, model_args: dict, source: str, infos=None) -> No
         return
     versions = (infos or {}).get("software_versions") if isinstance(infos, dict) else None
     written = versions.get("asteroid_tdanet_version") if isinstance(versions, dict) else None
-    origin = (
-        f"the file was written by asteroid_tdanet {written}"
-        if written
-        else "the file does not record the release that wrote it"
-    )
+    if not written:
+        origin = "the file does not record the release that wrote it: a newer release may be needed"
+    elif _release(written) > _release(__version__):
+        origin = f"the file was written by asteroid_tdanet {written}: a newer release is needed"
+    else:  # not a newer release's argument: the file was edited, or written by other code
+        origin = f"the file was written by asteroid_tdanet {written}"
     raise CheckpointMismatchError(
         f"{source}: its model_args hold {', '.join(map(repr, unknown))}, which "
-        f"{model_cls.__name__} of asteroid_tdanet {__version__} does not take ({origin}: a "
-        "newer release may be needed)."
+        f"{model_cls.__name__} of asteroid_tdanet {__version__} does not take ({origin})."
     )
+
+
+def _release(version: str) -> tuple:
+    """``"0.3.0"`` -> ``(0, 3, 0)``, to order this package's release numbers (a suffix such
+    as ``.dev1`` adds a number; enough to tell an older or equal release from a newer one)."""
+    return tuple(int(n) for n in re.findall(r"\d+", str(version)))
 
 
 def _for_inference(method):
