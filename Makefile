@@ -26,7 +26,7 @@ $(STAMP): requirements-pinned.txt setup.py Makefile
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	cd egs/libri2mix && ./run.sh --dataset mini --python $(abspath $(VENV))/bin/python $(DEMO_ARGS)
+	cd egs/libri2mix && ./run.sh --dataset mini --python "$(abspath $(VENV))/bin/python" $(DEMO_ARGS)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

@@ -368,3 +368,14 @@ def test_lightning_training_checkpoints_point_to_the_model_package(tmp_path):
     assert "the best_model.pth that the recipe's stage 2 writes" in error(
         tmp_path / "elsewhere.ckpt"
     )
+
+
+def test_a_package_of_an_unknown_model_names_the_file(tmp_path):
+    package = save_tiny_model(tmp_path / "ok.pth").serialize()
+    package["model_name"] = "NoSuchNet"  # e.g. a model of a newer release or other package
+    torch.save(package, tmp_path / "other.pth")
+    with pytest.raises(NotACheckpointError) as info:
+        load_model(str(tmp_path / "other.pth"))
+    message = str(info.value)
+    assert "other.pth" in message and "Unknown model 'NoSuchNet'" in message
+    assert len(message.splitlines()) == 1

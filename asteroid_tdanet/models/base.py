@@ -178,8 +178,13 @@ class PackagedModel:
 
         hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
         package = load_package(pretrained, **hub_kwargs)
-        model_cls = get_model_class(package["model_name"])
         source = source_name(pretrained)
+        try:
+            model_cls = get_model_class(package["model_name"])
+        except ValueError as err:  # a model of another package (or release) than this one
+            from ..checkpoints import NotACheckpointError
+
+            raise NotACheckpointError(f"{source}: {err}") from err
         if cls not in GENERIC_LOADERS and not issubclass(model_cls, cls):
             raise ValueError(
                 f"{source} holds a {package['model_name']} model, not a {cls.__name__}: load "
