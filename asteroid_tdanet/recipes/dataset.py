@@ -193,13 +193,10 @@ class CsvMixDataset(Dataset):
         row = self.df.iloc[idx]
         start, stop = 0, None
         if self.seg_len is not None:
-            # Random crop: the same window for the mixture and its sources; for an ItemKey a
-            # function of (seed, epoch, index), else from np.random's global state.
+            # Random crop: the same window for the mixture and its sources, drawn as every
+            # item's draws are (draw: for an ItemKey a function of (seed, epoch, index)).
             high = int(row["length"]) - self.seg_len + 1
-            if isinstance(key, ItemKey):
-                start = int(draw(key)[1].integers(0, high))
-            else:
-                start = int(np.random.randint(0, high))
+            start = int(draw(key)[1].integers(0, high))
             stop = start + self.seg_len
         mixture = read_audio(row["mixture_path"], start, stop)
         sources = np.stack([read_audio(row[c], start, stop) for c in self.src_cols])
