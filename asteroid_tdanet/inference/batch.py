@@ -213,7 +213,7 @@ def _exists(path: Path) -> bool:
     except OSError as err:
         if err.errno == errno.ENAMETOOLONG:
             folder = next((p for p in path.parents if p.is_dir()), Path("."))  # to be made
-            raise name_error(path, err, name_max(str(folder))) from err
+            raise name_error(path, name_max(str(folder))) from err
         raise folder_error(path.parent, err) from err
 
 

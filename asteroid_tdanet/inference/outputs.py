@@ -125,7 +125,7 @@ def write_error(path, err: BaseException) -> OutputError:
     return OutputError(code or errno.EIO, f"cannot write {path}: {reason}")
 
 
-def name_error(path, err: Optional[OSError] = None, limit: Optional[int] = None) -> OutputError:
+def name_error(path, limit: Optional[int] = None) -> OutputError:
     """A file name too long for the file system (ENAMETOOLONG), as one line naming ``path``."""
     size = len(os.fsencode(os.path.basename(os.fspath(path))))
     allowed = f"; this file system allows {limit}" if limit else ""
@@ -192,7 +192,7 @@ def make_temporary(path: str) -> str:
         raise
     except OSError as err:
         if err.errno == errno.ENAMETOOLONG:  # e.g. the whole path is over PATH_MAX
-            raise name_error(path, err) from err
+            raise name_error(path) from err
         raise folder_error(folder, err) from err
 
 
