@@ -98,8 +98,11 @@ def _check_our_model_args(package: dict, source: str) -> None:
     do), not left to the constructor's bare ``TypeError``."""
     from .models import MODELS
     from .models.base import check_model_args
+    from .models.registry import get_model_class
 
-    name = str(package.get("model_name")).lower()
-    model_cls = next((c for key, c in MODELS.items() if key.lower() == name), None)
-    if model_cls is not None and isinstance(package.get("model_args"), dict):
+    try:
+        model_cls = get_model_class(package.get("model_name"))
+    except ValueError:  # not a model anyone registered: Asteroid's own error says so
+        return
+    if model_cls in MODELS.values() and isinstance(package.get("model_args"), dict):
         check_model_args(model_cls, package["model_args"], source, package.get("infos"))
