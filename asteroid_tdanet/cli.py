@@ -377,8 +377,8 @@ def _clean_stale_temporaries(folders) -> None:
         names = ", ".join(str(p) for p in kept)
         print(
             f"note: {len(kept)} temporary file(s) of runs that cannot be checked (on another "
-            f"host, or of an older release) left in place; remove them if no run is writing "
-            f"there: {names}",
+            f"host, of an older release, or on Windows) left in place; remove them if no run "
+            f"is writing there: {names}",
             file=sys.stderr,
         )
 
@@ -552,6 +552,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     2 usage or model error, 130/143 interrupted by SIGINT/SIGTERM)."""
     from .inference.interrupt import Interrupted, signals_raise
 
+    # File names are printed; a console or pipe whose encoding cannot show them (Windows'
+    # code pages) gets escapes instead of a UnicodeEncodeError after the work is done.
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

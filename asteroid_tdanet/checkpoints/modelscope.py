@@ -108,7 +108,7 @@ def modelscope_dir_to_package(path: str) -> Dict:
         )
     config_path = os.path.join(path, CONFIG_FILE)
     try:
-        with open(config_path) as f:
+        with open(config_path, encoding="utf-8-sig") as f:  # a BOM from Windows editors
             config = json.load(f)
     except (OSError, ValueError) as err:
         raise NotACheckpointError(f"{config_path!r} is not readable JSON: {err}") from err

@@ -23,9 +23,11 @@ def overlap_similarity(previous: torch.Tensor, current: torch.Tensor) -> torch.T
         current source ``j``. Unnormalised (as in Asteroid's ``LambdaOverlapAdd``) on purpose:
         a source that is silent in the overlap has near-zero entries and does not vote, whereas
         a normalised (cosine) score would weigh its leakage as much as real speech.
+        Computed in float64 on the CPU (Apple's ``mps`` has no float64).
     """
-    prev = previous.double() - previous.double().mean(-1, keepdim=True)
-    cur = current.double() - current.double().mean(-1, keepdim=True)
+    prev, cur = previous.cpu().double(), current.cpu().double()
+    prev = prev - prev.mean(-1, keepdim=True)
+    cur = cur - cur.mean(-1, keepdim=True)
     return prev @ cur.transpose(1, 2)
 
 

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -102,6 +103,21 @@ def output_paths(
     return [out_dir / stem.parent / f"{stem.name}_{name}{ext}" for name in _names(names)]
 
 
+# Systems whose usual file systems (APFS/HFS+, NTFS/FAT) take names that differ only in
+# letter case (or, on macOS, in Unicode normalisation) for one file.
+CASE_INSENSITIVE_PLATFORMS = ("darwin", "win32", "cygwin")
+
+
+def path_key(path) -> str:
+    """What identifies the file at ``path``: its resolved path, case-folded and NFC-normalised
+    on :data:`CASE_INSENSITIVE_PLATFORMS` (where ``Talk_s1.wav`` and ``talk_s1.wav`` are one
+    file, and ``Path.resolve`` keeps the case it was given)."""
+    key = str(Path(path).resolve())
+    if sys.platform in CASE_INSENSITIVE_PLATFORMS:
+        key = unicodedata.normalize("NFC", key).casefold()
+    return key
+
+
 def discover(
     inputs: Sequence[str],
     out_dir: Path,
@@ -153,25 +169,25 @@ class RunOutputs:
 
     def __init__(self, out_dir: Path, names: OutputNames, inputs: Sequence[Tuple[Path, Path]]):
         self.pattern = output_name_pattern(names)
-        self.stems: Dict[Path, Path] = {}  # resolved out_dir / stem -> its input
-        self.files: Dict[Path, Path] = {}  # resolved output path -> its input
+        self.stems: Dict[str, Path] = {}  # path_key(out_dir / stem) -> its input
+        self.files: Dict[str, Path] = {}  # path_key(output path) -> its input
         for path, stem in inputs:
             base = (Path(out_dir) / stem).resolve()
-            self.stems.setdefault(base, Path(path))
+            self.stems.setdefault(path_key(base), Path(path))
             for output in output_paths(Path(base.name), base.parent, names):
-                self.files.setdefault(output, Path(path))
+                self.files.setdefault(path_key(output), Path(path))
 
     def output_of(self, path: Path) -> Optional[Path]:
         """The input (another file) whose output ``path`` is in this run, or ``None``: a
         ``<stem>_<name>.wav`` lying where the outputs of an input ``<stem>.*`` go, or a path
         (links followed) that is one of the outputs."""
         path = Path(path)
-        real = path.resolve()
+        real = path_key(path)
         match = self.pattern.match(path.name)
-        owner = self.stems.get((path.parent / match["stem"]).resolve()) if match else None
+        owner = self.stems.get(path_key(path.parent / match["stem"])) if match else None
         if owner is None:
             owner = self.files.get(real)
-        return owner if owner is not None and owner.resolve() != real else None
+        return owner if owner is not None and path_key(owner) != real else None
 
 
 def _walk(folder: Path) -> List[Path]:
@@ -232,15 +248,15 @@ def plan(
     (:func:`discover`)."""
     out_dir = Path(out_dir)
     jobs: List[Job] = []
-    claimed: Dict[Path, Path] = {}
+    claimed: Dict[str, Path] = {}
     seen = set()
     for path, stem in discover(inputs, out_dir, names, note):
-        source = Path(path).resolve()
+        source = path_key(path)
         if source in seen:
             continue
         seen.add(source)
         job = Job(path, output_paths(stem, out_dir, names))
-        keys = [p.resolve() for p in job.outputs]
+        keys = [path_key(p) for p in job.outputs]
         other = next((claimed[k] for k in keys if k in claimed), None)
         try:
             existing, unusable = [p for p in job.outputs if _exists(p)], None

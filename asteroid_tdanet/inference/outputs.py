@@ -8,7 +8,10 @@ published under their final names at once; on any failure, or an interruption (s
 meanwhile (another run writing the same output) unless overwriting was asked for: it
 hard-links the temporary to the final name, which fails if that name exists.
 A temporary left by a run that was killed (SIGKILL, power loss) is recognised by the dead
-process id in its name and removed by the next run writing to that folder.
+process id in its name and removed by the next run writing to that folder (on POSIX systems;
+on Windows, where a process cannot be probed without side effects, it is reported instead).
+Overwriting moves each existing output aside first and deletes it only once every output is
+published, so a failure midway leaves the old files as they were.
 """
 
 import errno
@@ -38,8 +41,11 @@ TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>\w+)-(?P<pid>\d+)-\w+\.partia
 # Fixed names written by release 0.2.0 and earlier (.<stem>.partial<ext>): their writer
 # cannot be told, so they are only reported.
 OLD_TEMP_NAME = re.compile(r"^\..+\.partial\.\w+$")
-# Hard links are not supported everywhere (FAT, some network file systems).
-_NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK)
+# Windows: names limited in UTF-16 units, and no side-effect-free probe of a process.
+ON_WINDOWS = os.name == "nt"
+# Suffix of an existing output moved aside while overwriting (never matched by TEMP_NAME:
+# the stale-temporary cleaner must not delete a user's old output).
+BACKUP_SUFFIX = ".replaced"
 
 
 # Block codecs pad the last block, so their files are longer than the samples written: they
@@ -125,19 +131,28 @@ def write_error(path, err: BaseException) -> OutputError:
     return OutputError(code or errno.EIO, f"cannot write {path}: {reason}")
 
 
+def name_length(name: str) -> Tuple[int, str]:
+    """Length of a file ``name`` in the units its file system limits: UTF-16 code units on
+    Windows (NTFS, exFAT: 255 of them), bytes of the file system encoding elsewhere."""
+    if ON_WINDOWS:
+        return len(name.encode("utf-16-le", "surrogatepass")) // 2, "characters"
+    return len(os.fsencode(name)), "bytes"
+
+
 def name_error(path, limit: Optional[int] = None) -> OutputError:
     """A file name too long for the file system (ENAMETOOLONG), as one line naming ``path``."""
-    size = len(os.fsencode(os.path.basename(os.fspath(path))))
+    size, unit = name_length(os.path.basename(os.fspath(path)))
     allowed = f"; this file system allows {limit}" if limit else ""
     return OutputError(
         errno.ENAMETOOLONG,
-        f"cannot write {os.fspath(path)}: its file name is too long ({size} bytes{allowed}; "
+        f"cannot write {os.fspath(path)}: its file name is too long ({size} {unit}{allowed}; "
         f"errno {errno.ENAMETOOLONG} ENAMETOOLONG)",
     )
 
 
 def name_max(folder: str) -> int:
-    """Longest file name (bytes) ``folder``'s file system takes (255 if it cannot tell)."""
+    """Longest file name ``folder``'s file system takes, in :func:`name_length`'s units (255
+    if it cannot tell)."""
     try:
         return int(os.pathconf(folder, "PC_NAME_MAX"))
     except (OSError, ValueError, AttributeError):  # not POSIX, or not reported
@@ -176,7 +191,7 @@ def make_temporary(path: str) -> str:
     try:
         os.makedirs(folder, exist_ok=True)
         limit = name_max(folder)
-        if len(os.fsencode(name)) > limit:
+        if name_length(name)[0] > limit:
             raise name_error(path, limit=limit)
         stem = temporary_stem(name)
         while True:
@@ -206,13 +221,30 @@ def publish(tmp: str, path: str, overwrite: bool) -> None:
     except FileExistsError:
         raise
     except OSError as err:
-        if err.errno not in _NO_LINKS:
-            raise
-        if os.path.lexists(path):  # no hard links: check, then rename (a short window)
+        # No hard links here (FAT/exFAT, some network file systems; the errno varies by
+        # system: EPERM, ENOTSUP, EXDEV, EINVAL from Windows' "Incorrect function"): check,
+        # then rename (a short window). A cause that is not the link, e.g. a full disk or a
+        # read-only folder, fails the rename too and is raised from there.
+        if os.path.lexists(path):
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), path) from err
         os.rename(tmp, path)
     else:
         os.remove(tmp)
+
+
+def move_aside(path: str) -> Optional[str]:
+    """Rename an existing file ``path`` to a new hidden name beside it (returned), so that it
+    can be restored; ``None`` if there is no such file. A folder is left where it is (the
+    publication onto it then fails)."""
+    if not os.path.lexists(path) or (os.path.isdir(path) and not os.path.islink(path)):
+        return None
+    folder, name = os.path.split(path)
+    stem = temporary_stem(name)
+    backup = os.path.join(
+        folder or ".", f".{stem}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{BACKUP_SUFFIX}"
+    )
+    os.replace(path, backup)
+    return backup
 
 
 class OutputFiles:
@@ -325,13 +357,21 @@ class OutputFiles:
                 except WRITE_ERRORS as err:
                     raise write_error(path, err) from err
             self.files = []
-            published: List[Tuple[str, str]] = []
+            # (temporary, final name, what was there before: moved aside, or None)
+            published: List[Tuple[str, str, Optional[str]]] = []
             for tmp, path in zip(self.tmp_paths, self.paths):
+                backup = None
                 try:
+                    backup = move_aside(path) if self.overwrite else None
                     publish(tmp, path, self.overwrite)
                 except OSError as err:
-                    for done_tmp, done_path in published:  # all or none: take ours back
+                    # All or none: take ours back and put every replaced file back.
+                    if backup is not None:
+                        os.replace(backup, path)
+                    for done_tmp, done_path, done_backup in reversed(published):
                         os.replace(done_path, done_tmp)
+                        if done_backup is not None:
+                            os.replace(done_backup, done_path)
                     if not isinstance(err, FileExistsError):
                         raise write_error(path, err) from err
                     raise OutputExistsError(
@@ -339,7 +379,10 @@ class OutputFiles:
                         f"{path} was created by another run while this one was writing it; "
                         "kept it (pass --force to overwrite)",
                     ) from err
-                published.append((tmp, path))
+                published.append((tmp, path, backup))
+            for _, _, backup in published:
+                if backup is not None:
+                    os.remove(backup)
             self.tmp_paths = [t for t in self.tmp_paths if os.path.lexists(t)]
             # Set before a signal held back meanwhile is raised (at the end of this block):
             # the caller can tell that the outputs are complete.
@@ -358,15 +401,21 @@ class OutputFiles:
         self.files, self.tmp_paths = [], []
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int) -> Optional[bool]:
+    """Whether process ``pid`` of this host runs; ``None`` when that cannot be told. On
+    Windows ``os.kill(pid, 0)`` is not a probe (it sends CTRL_C_EVENT), so it is not asked."""
     if pid == os.getpid():
         return True
+    if ON_WINDOWS:
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
         return True
+    except OSError:
+        return None
     return True
 
 
@@ -374,8 +423,9 @@ def clean_stale_temporaries(folders: Iterable) -> Tuple[List[Path], List[Path]]:
     """Remove the temporaries that killed runs left in ``folders`` (not recursive).
 
     Returns ``(removed, kept)``: ``kept`` are temporaries whose writer cannot be checked
-    (written on another host, or under the fixed names of older releases), left in place
-    for the caller to report; those of live runs on this host are left alone silently.
+    (written on another host, under the fixed names of older releases, or on a system where
+    a process cannot be probed: Windows), left in place for the caller to report; those of
+    live runs on this host are left alone silently.
     """
     removed, kept = [], []
     for folder in {Path(f) for f in folders}:
@@ -383,12 +433,13 @@ def clean_stale_temporaries(folders: Iterable) -> Tuple[List[Path], List[Path]]:
             continue
         for path in sorted(folder.iterdir()):
             match = TEMP_NAME.match(path.name)
-            if match and match["host"] == _HOST and not _alive(int(match["pid"])):
+            alive = _alive(int(match["pid"])) if match and match["host"] == _HOST else None
+            if alive is False:
                 try:
                     path.unlink()
                     removed.append(path)
                 except FileNotFoundError:  # another run cleaned it first
                     pass
-            elif (match and match["host"] != _HOST) or OLD_TEMP_NAME.match(path.name):
+            elif (match and alive is None) or OLD_TEMP_NAME.match(path.name):
                 kept.append(path)  # the writer cannot be checked (live ones are not reported)
     return removed, kept

@@ -24,9 +24,11 @@ SeparateFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def fade_in(overlap: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """``sin^2`` ramp of ``overlap`` samples; ``fade_in + fade_in.flip(0) == 1``."""
-    t = (torch.arange(overlap, device=device, dtype=torch.float64) + 0.5) / overlap
-    return torch.sin(0.5 * math.pi * t).pow(2).to(dtype)
+    """``sin^2`` ramp of ``overlap`` samples; ``fade_in + fade_in.flip(0) == 1``.
+
+    Computed in float64 on the CPU, then moved: Apple's ``mps`` has no float64."""
+    t = (torch.arange(overlap, dtype=torch.float64) + 0.5) / overlap
+    return torch.sin(0.5 * math.pi * t).pow(2).to(device=device, dtype=dtype)
 
 
 # The sources of two chunks are compared on their overlap with the means removed: on one

@@ -68,7 +68,7 @@ def load_conf(path: str) -> Dict[str, dict]:
     Raises:
         FileNotFoundError: no such file. ValueError: not YAML, or not sections of keys.
     """
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         try:
             conf = yaml.safe_load(f) or {}
         except yaml.YAMLError as err:
@@ -138,5 +138,5 @@ def apply_overrides(conf: Dict[str, dict], values: dict) -> Dict[str, dict]:
 
 
 def save_conf(conf: Dict[str, dict], path: str) -> None:
-    with open(path, "w") as f:
+    with open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(conf, f, sort_keys=False)

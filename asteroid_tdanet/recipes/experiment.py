@@ -87,11 +87,11 @@ def require(path: str, stage: int) -> None:
 
 def write_json(path: str, obj) -> None:
     tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
+    with open(tmp, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2)
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written marker
 
 
 def read_json(path: str):
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         return json.load(f)

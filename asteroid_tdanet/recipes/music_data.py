@@ -316,7 +316,7 @@ def main(argv=None) -> int:
         print(f"Data error: {err}", file=sys.stderr)
         return 2
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
+    with open(args.out, "w", encoding="utf-8") as f:
         json.dump(dict(root=os.path.abspath(args.root), songs=listing), f, indent=1)
     counts = ", ".join(
         f"{split}: {len(songs)} songs, {sum(songs.values()) / 60:.1f} min"

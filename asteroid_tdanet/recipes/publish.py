@@ -60,7 +60,7 @@ def build_publish_dir(
     os.makedirs(building)
     try:
         card = card_text(repo_id, license_id, dataset_json, package, conf, metrics, init_licence)
-        with open(os.path.join(building, CARD), "w") as f:
+        with open(os.path.join(building, CARD), "w", encoding="utf-8") as f:
             f.write(card)
         torch.save(package, os.path.join(building, "pytorch_model.bin"))
         shutil.copy(os.path.join(exp_dir, xp.CONF), os.path.join(building, "conf.yml"))
@@ -112,7 +112,7 @@ def card_text(
 def card_names(publish_dir: str, repo_id: str) -> bool:
     """Whether the folder's card loads the model from ``repo_id`` (its usage snippet)."""
     try:
-        with open(os.path.join(publish_dir, CARD)) as f:
+        with open(os.path.join(publish_dir, CARD), encoding="utf-8") as f:
             return f'load_model("{repo_id}")' in f.read()
     except OSError:
         return False
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
         conf, metrics = read_experiment(args.exp_dir)
         text = card_text(args.hub_repo_id, licence, args.dataset_json, package, conf, metrics)
         card = os.path.join(publish_dir, CARD)
-        with open(f"{card}.tmp", "w") as f:
+        with open(f"{card}.tmp", "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(f"{card}.tmp", card)
         print(f"Model card rewritten for {args.hub_repo_id}: {publish_dir}/{CARD}")

@@ -24,6 +24,20 @@ from torch import nn
 
 from .hippo import legs_nplr
 
+# Devices without the float64 / complex128 arithmetic the kernel is generated in.
+NO_FLOAT64_DEVICES = ("mps",)
+
+
+def check_kernel_device(device: torch.device) -> None:
+    """Raise a one-line error for a device on which the kernel cannot be generated."""
+    if torch.device(device).type in NO_FLOAT64_DEVICES:
+        raise RuntimeError(
+            f"The S4 kernel is computed in float64 / complex128, which the "
+            f"'{torch.device(device).type}' device does not support: run models with an S4 "
+            f"layer (S4M, the 's4' mixer) on the CPU or CUDA."
+        )
+
+
 # Complex entries per chunk of channels in the Cauchy sum: bounds the temporary
 # (chunk, frequencies, state) array to about 16 MB in complex128.
 _CAUCHY_CHUNK = 1_000_000
@@ -131,6 +145,7 @@ class NPLRKernel(nn.Module):
 
     # ------------------------------------------------------------------------ the kernel
     def forward(self, length: int) -> torch.Tensor:
+        check_kernel_device(self.C.device)
         self.setup_length(length)
         internal = int(self.L)
         key = None

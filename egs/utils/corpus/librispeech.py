@@ -59,7 +59,7 @@ def libri2mix_state(storage_dir: str) -> str:
 
 def read_json(path: str) -> dict:
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             return json.load(f)
     except json.JSONDecodeError as err:  # a ValueError that would not name the file
         raise ValueError(f"{path} is not valid JSON ({err}).") from err
@@ -68,7 +68,7 @@ def read_json(path: str) -> dict:
 def _write_json(path: str, data: dict) -> None:
     """Atomically (a kill leaves the old file or the new one, never half of one)."""
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
+    with open(tmp, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=2)
     os.replace(tmp, path)
 

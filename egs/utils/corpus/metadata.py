@@ -102,13 +102,13 @@ def write_csv(df, path: str) -> bool:
     then a rename)."""
     text = df.to_csv(index=False)
     try:
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8") as f:
             if f.read() == text:
                 return False
     except (OSError, UnicodeDecodeError):
         pass
     tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
     return True

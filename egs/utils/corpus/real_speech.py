@@ -91,7 +91,7 @@ def build_real_speech_set(
         test_dir=os.path.abspath(os.path.join(out_dir, CSV_DIR, SPLIT)),
         csv=[os.path.abspath(p) for p in csv],
     )
-    with open(os.path.join(out_dir, SUMMARY), "w") as f:
+    with open(os.path.join(out_dir, SUMMARY), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
     return summary
 

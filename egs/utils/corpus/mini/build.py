@@ -288,6 +288,6 @@ def build_mini(root: str, **options) -> dict:
             ),
         ),
     )
-    with open(os.path.join(root, "dataset.json"), "w") as f:
+    with open(os.path.join(root, "dataset.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
     return info

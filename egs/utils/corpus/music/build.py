@@ -56,7 +56,7 @@ def _normalised(value: dict) -> dict:
 def load_complete(out_dir: str, options: dict) -> Optional[dict]:
     """dataset.json of a complete build of ``options`` in ``out_dir``, else ``None``."""
     try:
-        with open(os.path.join(out_dir, "dataset.json")) as f:
+        with open(os.path.join(out_dir, "dataset.json"), encoding="utf-8") as f:
             info = json.load(f)
     except (OSError, ValueError):
         return None
@@ -200,7 +200,7 @@ def build_music(
         build_seconds=round(time.time() - started, 1),
     )
     tmp = done + ".tmp"
-    with open(tmp, "w") as f:
+    with open(tmp, "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
     os.replace(tmp, done)
     return _normalised(info)  # as a reuse returns it
