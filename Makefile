@@ -13,7 +13,7 @@ install: $(STAMP)
 
 # Re-installs only when the pins, the packaging or these install lines change; pip keeps what
 # is already there.
-$(STAMP): requirements-pinned.txt setup.py Makefile
+$(STAMP): requirements-pinned.txt setup.py asteroid_tdanet/version.py Makefile
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -r requirements-pinned.txt
 	# The music mini set's synthesiser; --no-deps: its pyaudio requirement (live playback

@@ -27,8 +27,10 @@ setup(
     packages=find_packages(include=["asteroid_tdanet", "asteroid_tdanet.*"]),
     include_package_data=True,
     install_requires=[
-        "torch>=2.1",
-        "torchaudio>=2.1",
+        # 2.5: torch.serialization.safe_globals (safe checkpoint loading) and
+        # torch.onnx.export(dynamo=False); the tests run on 2.11.
+        "torch>=2.5",
+        "torchaudio>=2.5",
         "asteroid>=0.7",
         "asteroid-filterbanks>=0.4",
         "requests",

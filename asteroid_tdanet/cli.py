@@ -5,6 +5,7 @@ Run ``asteroid-tdanet <command> --help`` for every option.
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -177,9 +178,9 @@ def _info_parser(sub) -> None:
     p.add_argument(
         "--counter",
         choices=("ptflops", "thop", "none"),
-        default="ptflops",
-        help="MAC counter (default: %(default)s; 'thop' does not count attention; 'none' "
-        "skips counting)",
+        default=None,
+        help="MAC counter (default: ptflops when installed, from the [flops] extra, otherwise "
+        "none, with a note; 'thop' does not count attention; 'none' skips counting)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     p.set_defaults(func=cmd_info)
@@ -409,8 +410,19 @@ def model_info(model, counter: str = "ptflops") -> dict:
 
 
 def cmd_info(args) -> int:
+    import importlib.util
+
+    counter = args.counter
+    if counter is None:  # the default counts MACs when it can: the library needs no extra
+        counter = "ptflops" if importlib.util.find_spec("ptflops") else "none"
+        if counter == "none":
+            print(
+                "note: MACs not counted: ptflops is not installed (pip install "
+                "'asteroid-tdanet[flops]')",
+                file=sys.stderr,
+            )
     model = load_model(args.model).eval()
-    info = model_info(model, args.counter)
+    info = model_info(model, counter)
     if args.json:
         print(json.dumps(info, indent=2, default=str))
         return 0
@@ -433,10 +445,8 @@ EXPORT_TOLERANCE = 1e-3
 
 
 def cmd_export(args) -> int:
-    import os
-
     from .export import ExportNotSupported, export_onnx, export_torchscript, has_length_limit
-    from .inference.outputs import OutputError, make_temporary, publish
+    from .inference.outputs import OutputError, make_temporary, publish, write_error
     from .utils.stages import StageLog, maybe_stage
 
     output = Path(args.output)
@@ -462,10 +472,8 @@ def cmd_export(args) -> int:
                 export_onnx(model, tmp, opset=args.opset, log=log)
             else:
                 export_torchscript(model, tmp, max_seconds=args.max_seconds, log=log)
-        except ImportError as err:
-            raise CliError(
-                f"ONNX export needs onnx (pip install 'asteroid-tdanet[export]'): {err}"
-            ) from err
+        except ImportError as err:  # export_onnx names the extra
+            raise CliError(str(err)) from err
         except ExportNotSupported as err:
             raise CliError(f"{type(model).__name__}: {err}") from err
         except Exception as err:  # torch's exporters raise many types; the disk OSError
@@ -488,6 +496,8 @@ def cmd_export(args) -> int:
             publish(tmp, str(output), overwrite=args.force)
         except FileExistsError:  # written meanwhile by another run
             raise CliError(f"{output} exists (pass --force to overwrite)")
+        except OSError as err:  # e.g. a read-only folder: one line naming the file
+            raise CliError(str(write_error(str(output), err))) from err
         tmp = None
     finally:
         if tmp is not None and os.path.exists(tmp):
@@ -561,7 +571,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         with signals_raise():  # SIGINT/SIGTERM: clean up, one line, exit 130/143
-            return args.func(args)
+            code = args.func(args)
+        sys.stdout.flush()  # here, so that a reader that left is handled below
+        return code
+    except BrokenPipeError:
+        # The reader of stdout left (``| head``): what it wanted was printed, and the files
+        # written are complete. Point stdout at devnull so that Python's final flush does
+        # not fail again, and exit as a process killed by SIGPIPE would (128 + 13).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except CliError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 2

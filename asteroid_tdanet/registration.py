@@ -46,7 +46,7 @@ def _eval_our_models(from_pretrained):
     """Asteroid's ``BaseModel.from_pretrained``, reading files safely and returning our models
     in eval mode.
 
-    Asteroid reads a path or hub id with a bare ``torch.load(path)``: under torch < 2.6 (which
+    Asteroid reads a path or hub id with a bare ``torch.load(path)``: under torch 2.5 (which
     setup.py allows) that unpickles with ``weights_only=False`` and runs whatever code a
     malicious file holds. Here a ``str`` is fetched as Asteroid fetches it
     (``asteroid.utils.hub_utils.cached_download``: a local file, a hub id, a URL) and read with

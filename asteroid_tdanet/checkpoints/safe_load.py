@@ -46,6 +46,11 @@ def safe_torch_load(path: "str | os.PathLike") -> Any:
     problem = format_problem(path) or damaged_record(path)
     if problem:
         raise NotACheckpointError(f"{path!r} is not a loadable model checkpoint: {problem}.")
+    if not hasattr(torch.serialization, "safe_globals"):  # an install made with --no-deps
+        raise RuntimeError(
+            f"Reading {path!r} safely needs torch >= 2.5 (torch.serialization.safe_globals); "
+            f"this is torch {torch.__version__}: pip install 'torch>=2.5'."
+        )
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)

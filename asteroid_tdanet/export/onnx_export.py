@@ -1,6 +1,7 @@
 """Export to ONNX with a dynamic batch and time axis."""
 
 import contextlib
+import importlib.util
 import os
 import warnings
 from typing import Iterator, Optional
@@ -60,11 +61,17 @@ def export_onnx(
             14-16 s for the full-size ``tdanet`` on one CPU thread, and reports nothing on its
             own).
 
-    Uses torch's TorchScript-based exporter (``dynamo=False``), which needs no extra package,
-    on an :func:`~.exportable.exportable_copy` of the model; ``model`` is not modified.
+    Uses torch's TorchScript-based exporter (``dynamo=False``), which needs the ``onnx``
+    package (the ``export`` extra) but not ``onnxscript``, on an
+    :func:`~.exportable.exportable_copy` of the model; ``model`` is not modified.
     Raises :class:`~.exportable.ExportNotSupported` when a sequence mixer of the model has no
-    ONNX form. Returns the path written.
+    ONNX form, ``ImportError`` (one line naming the extra) without ``onnx``. Returns the path
+    written.
     """
+    if importlib.util.find_spec("onnx") is None:
+        raise ImportError(
+            "ONNX export needs the onnx package: pip install 'asteroid-tdanet[export]'"
+        )
     path = os.fspath(path)
     opset = opset or default_opset()
     example = torch.randn(1, max(1, int(example_seconds * model.sample_rate)))
