@@ -326,10 +326,8 @@ class OutputFiles:
                 f"files of {self.channels} channel(s)."
             )
         data = sources.cpu().numpy().reshape(len(self.files), self.channels, -1)
-        if not np.isfinite(data).all():  # e.g. a float16 overflow: never write it silently
-            raise RuntimeError(
-                "the model produced NaN/Inf samples (with --fp16 or --precision, try float32)"
-            )
+        if not np.isfinite(data).all():  # never written silently (the chunking checks first)
+            raise RuntimeError("the model produced NaN/Inf samples")
         if self.clip:
             self.clipped += int(np.count_nonzero(np.abs(data) > 1.0))
             data = np.clip(data, -1.0, 1.0)

@@ -14,7 +14,7 @@ keeps only the current chunk, so it also works on data read and written block by
 """
 
 import math
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import torch
 
@@ -29,6 +29,17 @@ def fade_in(overlap: int, device=None, dtype=torch.float32) -> torch.Tensor:
     Computed in float64 on the CPU, then moved: Apple's ``mps`` has no float64."""
     t = (torch.arange(overlap, dtype=torch.float64) + 0.5) / overlap
     return torch.sin(0.5 * math.pi * t).pow(2).to(device=device, dtype=dtype)
+
+
+class NonFiniteOutput(RuntimeError):
+    """The model's outputs for the input samples ``[start, end)`` hold NaN or Inf."""
+
+    def __init__(self, start: int, end: int, sample_rate: Optional[float] = None, hint=""):
+        self.start, self.end = start, end
+        where = f"input samples {start}-{end}"
+        if sample_rate:
+            where = f"the chunk at {start / sample_rate:.2f}-{end / sample_rate:.2f} s"
+        super().__init__(f"the model produced NaN/Inf samples on {where}{hint}")
 
 
 # The sources of two chunks are compared on their overlap with the means removed: on one
@@ -46,12 +57,26 @@ class OverlapAddStream:
             that only neighbouring chunks overlap); with ``align``, at least
             :data:`MIN_ALIGN_OVERLAP`.
         align (bool): reorder each chunk's sources to match the previous chunk.
+        sample_rate (float, optional): rate of the samples, to give times in messages.
+        hint (str): added to the message of a chunk whose outputs are not finite.
+
+    A chunk whose outputs hold NaN or Inf raises :class:`NonFiniteOutput` naming where it
+    lies in the input (before the alignment, whose correlations it would make NaN).
 
     ``push(block)`` returns the output samples that are final so far, ``flush()`` the rest;
     the concatenation has shape ``(batch, n_src, total_time)``.
     """
 
-    def __init__(self, separate_fn: SeparateFn, chunk: int, overlap: int, align: bool = True):
+    def __init__(
+        self,
+        separate_fn: SeparateFn,
+        chunk: int,
+        overlap: int,
+        align: bool = True,
+        *,
+        sample_rate: Optional[float] = None,
+        hint: str = "",
+    ):
         if chunk < 2 or not 1 <= overlap <= chunk // 2:
             raise ValueError(
                 f"Need chunk >= 2 and 1 <= overlap <= chunk // 2, got chunk={chunk}, "
@@ -68,6 +93,7 @@ class OverlapAddStream:
         self.n_buffered = 0
         self.tail = None  # previous chunk's last `overlap` outputs (aligned, not faded)
         self.n_chunks = 0
+        self.sample_rate, self.hint = sample_rate, hint
 
     def _take_chunk(self, length: int, advance: int) -> torch.Tensor:
         """First ``length`` buffered samples; drop the first ``advance`` of them."""
@@ -84,6 +110,9 @@ class OverlapAddStream:
             raise RuntimeError(
                 f"The model returned shape {tuple(est.shape)} for input {tuple(chunk.shape)}."
             )
+        if not bool(torch.isfinite(est).all()):
+            start = self.n_chunks * self.hop
+            raise NonFiniteOutput(start, start + chunk.shape[-1], self.sample_rate, self.hint)
         if self.tail is not None:
             if self.align:
                 est = align_to_previous(self.tail, est, self.overlap)
@@ -118,12 +147,18 @@ class OverlapAddStream:
 
 
 def separate_in_chunks(
-    separate_fn: SeparateFn, wav: torch.Tensor, chunk: int, overlap: int, align: bool = True
+    separate_fn: SeparateFn,
+    wav: torch.Tensor,
+    chunk: int,
+    overlap: int,
+    align: bool = True,
+    **stream_args,
 ) -> torch.Tensor:
     """Chunked separation of a whole ``(batch, time)`` tensor -> ``(batch, n_src, time)``.
 
-    See :class:`OverlapAddStream`; peak memory is the output plus one chunk's computation.
+    See :class:`OverlapAddStream` (``stream_args``: its keyword arguments); peak memory is the
+    output plus one chunk's computation.
     """
-    stream = OverlapAddStream(separate_fn, chunk, overlap, align)
+    stream = OverlapAddStream(separate_fn, chunk, overlap, align, **stream_args)
     outputs = [out for out in (stream.push(wav), stream.flush()) if out is not None]
     return torch.cat(outputs, dim=-1)

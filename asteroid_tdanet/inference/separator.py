@@ -189,8 +189,16 @@ class Separator:
                 f"({shortest / rate:.3g} s); use an overlap of at least {least:g} s."
             )
 
+    def _stream_args(self) -> dict:
+        """Keyword arguments of the chunking: times and a precision hint for its errors."""
+        precision = getattr(self.runner, "precision", "float32")
+        hint = f" (computed in {precision}: try float32)" if precision != "float32" else ""
+        return dict(sample_rate=self.sample_rate, hint=hint)
+
     def _stream(self) -> OverlapAddStream:
-        return OverlapAddStream(self.separate_fn, self.chunk, self.overlap, self.align)
+        return OverlapAddStream(
+            self.separate_fn, self.chunk, self.overlap, self.align, **self._stream_args()
+        )
 
     def separate_tensor(self, wav: torch.Tensor, sample_rate: Optional[int] = None) -> torch.Tensor:
         """Separate a waveform held in memory.
@@ -228,11 +236,23 @@ class Separator:
         rate = self.sample_rate if sample_rate is None else whole_rate(sample_rate, "sample_rate")
         with torch.inference_mode():
             samples = to_float_waveform(batch, torch.float32)
+            finite = torch.isfinite(samples).reshape(-1, samples.shape[-1]).all(0)
+            if not bool(finite.all()):  # it would make every output NaN, silently
+                first = int(torch.nonzero(~finite)[0])
+                raise ValueError(
+                    f"wav holds NaN or Inf samples (first at sample {first}, "
+                    f"{first / rate:.3f} s): nothing to separate."
+                )
             flat = samples.reshape(-1, samples.shape[-1])  # (batch [* channels], time)
             model_in = self._resample_whole(flat, rate, self.sample_rate)
             model_in = model_in.reshape(*batch.shape[:-1], -1)
             est = separate_in_chunks(
-                self.separate_fn, model_in, self.chunk, self.overlap, self.align
+                self.separate_fn,
+                model_in,
+                self.chunk,
+                self.overlap,
+                self.align,
+                **self._stream_args(),
             )
             n_rows = est.shape[1]
             est = self._resample_whole(est.flatten(0, 1), self.sample_rate, rate, batch.shape[-1])

@@ -9,6 +9,7 @@ from asteroid.models.base_models import BaseEncoderMaskerDecoder, BaseModel
 
 from ..utils.modes import inference_context
 from ..version import __version__
+from .separate_api import SpeakerSeparation
 
 # Hub-download options accepted by ``from_pretrained`` next to model-argument overrides.
 HUB_KWARGS = ("revision", "cache_dir", "local_files_only", "filename")
@@ -212,7 +213,7 @@ class PackagedModel:
         return model_cls(**preset_args(name, **overrides))
 
 
-class SeparationModel(PackagedModel, BaseEncoderMaskerDecoder):
+class SeparationModel(SpeakerSeparation, PackagedModel, BaseEncoderMaskerDecoder):
     """Base of the package's Asteroid models (TDANet, S4M).
 
     Subclasses define ``__init__`` and :meth:`get_model_args` (constructor arguments that
@@ -224,20 +225,17 @@ class SeparationModel(PackagedModel, BaseEncoderMaskerDecoder):
       whatever model the file holds;
     * :meth:`from_preset`: the named configurations of :data:`~.presets.PRESETS`;
     * Asteroid's ``separate`` / ``torch_separate`` / ``numpy_separate`` / ``file_separate``
-      always in eval mode and ``torch.inference_mode()`` (the training flags are restored
-      afterwards): separation is deterministic whatever mode the model is in. So is
+      (:class:`~.separate_api.SpeakerSeparation`: files through the Separator, checked and
+      unclipped) always in eval mode and ``torch.inference_mode()`` (the training flags are
+      restored afterwards): separation is deterministic whatever mode the model is in. So is
       ``forward_wav``, the method through which Asteroid's module-level functions
       (``asteroid.separate.torch_separate(model, wav)``, ...) run the model.
     """
 
-    separate = _for_inference(BaseEncoderMaskerDecoder.separate)
-    torch_separate = _for_inference(BaseEncoderMaskerDecoder.torch_separate)
-    numpy_separate = _for_inference(BaseEncoderMaskerDecoder.numpy_separate)
-    file_separate = _for_inference(BaseEncoderMaskerDecoder.file_separate)
     forward_wav = _forward_wav_for_inference(BaseEncoderMaskerDecoder.forward_wav)
 
 
-class SeparationBaseModel(PackagedModel, BaseModel):
+class SeparationBaseModel(SpeakerSeparation, PackagedModel, BaseModel):
     """Base of the package's models that are not encoder-masker-decoder (FLA-TFLocoformer's
     STFT mapping, FLA-SepReformer's multi-stage decoder): Asteroid's ``BaseModel`` with the
     same packaging, loading and presets as :class:`SeparationModel`, and Asteroid's
@@ -248,10 +246,6 @@ class SeparationBaseModel(PackagedModel, BaseModel):
     constructor_args(locals())``.
     """
 
-    separate = _for_inference(BaseModel.separate)
-    torch_separate = _for_inference(BaseModel.torch_separate)
-    numpy_separate = _for_inference(BaseModel.numpy_separate)
-    file_separate = _for_inference(BaseModel.file_separate)
     forward_wav = _forward_wav_for_inference(BaseModel.forward_wav)
 
     def get_model_args(self) -> dict:

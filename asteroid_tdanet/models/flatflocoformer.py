@@ -79,7 +79,8 @@ class FLATFLocoformer(SeparationBaseModel):
         gated (bool): the FLA's sigmoid gate.
         dropout (float): dropout in the FFNs and attentions (0 in the references).
         official_compat (bool): reproduce the reference port exactly: the doubled residual of
-            the FLA time blocks and an unguarded std (a silent input gives NaN). Set by
+            the FLA time blocks and an unfloored std (a constant input, where the reference
+            gives NaN, gives silence). Set by
             :meth:`from_reference`. Default ``False``: a single residual and a std floored at
             ``1e-8``.
 
@@ -198,7 +199,13 @@ class FLATFLocoformer(SeparationBaseModel):
             std = wav.std(dim=-1, keepdim=True)
             if not self.official_compat:
                 std = std.clamp_min(STD_FLOOR)
-            wav = wav / std
+                wav = wav / std
+            else:
+                # The reference divides by the bare std: NaN for a constant input (a chunk of
+                # digital silence in a long file). Only there is it divided by 1 instead, and
+                # its outputs, multiplied by that zero std, are silent; every input the
+                # reference separates gives the reference's outputs.
+                wav = wav / torch.where(std == 0, torch.ones_like(std), std)
         spec = self.spectrum.stft(wav)  # (batch, F, frames)
         x = torch.stack((spec.real, spec.imag), dim=1).transpose(2, 3)  # (batch, 2, frames, F)
         x = self.conv(x).permute(0, 2, 3, 1)  # (batch, frames, F, D)

@@ -22,7 +22,7 @@ from ..masknn.rotary import RotaryEmbedding
 from ..filterbanks import ComplexSTFT
 from ..utils.waveform import any_sample_format
 from .base import SeparationBaseModel, build_loaded, constructor_args
-from .stem_separation import StemSeparation
+from .separate_api import StemSeparation
 
 TIME_ATTENTIONS = ("wsa", "full")
 

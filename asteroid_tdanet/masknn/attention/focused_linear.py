@@ -93,8 +93,11 @@ class FocusedLinearAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, n_heads = x.shape[0], self.n_heads
-        q = self.feature_map(self.q(x))
-        k, v = self.kv(x).chunk(2, dim=-1)
+        # float16 maps and attends in float32: there FOCUS_EPS rounds to 0 (0 / 0 for a
+        # ReLU-zeroed row) and the normaliser 1 / (q . mean(k) + 1e-6) passes 65504 (Inf).
+        work = torch.float32 if x.dtype == torch.float16 else x.dtype
+        q = self.feature_map(self.q(x).to(work))
+        k, v = self.kv(x).to(work).chunk(2, dim=-1)
         k = self.feature_map(k)
         # (batch, N, C) -> (batch, heads, N, d); -1 keeps the token axis dynamic for export.
         q, k, v = (
@@ -105,9 +108,9 @@ class FocusedLinearAttention(nn.Module):
             if self.causal
             else linear_attention(q, k, v)
         )
-        o = o.transpose(1, 2).reshape(batch, -1, self.dim)
+        o = o.transpose(1, 2).reshape(batch, -1, self.dim).to(x.dtype)
         if self.dwc is not None:
-            o = o + self._dwc(v)
+            o = o + self._dwc(v.to(x.dtype))
         return self.proj_drop(self.proj(o))
 
     def _dwc(self, v: torch.Tensor) -> torch.Tensor:
