@@ -4,6 +4,8 @@ Asteroid's ``separate`` functions rescaled outputs by ``|x|_1 / |out|_1`` (NaN o
 wrote 16-bit PCM (silent clipping) and cut resampled files short; the package's models send
 files through the Separator instead and keep Asteroid's tensor semantics safe."""
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -164,3 +166,24 @@ def test_float16_models_stay_finite_on_silence_and_quiet_input(name):
     with torch.inference_mode():
         out = model(x.half())
     assert bool(torch.isfinite(out).all())
+
+
+def test_a_file_too_short_for_the_model_is_named_at_its_own_rate(tmp_path):
+    model = build("FLATFLocoformer").eval()
+    shortest = model.min_input_samples
+    assert shortest > 12
+    sf.write(str(tmp_path / "blip.wav"), 0.1 * np.ones(64, np.float32), 44100)
+    separator = Separator(model)
+    outputs = [str(tmp_path / f"blip_s{k}.wav") for k in (1, 2)]
+    message = (
+        f"blip.wav: too short for this model: 64 samples at 44100 Hz (1.45 ms) are 12 at the "
+        f"model's 8000 Hz, and it takes at least {shortest} "
+    )
+    with pytest.raises(AudioError, match=re.escape(message)):
+        separator.separate_file(tmp_path / "blip.wav", outputs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blip.wav"]
+    # Long enough at the model's rate: separated, at the file's length.
+    frames = -(-shortest * 44100 // 8000)
+    sf.write(str(tmp_path / "ok.wav"), 0.1 * np.ones(frames, np.float32), 44100)
+    separator.separate_file(tmp_path / "ok.wav", [str(tmp_path / f"ok_s{k}.wav") for k in (1, 2)])
+    assert sf.info(str(tmp_path / "ok_s1.wav")).frames == frames

@@ -153,6 +153,7 @@ class Separator:
             self.overlap = self.chunk - hop
         # Speaker order is kept between chunks; one source has no order to keep.
         self.align = align and self.layout.align and self.layout.n_outputs > 1
+        self.min_input_samples = int(getattr(model, "min_input_samples", 1))
         self._check_chunking(model, chunk_seconds, overlap_seconds)
 
     def _check_chunking(self, model, chunk_seconds: float, overlap_seconds: float) -> None:
@@ -341,6 +342,15 @@ class Separator:
             raise AudioError(path, str(err)) from err
         n_model = -(-info.frames * self.sample_rate // info.sample_rate)
         n_out = -(-info.frames * out_rate // info.sample_rate)
+        if n_model < self.min_input_samples:  # said in the file's terms, before any work
+            least = self.min_input_samples / self.sample_rate
+            raise AudioError(
+                path,
+                f"too short for this model: {info.frames} samples at {info.sample_rate} Hz "
+                f"({info.seconds * 1000:.3g} ms) are {n_model} at the model's "
+                f"{self.sample_rate:g} Hz, and it takes at least {self.min_input_samples} "
+                f"({least * 1000:.3g} ms)",
+            )
 
         to_model = StreamResampler(info.sample_rate, self.sample_rate)
         to_output = StreamResampler(self.sample_rate, out_rate)
