@@ -5,6 +5,12 @@ Writes, under ``<exp_dir>/eval/``: ``all_metrics.csv`` (one row per mixture),
 ``examples/<mixture_ID>/{mixture,s<i>,s<i>_estimate}.wav`` and ``metrics.png``. Music
 experiments (``data.layout: musdb``): whole songs, MUSDB SDR and uSDR (:mod:`.evaluate_music`).
 
+A test mixture with a reference source that is digital silence (all zeros) is skipped before
+it is separated: SI-SDR and SDR are not defined against silence (SI-SDR would be an
+eps-driven -80 dB or so per silent source, SDR NaN); one line names the first such file and
+the count, and ``final_metrics.json`` records them (``n_skipped_silent_reference``,
+``skipped_silent_reference``).
+
 An existing ``final_metrics.json`` is refused (exit 3) unless ``--force true``; with
 ``--keep_existing true`` (run.sh's stage 3) it is kept (exit 0) when newer than the model and
 its test csv.
@@ -19,7 +25,7 @@ import math
 import os
 import sys
 import time
-from typing import List, Optional
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -63,6 +69,11 @@ def utterance_metrics(mix, sources, estimates, sample_rate, names) -> dict:
     return out
 
 
+def silent_sources(sources) -> List[int]:
+    """Indices of the sources ``(n_src, time)`` that are digital silence (all zeros)."""
+    return [i for i in range(len(sources)) if not bool((sources[i] != 0).any())]
+
+
 def evaluate(
     model,
     test_set: CsvMixDataset,
@@ -70,12 +81,16 @@ def evaluate(
     n_save_ex: int,
     device: str = "cpu",
     metrics: Optional[List[str]] = None,
-) -> pd.DataFrame:
+) -> Tuple[pd.DataFrame, List[dict]]:
     """Separate every test mixture, reorder estimates by PIT (SI-SDR) and score them with
-    ``metrics`` (default :func:`metrics_for` the test set's rate)."""
+    ``metrics`` (default :func:`metrics_for` the test set's rate).
+
+    Returns the scores (one row per scored mixture) and the mixtures skipped because a
+    reference source is digital silence (``mixture_ID``, ``path`` of the first silent
+    source): they are not separated nor scored. Raises ``ValueError`` when every mixture is."""
     loss = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")
     names = metrics or metrics_for(test_set.sample_rate)
-    rows = []
+    rows, skipped = [], []
     rng = np.random.default_rng(0)
     save_idx = set(
         rng.choice(len(test_set), size=min(n_save_ex, len(test_set)), replace=False).tolist()
@@ -84,6 +99,11 @@ def evaluate(
     examples = xp.fresh_examples_dir(out_dir)
     for idx in tqdm(range(len(test_set)), desc="evaluating", unit="utt", mininterval=2):
         mix, sources, mix_id = test_set[idx]
+        silent = silent_sources(sources)
+        if silent:
+            path = test_set.df.iloc[idx][test_set.src_cols[silent[0]]]
+            skipped.append(dict(mixture_ID=str(mix_id), path=str(path)))
+            continue
         with torch.no_grad():
             est = model(mix[None].to(device)).cpu()
         _, est = loss(est, sources[None], return_est=True)
@@ -105,26 +125,112 @@ def evaluate(
                     est_np[i] * np.abs(mix_np).max() / peak,
                     sr,
                 )
-    return pd.DataFrame(rows)
+    if skipped:
+        logger.warning(
+            "%s: skipped %d of %d test mixtures with a reference source that is digital "
+            "silence (SI-SDR and SDR are undefined against silence), e.g. %s (%s).",
+            test_set.csv_path,
+            len(skipped),
+            len(test_set),
+            skipped[0]["path"],
+            skipped[0]["mixture_ID"],
+        )
+    if len(skipped) == len(test_set):
+        raise ValueError(
+            f"{test_set.csv_path}: every test mixture has a reference source that is digital "
+            f"silence (e.g. {skipped[0]['path']}): nothing to score."
+        )
+    return pd.DataFrame(rows), skipped
 
 
-def summarize(df: pd.DataFrame, n_skipped: int, extra: dict) -> dict:
+def summarize(
+    df: pd.DataFrame, n_skipped: int, extra: dict, silent_reference: Sequence[str] = ()
+) -> dict:
+    """``final_metrics.json``: the mean of every numeric column of ``df`` (NaN left out:
+    ``n_undefined`` counts them per column), ``n_utterances`` (rows of ``df``), ``n_skipped``
+    (mixtures not scored: ``n_skipped`` of the dataset plus those of ``silent_reference``, the
+    ``mixture_ID`` s skipped for a silent reference source, also listed as
+    ``skipped_silent_reference``), ``si_snr_i`` / ``sdr_i`` and ``extra``."""
     numeric = df.drop(columns=["mixture_ID"]).select_dtypes("number")
     final = {k: float(v) for k, v in numeric.mean(skipna=True).items()}
     final["n_utterances"] = len(df)
     final["n_undefined"] = {k: int(v) for k, v in numeric.isna().sum().items() if v}
-    final["n_skipped"] = n_skipped
+    final["n_skipped"] = n_skipped + len(silent_reference)
+    final["n_skipped_silent_reference"] = len(silent_reference)
+    final["skipped_silent_reference"] = list(silent_reference)
     # Conventional names for the headline numbers.
-    final["si_snr_i"] = final.get("si_sdr_imp")
+    final["si_snr_i"] = final.get("si_sdr_imp")  # None when SI-SDR was not computed
     final["sdr_i"] = final.get("sdr_imp")  # None when SDR was not computed (--metrics)
     final.update(extra)
     return final
 
 
+# The headline's numbers, when computed: (label, final_metrics.json key, format).
+HEADLINE = (
+    ("SI-SNRi", "si_sdr_imp", "{:.2f} dB"),
+    ("SDRi", "sdr_imp", "{:.2f} dB"),
+    ("STOI", "stoi", "{:.3f}"),
+    ("PESQ", "pesq", "{:.2f}"),
+)
+
+
+def _utterances(count: int) -> str:
+    return f"{count} utterance{'' if count == 1 else 's'}"
+
+
 def headline(final: dict) -> str:
-    """``SI-SNRi x dB, SDRi y dB`` (SDRi only when computed)."""
-    text = f"SI-SNRi {final['si_snr_i']:.2f} dB"
-    return text + (f", SDRi {final['sdr_i']:.2f} dB" if final.get("sdr_i") is not None else "")
+    """``SI-SNRi x dB, SDRi y dB, STOI z, PESQ w on N utterances``: the numbers computed (see
+    ``--metrics``), each a mean over the utterances where it is defined. When those counts
+    differ (SDR is NaN where an estimate is silent), each number states its own; a
+    count short of ``n_utterances`` says how many were undefined. Mixtures skipped for a
+    silent reference source are counted at the end."""
+    total = final["n_utterances"]
+    undefined = final.get("n_undefined") or {}
+    items = [
+        (label, final[key], fmt, total - undefined.get(key, 0))
+        for label, key, fmt in HEADLINE
+        if final.get(key) is not None
+    ]
+
+    def on(count: int) -> str:
+        if count == total:
+            return f"on {_utterances(total)}"
+        if count == 0:
+            return f"on all {_utterances(total)}"  # after "<label> undefined"
+        return f"on {count} of {_utterances(total)} ({total - count} undefined)"
+
+    def number(label: str, value: float, fmt: str, count: int) -> str:
+        return f"{label} {fmt.format(value)}" if count else f"{label} undefined"
+
+    if len({count for *_, count in items}) <= 1:
+        text = ", ".join(number(*item) for item in items)
+        text += f" {on(items[0][3] if items else total)}"
+    else:
+        text = ", ".join(f"{number(*item)} {on(item[3])}" for item in items)
+    n_silent = final.get("n_skipped_silent_reference", 0)
+    if n_silent:
+        text += f"; {n_silent} skipped (a silent reference source)"
+    return text
+
+
+# Which utterance metrics.png shows: the one closest to the median of the first of these
+# improvements that was computed and is defined somewhere (label for the figure's title).
+TYPICAL = (
+    ("si_sdr_imp", "SI-SNRi"),
+    ("sdr_imp", "SDRi"),
+    ("stoi_imp", "STOI improvement"),
+    ("pesq_imp", "PESQ improvement"),
+)
+
+
+def typical_utterance(df: pd.DataFrame) -> Tuple[Optional[int], str]:
+    """Row of ``df`` closest to the median of the first :data:`TYPICAL` column it has with a
+    defined value, and that column's label; ``(None, "")`` when none has."""
+    for column, label in TYPICAL:
+        values = df[column].dropna() if column in df else ()
+        if len(values):
+            return int((values - values.median()).abs().idxmin()), label
+    return None, ""
 
 
 def newer_inputs(final_path: str, model_path: str) -> List[str]:
@@ -235,7 +341,11 @@ def main(argv=None) -> int:
     model = load_model(os.path.join(args.exp_dir, xp.BEST_MODEL))
     os.makedirs(out_dir, exist_ok=True)
     start = time.time()
-    df = evaluate(model, test_set, out_dir, args.n_save_ex, device, metrics)
+    try:
+        df, silent = evaluate(model, test_set, out_dir, args.n_save_ex, device, metrics)
+    except ValueError as err:  # every mixture has a silent reference source
+        print(f"Data error: {err}", file=sys.stderr)
+        return 2
     df.to_csv(os.path.join(out_dir, "all_metrics.csv"), index=False)
     final = summarize(
         df,
@@ -246,30 +356,42 @@ def main(argv=None) -> int:
             sample_rate=data["sample_rate"],
             wall_time_s=round(time.time() - start, 1),
         ),
-    )
-    # The figure shows the utterance closest to the median SI-SNRi (a typical case).
-    typical = int((df["si_sdr_imp"] - df["si_sdr_imp"].median()).abs().idxmin())
-    mix, sources, mix_id = test_set[typical]
-    with torch.no_grad():
-        est = model.cpu()(mix[None])
-    _, est = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")(
-        est, sources[None], return_est=True
+        silent_reference=[s["mixture_ID"] for s in silent],
     )
     columns = [c for c in ("si_sdr_imp", "sdr_imp", "stoi", "pesq") if c in df]
+    # The figure shows a typical case: the utterance closest to the median SI-SNRi (or, without
+    # SI-SDR, of the first other improvement computed).
+    typical, label = typical_utterance(df)
+    if typical is None:
+        logger.info("metrics.png: no example utterance (no improvement is defined for any).")
+        example = dict(mixture=None, estimates=None, references=None, example_name="")
+        about = "no example (no improvement defined)"
+    else:
+        mix_id = df.loc[typical, "mixture_ID"]
+        index = int(np.flatnonzero((test_set.df["mixture_ID"] == mix_id).to_numpy())[0])
+        mix, sources, _ = test_set[index]
+        with torch.no_grad():
+            est = model.cpu()(mix[None])
+        _, est = PITLossWrapper(pairwise_neg_sisdr, pit_from="pw_mtx")(
+            est, sources[None], return_est=True
+        )
+        example = dict(
+            mixture=mix.numpy(),
+            estimates=est[0].numpy(),
+            references=sources.numpy(),
+            example_name=str(mix_id),
+        )
+        about = f"example: the utterance with the median {label}"
     plot_evaluation(
         df,
         columns,
-        mix.numpy(),
-        est[0].numpy(),
-        sources.numpy(),
-        data["sample_rate"],
-        os.path.join(out_dir, "metrics.png"),
-        title=f"{headline(final)} ({len(df)} utterances); example: the utterance with the "
-        "median SI-SNRi",
-        example_name=str(mix_id),
+        sample_rate=data["sample_rate"],
+        path=os.path.join(out_dir, "metrics.png"),
+        title=f"{headline(final)}; {about}",
+        **example,
     )
     xp.write_json(final_path, final)
-    print(f"{headline(final)} on {len(df)} utterances -> {out_dir}")
+    print(f"{headline(final)} -> {out_dir}")
     return 0
 
 

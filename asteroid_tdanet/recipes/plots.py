@@ -1,6 +1,6 @@
 """Evaluation figure: metric distributions and one example's spectrograms."""
 
-from typing import List
+from typing import List, Optional
 
 import matplotlib
 
@@ -15,9 +15,9 @@ DYNAMIC_RANGE_DB = 80.0
 def plot_evaluation(
     metrics: pd.DataFrame,
     columns: List[str],
-    mixture: np.ndarray,
-    estimates: np.ndarray,
-    references: np.ndarray,
+    mixture: Optional[np.ndarray],
+    estimates: Optional[np.ndarray],
+    references: Optional[np.ndarray],
     sample_rate: int,
     path: str,
     title: str = "",
@@ -27,11 +27,13 @@ def plot_evaluation(
     estimates (middle row) above its references (bottom row), on one colour scale.
 
     Shapes: ``mixture (time,)``, ``estimates`` and ``references`` ``(n_src, time)``
-    (estimates already in the references' order).
+    (estimates already in the references' order). ``mixture`` ``None``: no example, the
+    histograms only.
     """
-    n_src = len(references)
+    n_src = 0 if mixture is None else len(references)
     n_cols = max(len(columns), n_src + 1)
-    fig, axes = plt.subplots(3, n_cols, figsize=(4 * n_cols, 9), squeeze=False)
+    n_rows = 1 if mixture is None else 3
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4 * n_cols, 3 * n_rows), squeeze=False)
     for ax in axes.flat:
         ax.set_visible(False)
     for ax, col in zip(axes[0], columns):
@@ -42,6 +44,9 @@ def plot_evaluation(
         ax.set_xlabel(col)
         ax.set_ylabel("utterances")
         ax.legend(fontsize=8)
+    if mixture is None:
+        _save(fig, path, title)
+        return
     # One colour scale for all panels so estimates and references compare directly.
     vmax = 10 * np.log10(np.max(np.abs(mixture)) ** 2 + 1e-12)
     panels = [(axes[1, 0], mixture, f"mixture {example_name}"[:50])]
@@ -66,6 +71,10 @@ def plot_evaluation(
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("Hz")
+    _save(fig, path, title)
+
+
+def _save(fig, path: str, title: str) -> None:
     if title:
         fig.suptitle(title)
     fig.tight_layout()
