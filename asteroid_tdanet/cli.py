@@ -377,9 +377,10 @@ def _clean_stale_temporaries(folders) -> None:
     if kept:
         names = ", ".join(str(p) for p in kept)
         print(
-            f"note: {len(kept)} temporary file(s) of runs that cannot be checked (on another "
-            f"host, of an older release, or on Windows) left in place; remove them if no run "
-            f"is writing there: {names}",
+            f"note: {len(kept)} temporary file(s) left in place: of runs that cannot be "
+            f"checked (on another host, of an older release, or on Windows), or an old output "
+            f"that a killed --force run had moved aside (.replaced: rename it back if its "
+            f"output is missing); remove them if no run is writing there: {names}",
             file=sys.stderr,
         )
 
@@ -559,27 +560,45 @@ def _joined_lines(err: Exception) -> str:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of ``asteroid-tdanet``; returns the exit code (0 ok, 1 some file failed,
-    2 usage or model error, 130/143 interrupted by SIGINT/SIGTERM)."""
+    2 usage or model error, 130/143 interrupted by SIGINT/SIGTERM, 141 stdout's reader left).
+    """
+    # File names are printed; a console or pipe whose encoding cannot show them (Windows'
+    # code pages) gets escapes instead of a UnicodeEncodeError after the work is done. The
+    # caller's streams get their setting back (main may be called from a program).
+    streams = [
+        (stream, stream.errors)
+        for stream in (sys.stdout, sys.stderr)
+        if hasattr(stream, "reconfigure") and not stream.closed
+    ]
+    for stream, _ in streams:
+        stream.reconfigure(errors="backslashreplace")
+    try:
+        return _run(build_parser().parse_args(argv))
+    finally:
+        for stream, errors in streams:
+            try:
+                stream.reconfigure(errors=errors)
+            except (OSError, ValueError):  # closed, or its reader left
+                pass
+
+
+def _run(args) -> int:
     from .inference.interrupt import Interrupted, signals_raise
 
-    # File names are printed; a console or pipe whose encoding cannot show them (Windows'
-    # code pages) gets escapes instead of a UnicodeEncodeError after the work is done.
-    for stream in (sys.stdout, sys.stderr):
-        if hasattr(stream, "reconfigure"):
-            stream.reconfigure(errors="backslashreplace")
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
         with signals_raise():  # SIGINT/SIGTERM: clean up, one line, exit 130/143
             code = args.func(args)
-        sys.stdout.flush()  # here, so that a reader that left is handled below
+        if sys.stdout is not None:  # None: started without one (``>&-``, pythonw)
+            sys.stdout.flush()  # here, so that a reader that left is handled below
         return code
     except BrokenPipeError:
         # The reader of stdout left (``| head``): what it wanted was printed, and the files
         # written are complete. Point stdout at devnull so that Python's final flush does
         # not fail again, and exit as a process killed by SIGPIPE would (128 + 13).
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):  # a stdout that is not a file
+            pass
         return 141
     except CliError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)

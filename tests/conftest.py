@@ -25,6 +25,16 @@ def tiny_args():
 
 
 @pytest.fixture
+def tiny_ckpt(tmp_path):
+    """A saved tiny TDANet (seed 0): the path, as the CLI's --model takes it."""
+    from asteroid_tdanet import TDANet
+
+    torch.manual_seed(0)
+    torch.save(TDANet(**TINY).serialize(), tmp_path / "tiny.pth")
+    return str(tmp_path / "tiny.pth")
+
+
+@pytest.fixture
 def official_fixtures():
     if not OFFICIAL_FIXTURES.is_dir():
         pytest.skip(f"shared fixtures not found at {OFFICIAL_FIXTURES}")

@@ -186,13 +186,6 @@ def test_a_signal_while_publishing_counts_the_file_as_done(tmp_path, monkeypatch
     assert "INTERRUPTED by SIGTERM: 1 file(s) not separated" in summary
 
 
-@pytest.fixture
-def tiny_ckpt(tmp_path):
-    torch.manual_seed(0)
-    torch.save(TDANet(**TINY).serialize(), tmp_path / "tiny.pth")
-    return str(tmp_path / "tiny.pth")
-
-
 def test_output_folder_may_be_an_input_folder_or_its_parent(tmp_path, tiny_ckpt):
     rec = tmp_path / "rec"
     (rec / "sub").mkdir(parents=True)

@@ -106,7 +106,7 @@ def test_tensor_separate_of_silence_is_finite(name):
 def test_tensor_separate_refuses_nan_input():
     x = 0.1 * torch.randn(1, 1, 4000)
     x[0, 0, 123] = float("nan")
-    with pytest.raises(ValueError, match="first at flat index 123"):
+    with pytest.raises(ValueError, match="first at sample 123"):
         build("TDANet").eval().separate(x)
 
 
@@ -187,3 +187,32 @@ def test_a_file_too_short_for_the_model_is_named_at_its_own_rate(tmp_path):
     sf.write(str(tmp_path / "ok.wav"), 0.1 * np.ones(frames, np.float32), 44100)
     separator.separate_file(tmp_path / "ok.wav", [str(tmp_path / f"ok_s{k}.wav") for k in (1, 2)])
     assert sf.info(str(tmp_path / "ok_s1.wav")).frames == frames
+
+
+def test_tensor_separate_is_bit_identical_to_asteroids_function():
+    from asteroid.separate import torch_separate
+
+    model = build("TDANet").eval()
+    x = 0.1 * torch.randn(2, 1, 4000)
+    with torch.inference_mode():
+        reference = torch_separate(model, x.clone())
+    assert torch.equal(model.separate(x), reference)
+
+
+def test_separate_of_another_type_is_asteroids_value_error():
+    with pytest.raises(ValueError, match="Only support filenames, numpy arrays and torch"):
+        build("TDANet").eval().separate([0.0, 0.1])
+
+
+@pytest.mark.parametrize("name", ["fla", "magnitude"])
+def test_float32_graphs_hold_no_float16_casts(name):
+    """The float16 paths are Python branches: traced float32 graphs are as before."""
+    from asteroid_tdanet.masknn.attention.focused_linear import FocusedLinearAttention
+    from asteroid_tdanet.models.mask_domains import MagnitudeMasks
+
+    if name == "fla":
+        module, x = FocusedLinearAttention(16, n_heads=2).eval(), torch.randn(1, 50, 16)
+        graph = torch.jit.trace(module, x).graph
+    else:
+        graph = torch.jit.trace(MagnitudeMasks.features, torch.randn(1, 8, 20)).graph
+    assert "aten::to" not in str(graph)

@@ -16,13 +16,6 @@ from asteroid_tdanet.cli import main
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def tiny_ckpt(tmp_path):
-    torch.manual_seed(0)
-    torch.save(TDANet(**TINY).serialize(), tmp_path / "tiny.pth")
-    return str(tmp_path / "tiny.pth")
-
-
 def test_info_without_the_flops_extra_shows_the_model_and_a_note(tiny_ckpt, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ptflops", None)  # not installed: import fails
     assert main(["info", "--model", tiny_ckpt]) == 0

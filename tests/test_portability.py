@@ -21,17 +21,6 @@ from asteroid_tdanet.inference.outputs import OutputError, OutputFiles
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def tiny_ckpt(tmp_path):
-    from _inference_helpers import TINY
-
-    from asteroid_tdanet import TDANet
-
-    torch.manual_seed(0)
-    torch.save(TDANet(**TINY).serialize(), tmp_path / "tiny.pth")
-    return str(tmp_path / "tiny.pth")
-
-
 def _stale_temporary(folder: Path, pid: int) -> Path:
     folder.mkdir(exist_ok=True)
     path = folder / f".talk_s1.wav.{outputs._HOST}-{pid}-0123abcd{outputs.TEMP_SUFFIX}"
@@ -152,7 +141,7 @@ def test_outputs_differing_only_in_case_collide_on_macos_and_windows(
 ):
     from asteroid_tdanet.inference import plan
 
-    for name in ("Talk.wav", "talk.flac"):
+    for name in ("Talk.wav", "talk.flac", "talk.wav"):
         write_audio(tmp_path / name, 0.1, 8000)
     inputs = [str(tmp_path / "Talk.wav"), str(tmp_path / "talk.flac")]
     # Linux: two files, two sets of outputs.
@@ -161,9 +150,15 @@ def test_outputs_differing_only_in_case_collide_on_macos_and_windows(
     jobs = plan(inputs, tmp_path / "out", 2, force=True)
     assert jobs[0].error is None
     assert jobs[1].error.endswith(f"its outputs would overwrite those of {inputs[0]}; rename one")
-    # One input named twice in other letter cases is one job there.
-    other_case = str(tmp_path / "TALK.wav")
-    assert len(plan([inputs[0], other_case], tmp_path / "out", 2)) == 1
+    # One file named twice (here through a link; on macOS also in other letter cases) is
+    # one job: inputs are told apart by the file itself.
+    (tmp_path / "link.wav").symlink_to(tmp_path / "Talk.wav")
+    assert len(plan([inputs[0], str(tmp_path / "link.wav")], tmp_path / "out", 2)) == 1
+    # Two files whose names differ only in case (a case-sensitive volume) are two inputs:
+    # the second is refused in one line, never dropped silently.
+    jobs = plan([inputs[0], str(tmp_path / "talk.wav")], tmp_path / "out", 2)
+    assert [job.input.name for job in jobs] == ["Talk.wav", "talk.wav"]
+    assert jobs[1].error.endswith(f"its outputs would overwrite those of {inputs[0]}; rename one")
 
 
 def test_windows_name_limit_counts_utf16_units(tmp_path, monkeypatch):
@@ -267,3 +262,53 @@ def test_output_names_are_unchanged_by_case_folding(tmp_path, monkeypatch):
     (job,) = plan([str(tmp_path / "Talk.wav")], tmp_path / "Out", 2)
     assert [p.name for p in job.outputs] == ["Talk_s1.wav", "Talk_s2.wav"]
     assert np.all([p.parent.name == "Out" for p in job.outputs])
+
+
+def test_a_backup_is_a_second_name_so_the_output_is_never_missing(tmp_path):
+    """Killed between the backup and the publication, a --force run leaves the old output in
+    place; its backup, a second name, is then removed by the next run."""
+    old = tmp_path / "x_s1.wav"
+    old.write_bytes(b"old result")
+    backup = Path(outputs.back_up(str(old)))
+    assert old.read_bytes() == b"old result" and backup.read_bytes() == b"old result"
+    assert os.stat(old).st_ino == os.stat(backup).st_ino
+    dead = _dead_pid()
+    stale = backup.with_name(backup.name.replace(f"-{os.getpid()}-", f"-{dead}-"))
+    backup.rename(stale)
+    assert outputs.clean_stale_temporaries([tmp_path]) == ([stale], [])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x_s1.wav"]
+
+
+def test_a_renamed_backup_of_a_killed_run_is_reported_not_removed(tmp_path, monkeypatch):
+    """Without hard links the backup is a rename: killed then, the old output exists only
+    under the backup's name, which the next run lists (never deletes)."""
+
+    def no_link(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    old = tmp_path / "x_s1.wav"
+    old.write_bytes(b"old result")
+    backup = Path(outputs.back_up(str(old)))
+    assert not old.exists() and backup.read_bytes() == b"old result"
+    stale = backup.with_name(backup.name.replace(f"-{os.getpid()}-", f"-{_dead_pid()}-"))
+    backup.rename(stale)
+    assert outputs.clean_stale_temporaries([tmp_path]) == ([], [stale])
+    assert stale.read_bytes() == b"old result"
+
+
+def test_main_without_stdout_and_with_the_callers_streams(tiny_ckpt, monkeypatch):
+    """Started with stdout closed (``>&-``, pythonw), sys.stdout is None; a program calling
+    main gets its streams' error handling back."""
+    import io
+
+    from asteroid_tdanet.cli import main
+
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["info", "--model", tiny_ckpt, "--counter", "none"]) == 0
+    stream = io.TextIOWrapper(io.BytesIO(), encoding="ascii", errors="strict")
+    monkeypatch.setattr(sys, "stdout", stream)
+    assert main(["info", "--model", tiny_ckpt, "--counter", "none"]) == 0
+    assert stream.errors == "strict"
+    stream.flush()
+    assert b"parameters:" in stream.buffer.getvalue()

@@ -168,3 +168,17 @@ def test_options_that_would_be_ignored_are_refused(option, value, tmp_path):
         timeout=60,
     )
     assert out.returncode == 2 and f"--{option}" in out.stderr and not out.stdout
+
+
+def test_an_experiment_evaluated_without_si_sdr_is_refused_in_one_line(tmp_path, capsys):
+    """stage 3 with --metrics stoi writes si_snr_i: null; the comparison ranks by SI-SNRi."""
+    from asteroid_tdanet.recipes import compare
+    from asteroid_tdanet.recipes import experiment as xp
+
+    exp = tmp_path / "exp" / "tdanet_tiny"
+    (exp / xp.EVAL_DIR).mkdir(parents=True)
+    (exp / xp.TRAIN_DONE).write_text("{}")
+    (exp / xp.EVAL_DIR / xp.FINAL_METRICS).write_text(json.dumps({"si_snr_i": None}))
+    assert compare.main([str(exp), "--out_dir", str(tmp_path / "cmp")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "has no SI-SNRi (stage 3 ran with --metrics" in err

@@ -380,3 +380,18 @@ def test_ranks_with_the_same_global_seed_draw_other_items(tmp_path):
     np.random.seed(0)
     again = torch.cat([data[0][0].flatten() for _ in range(4)])
     assert torch.equal(again, draws[0])  # still reproducible from the seed
+
+
+class Diverged(HalfTheMixture):
+    """A stem model whose training diverged: every output is NaN."""
+
+    def forward(self, wav):
+        return torch.full_like(wav, float("nan"))
+
+
+def test_a_model_giving_nan_is_scored_as_undefined_not_a_traceback(tmp_path, capsys):
+    write_song(tmp_path / "test" / "song", LEVELS, frames=8000)
+    songs = scan_split(str(tmp_path), "test", 8000)
+    df, _, _ = evaluate_songs(Diverged(), songs, ("vocals",), str(tmp_path / "e"), 0)
+    assert df["SDR"].isna().all() and len(df) == 2
+    assert "song: the model produced NaN/Inf samples" in capsys.readouterr().err

@@ -118,6 +118,17 @@ def path_key(path) -> str:
     return key
 
 
+def file_identity(path):
+    """What tells an existing file from every other: its device and inode (one file named
+    twice, in any case or through links, whatever the file system's case rules), else its
+    :func:`path_key`."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path_key(path)
+    return (st.st_dev, st.st_ino)
+
+
 def discover(
     inputs: Sequence[str],
     out_dir: Path,
@@ -251,7 +262,7 @@ def plan(
     claimed: Dict[str, Path] = {}
     seen = set()
     for path, stem in discover(inputs, out_dir, names, note):
-        source = path_key(path)
+        source = file_identity(path)
         if source in seen:
             continue
         seen.add(source)

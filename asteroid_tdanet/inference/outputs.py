@@ -10,8 +10,10 @@ hard-links the temporary to the final name, which fails if that name exists.
 A temporary left by a run that was killed (SIGKILL, power loss) is recognised by the dead
 process id in its name and removed by the next run writing to that folder (on POSIX systems;
 on Windows, where a process cannot be probed without side effects, it is reported instead).
-Overwriting moves each existing output aside first and deletes it only once every output is
-published, so a failure midway leaves the old files as they were.
+Overwriting keeps a second name for each existing output (:func:`back_up`) until every output
+is published, so a failure midway puts the old files back; a backup a killed run left behind
+is removed by the next run when it is only a second name of a file still in place, and
+reported otherwise.
 """
 
 import errno
@@ -36,8 +38,10 @@ _HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname())[:32] or "host"
 TEMP_SUFFIX = ".partial"
 # Longest final name (bytes) a temporary's name holds whole; longer ones are cut and hashed.
 TEMP_NAME_BYTES = 100
-# .<name>.<host>-<pid>-<random>.partial (<name>: temporary_stem(final name))
+# .<name>.<host>-<pid>-<random>.partial (<name>: temporary_stem(final name)); .replaced:
+# the backup of an output being overwritten (BACKUP_SUFFIX).
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>\w+)-(?P<pid>\d+)-\w+\.partial$")
+BACKUP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>\w+)-(?P<pid>\d+)-\w+\.replaced$")
 # Fixed names written by release 0.2.0 and earlier (.<stem>.partial<ext>): their writer
 # cannot be told, so they are only reported.
 OLD_TEMP_NAME = re.compile(r"^\..+\.partial\.\w+$")
@@ -232,19 +236,39 @@ def publish(tmp: str, path: str, overwrite: bool) -> None:
         os.remove(tmp)
 
 
-def move_aside(path: str) -> Optional[str]:
-    """Rename an existing file ``path`` to a new hidden name beside it (returned), so that it
-    can be restored; ``None`` if there is no such file. A folder is left where it is (the
-    publication onto it then fails)."""
+def back_up(path: str) -> Optional[str]:
+    """Give an existing file ``path`` a second, hidden name beside it (returned), so that it
+    can be restored if the publication fails; ``None`` if there is no such file. A folder is
+    left alone (the publication onto it then fails).
+
+    A hard link: ``path`` keeps the old file until the new one replaces it atomically, so a
+    run killed meanwhile never leaves the name empty. Where hard links fail the file is
+    renamed instead (the name is then missing until the new file is published).
+    """
     if not os.path.lexists(path) or (os.path.isdir(path) and not os.path.islink(path)):
         return None
     folder, name = os.path.split(path)
-    stem = temporary_stem(name)
     backup = os.path.join(
-        folder or ".", f".{stem}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{BACKUP_SUFFIX}"
+        folder or ".",
+        f".{temporary_stem(name)}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{BACKUP_SUFFIX}",
     )
-    os.replace(path, backup)
+    try:
+        os.link(path, backup, follow_symlinks=False)  # a link output: the link itself
+    except (OSError, NotImplementedError):
+        os.replace(path, backup)
     return backup
+
+
+def restore(backup: str, path: str) -> None:
+    """Undo :func:`back_up`: the old file under ``path`` again, the backup name gone."""
+    try:
+        same = os.path.samestat(os.lstat(backup), os.lstat(path))
+    except FileNotFoundError:
+        same = False
+    if same:  # still in place (a second name): renaming one link onto the other is a no-op
+        os.remove(backup)
+    else:
+        os.replace(backup, path)
 
 
 class OutputFiles:
@@ -360,16 +384,16 @@ class OutputFiles:
             for tmp, path in zip(self.tmp_paths, self.paths):
                 backup = None
                 try:
-                    backup = move_aside(path) if self.overwrite else None
+                    backup = back_up(path) if self.overwrite else None
                     publish(tmp, path, self.overwrite)
                 except OSError as err:
                     # All or none: take ours back and put every replaced file back.
                     if backup is not None:
-                        os.replace(backup, path)
+                        restore(backup, path)
                     for done_tmp, done_path, done_backup in reversed(published):
                         os.replace(done_path, done_tmp)
                         if done_backup is not None:
-                            os.replace(done_backup, done_path)
+                            restore(done_backup, done_path)
                     if not isinstance(err, FileExistsError):
                         raise write_error(path, err) from err
                     raise OutputExistsError(
@@ -422,22 +446,33 @@ def clean_stale_temporaries(folders: Iterable) -> Tuple[List[Path], List[Path]]:
 
     Returns ``(removed, kept)``: ``kept`` are temporaries whose writer cannot be checked
     (written on another host, under the fixed names of older releases, or on a system where
-    a process cannot be probed: Windows), left in place for the caller to report; those of
-    live runs on this host are left alone silently.
+    a process cannot be probed: Windows), and backups of overwritten outputs (:func:`back_up`)
+    that may be the only copy of an old output (a killed run's backup made by renaming),
+    left in place for the caller to report; those of live runs on this host are left alone
+    silently. A killed run's backup that is a second name of a file still in place (a hard
+    link) is removed.
     """
     removed, kept = [], []
     for folder in {Path(f) for f in folders}:
         if not folder.is_dir():
             continue
         for path in sorted(folder.iterdir()):
-            match = TEMP_NAME.match(path.name)
+            match = TEMP_NAME.match(path.name) or BACKUP_NAME.match(path.name)
             alive = _alive(int(match["pid"])) if match and match["host"] == _HOST else None
-            if alive is False:
+            backup = match is not None and path.name.endswith(BACKUP_SUFFIX)
+            if alive is False and (not backup or _second_name(path)):
                 try:
                     path.unlink()
                     removed.append(path)
                 except FileNotFoundError:  # another run cleaned it first
                     pass
-            elif (match and alive is None) or OLD_TEMP_NAME.match(path.name):
+            elif (match and not alive) or OLD_TEMP_NAME.match(path.name):
                 kept.append(path)  # the writer cannot be checked (live ones are not reported)
     return removed, kept
+
+
+def _second_name(path: Path) -> bool:
+    try:
+        return os.lstat(path).st_nlink > 1
+    except FileNotFoundError:
+        return False

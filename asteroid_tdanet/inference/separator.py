@@ -19,7 +19,7 @@ from typing import Callable, List, Optional, Sequence
 
 import torch
 
-from ..utils.waveform import output_dtype, to_float_waveform
+from ..utils.waveform import first_non_finite, output_dtype, to_float_waveform
 from .audio import AudioError, AudioInfo, inspect_audio, read_blocks
 from .interrupt import Interrupted
 from .layout import LayoutRunner, output_layout
@@ -178,7 +178,7 @@ class Separator:
                 f"overlap_seconds ({self.overlap / rate:g}) must be at most half of "
                 f"chunk_seconds ({self.chunk / rate:g}): lower the overlap or lengthen the chunks."
             )
-        shortest = int(getattr(model, "min_input_samples", 1))
+        shortest = self.min_input_samples
         if self.overlap + 1 < shortest:
             used = self.overlap / rate
             grid = "" if abs(used - overlap_seconds) < 0.5 / rate else f", {used:g} on its grid"
@@ -237,9 +237,8 @@ class Separator:
         rate = self.sample_rate if sample_rate is None else whole_rate(sample_rate, "sample_rate")
         with torch.inference_mode():
             samples = to_float_waveform(batch, torch.float32)
-            finite = torch.isfinite(samples).reshape(-1, samples.shape[-1]).all(0)
-            if not bool(finite.all()):  # it would make every output NaN, silently
-                first = int(torch.nonzero(~finite)[0])
+            first = first_non_finite(samples)
+            if first is not None:  # it would make every output NaN, silently
                 raise ValueError(
                     f"wav holds NaN or Inf samples (first at sample {first}, "
                     f"{first / rate:.3f} s): nothing to separate."

@@ -238,8 +238,10 @@ class SeparationModel(SpeakerSeparation, PackagedModel, BaseEncoderMaskerDecoder
 class SeparationBaseModel(SpeakerSeparation, PackagedModel, BaseModel):
     """Base of the package's models that are not encoder-masker-decoder (FLA-TFLocoformer's
     STFT mapping, FLA-SepReformer's multi-stage decoder): Asteroid's ``BaseModel`` with the
-    same packaging, loading and presets as :class:`SeparationModel`, and Asteroid's
-    ``separate`` methods always in eval mode and ``torch.inference_mode()``.
+    same packaging, loading and presets as :class:`SeparationModel`, and the ``separate``
+    methods of :class:`~.separate_api.SpeakerSeparation` (stem models mix in
+    :class:`~.separate_api.StemSeparation` first), always in eval mode and
+    ``torch.inference_mode()``.
 
     Subclasses define ``forward(wav)`` (``(batch, time)`` -> ``(batch, n_src, time)``), set
     ``sample_rate`` through ``BaseModel.__init__`` and keep ``self._args =

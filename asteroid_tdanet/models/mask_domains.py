@@ -51,11 +51,10 @@ class MagnitudeMasks:
     @staticmethod
     def features(tf_rep: torch.Tensor) -> torch.Tensor:
         """``(batch, 2F, frames)`` -> ``log |X|``, ``(batch, F, frames)``."""
-        # In float32 at least: in float16 the floor rounds to 0 and small powers underflow,
-        # so silent bins would read log(0) = -inf.
-        real, imag = tf_rep.to(torch.promote_types(tf_rep.dtype, torch.float32)).chunk(2, dim=1)
-        power = real * real + imag * imag + LOG_POWER_FLOOR
-        return (0.5 * torch.log(power)).to(tf_rep.dtype)
+        if tf_rep.dtype == torch.float16:  # the floor rounds to 0 there: log(0) = -inf
+            return MagnitudeMasks.features(tf_rep.float()).half()
+        real, imag = tf_rep.chunk(2, dim=1)
+        return 0.5 * torch.log(real * real + imag * imag + LOG_POWER_FLOOR)
 
     @staticmethod
     def apply(tf_rep: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

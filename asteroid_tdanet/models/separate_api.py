@@ -20,9 +20,10 @@ resampling that can drop the last samples. Here:
   channels, unscaled (a rescale would turn a quiet vocal stem into a loud one).
 
 Keyword arguments other than the ones named go to the ``Separator`` (``chunk_seconds``,
-``overlap_seconds``, ``device``, ``precision``, ...). The model runs where it is (its device
-and dtype, unless ``device`` says otherwise), in eval mode under ``torch.inference_mode()``,
-and keeps its training flags.
+``overlap_seconds``, ``device``, ``precision``, ...), except for a speaker model's tensors,
+where they go to ``forward_wav`` as in Asteroid. The model runs where it is (its device and
+dtype, unless ``device`` says otherwise), in eval mode under ``torch.inference_mode()``, and
+keeps its training flags.
 """
 
 import os
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 from ..utils.modes import inference_context
-from ..utils.waveform import to_float_waveform
+from ..utils.waveform import first_non_finite, to_float_waveform
 
 
 class SeparatorAPI:
@@ -47,7 +48,11 @@ class SeparatorAPI:
             return self.file_separate(wav, output_dir, force_overwrite, resample, **kwargs)
         if isinstance(wav, np.ndarray):
             return self.numpy_separate(wav, **kwargs)
-        return self.torch_separate(wav, **kwargs)
+        if isinstance(wav, torch.Tensor):
+            return self.torch_separate(wav, **kwargs)
+        raise ValueError(  # Asteroid's words
+            f"Only support filenames, numpy arrays and torch tensors, received {type(wav)}"
+        )
 
     def numpy_separate(self, wav: np.ndarray, **kwargs) -> np.ndarray:
         """:meth:`separate` of an array."""
@@ -145,21 +150,20 @@ class SpeakerSeparation(SeparatorAPI):
                 f"Model supports {in_channels}-channel inputs but found audio with "
                 f"{wav.shape[-2]} channels."
             )
-        if wav.is_floating_point() and not bool(torch.isfinite(wav).all()):
-            first = int(torch.nonzero(~torch.isfinite(wav.reshape(-1)))[0])
+        first = first_non_finite(wav)
+        if first is not None:
             raise ValueError(
-                f"the input holds NaN or Inf samples (first at flat index {first}); "
+                f"the input holds NaN or Inf samples (first at sample {first}); "
                 "separating it would give NaN outputs"
             )
         device = next(self.parameters()).device
         with inference_context(self):
             x = wav.to(device)
             out = self.forward_wav(x, **kwargs)
-            # On the model's scale: integer PCM counts as [-1, 1), as the model reads it.
-            in_sum = to_float_waveform(x, torch.float64).abs().sum()
-            out_sum = out.double().abs().sum()
+            # Asteroid's arithmetic; integer PCM counted on the [-1, 1) scale the model reads.
+            out_sum = out.abs().sum()
             if out_sum > 0:
-                out = out * (in_sum / out_sum).to(out.dtype)
+                out = out * (to_float_waveform(x, out.dtype).abs().sum() / out_sum)
         return out.to(wav.device)
 
 

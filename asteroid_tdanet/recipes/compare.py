@@ -72,9 +72,15 @@ def collect(exp_dir: str, seconds: float, device: str) -> dict:
 
     for marker, stage in ((xp.TRAIN_DONE, 2), (os.path.join(xp.EVAL_DIR, xp.FINAL_METRICS), 3)):
         xp.require(os.path.join(exp_dir, marker), stage)
+    metrics_path = os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS)
+    metrics = xp.read_json(metrics_path)
+    if metrics.get("si_snr_i") is None:  # evaluated with --metrics without si_sdr
+        raise ValueError(
+            f"{metrics_path} has no SI-SNRi (stage 3 ran with --metrics without si_sdr), which "
+            "the comparison ranks by: run stage 3 again with si_sdr among --metrics"
+        )
     conf = load_conf(os.path.join(exp_dir, xp.CONF))
     train = xp.read_json(os.path.join(exp_dir, xp.TRAIN_DONE))
-    metrics = xp.read_json(os.path.join(exp_dir, xp.EVAL_DIR, xp.FINAL_METRICS))
     real_path = os.path.join(exp_dir, REAL_SPEECH_EVAL, xp.FINAL_METRICS)
     real = xp.read_json(real_path) if os.path.exists(real_path) else {}
     model = load_model(os.path.join(exp_dir, xp.BEST_MODEL))
@@ -218,7 +224,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for exp_dir in args.exp_dirs:
         try:
             rows.append(collect(exp_dir, args.seconds, args.device))
-        except FileNotFoundError as err:
+        except (FileNotFoundError, ValueError) as err:
             print(f"{exp_dir}: {err}", file=sys.stderr)
             return 2
         row = rows[-1]

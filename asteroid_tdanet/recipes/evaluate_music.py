@@ -49,6 +49,7 @@ def evaluate_songs(
     """Separate every song with :class:`~asteroid_tdanet.inference.Separator` and score
     it. Returns ``(rows DataFrame, per-track results of the model, of the mixture)``."""
     from ..inference import Separator
+    from ..inference.overlap_add import NonFiniteOutput
 
     separator = Separator(model, device=device, chunk_seconds=chunk_seconds)
     names = separator.layout.names
@@ -56,7 +57,11 @@ def evaluate_songs(
     examples = xp.fresh_examples_dir(out_dir)
     for index, song in enumerate(tqdm(songs, desc="evaluating", unit="song", mininterval=2)):
         mixture = song.read(MIXTURE)
-        estimates = separator.separate_tensor(torch.from_numpy(mixture)).numpy()
+        try:
+            estimates = separator.separate_tensor(torch.from_numpy(mixture)).numpy()
+        except NonFiniteOutput as err:  # e.g. a diverged training: scored as undefined
+            print(f"warning: {song.name}: {err}; its metrics are undefined", file=sys.stderr)
+            estimates = np.full((len(names),) + mixture.shape, np.nan, dtype=np.float32)
         refs = references_of(song, names, targets)
         model_res = evaluate_track(refs, estimates, song.sample_rate, names, song.name)
         mix_res = evaluate_track(

@@ -3,6 +3,8 @@
 import functools
 import itertools
 
+from typing import Optional
+
 import torch
 
 # Integer PCM: full scale of each signed format (int16: 32768, so samples land in [-1, 1)).
@@ -31,6 +33,15 @@ def to_float_waveform(wav: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     if wav.dtype in PCM_OFFSET:
         samples = samples - PCM_OFFSET[wav.dtype]
     return (samples / PCM_FULL_SCALE[wav.dtype]).to(dtype)
+
+
+def first_non_finite(wav: torch.Tensor) -> Optional[int]:
+    """Index along the last (time) axis of the first NaN/Inf sample of any row, or ``None``
+    (integer samples are always finite)."""
+    if not wav.is_floating_point():
+        return None
+    finite = torch.isfinite(wav).reshape(-1, wav.shape[-1]).all(0)
+    return None if bool(finite.all()) else int(torch.nonzero(~finite)[0])
 
 
 def output_dtype(wav: torch.Tensor, model_dtype: torch.dtype) -> torch.dtype:

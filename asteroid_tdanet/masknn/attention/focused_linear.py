@@ -95,9 +95,13 @@ class FocusedLinearAttention(nn.Module):
         batch, n_heads = x.shape[0], self.n_heads
         # float16 maps and attends in float32: there FOCUS_EPS rounds to 0 (0 / 0 for a
         # ReLU-zeroed row) and the normaliser 1 / (q . mean(k) + 1e-6) passes 65504 (Inf).
-        work = torch.float32 if x.dtype == torch.float16 else x.dtype
-        q = self.feature_map(self.q(x).to(work))
-        k, v = self.kv(x).to(work).chunk(2, dim=-1)
+        # (A Python branch: float32 graphs trace and export without casts.)
+        half = x.dtype == torch.float16
+        q, kv = self.q(x), self.kv(x)
+        if half:
+            q, kv = q.float(), kv.float()
+        q = self.feature_map(q)
+        k, v = kv.chunk(2, dim=-1)
         k = self.feature_map(k)
         # (batch, N, C) -> (batch, heads, N, d); -1 keeps the token axis dynamic for export.
         q, k, v = (
@@ -108,9 +112,11 @@ class FocusedLinearAttention(nn.Module):
             if self.causal
             else linear_attention(q, k, v)
         )
-        o = o.transpose(1, 2).reshape(batch, -1, self.dim).to(x.dtype)
+        o = o.transpose(1, 2).reshape(batch, -1, self.dim)
+        if half:
+            o, v = o.half(), v.half()
         if self.dwc is not None:
-            o = o + self._dwc(v.to(x.dtype))
+            o = o + self._dwc(v)
         return self.proj_drop(self.proj(o))
 
     def _dwc(self, v: torch.Tensor) -> torch.Tensor:
