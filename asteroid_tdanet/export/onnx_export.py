@@ -3,6 +3,7 @@
 import contextlib
 import importlib.util
 import os
+import threading
 import warnings
 from typing import Iterator, Optional
 
@@ -72,7 +73,18 @@ def export_onnx(
         raise ImportError(
             "ONNX export needs the onnx package: pip install 'asteroid-tdanet[export]'"
         )
-    path = os.fspath(path)
+    # torch's exporter keeps process-wide state (GLOBALS.in_onnx_export) and
+    # traceable_pooling patches a module function: one export at a time per process.
+    with EXPORT_LOCK:
+        return _export_onnx(model, os.fspath(path), opset, example_seconds, log)
+
+
+# Held by every ONNX export (see export_onnx); the ONNX cache holds it too, so that threads
+# starting together export a model once.
+EXPORT_LOCK = threading.RLock()
+
+
+def _export_onnx(model, path: str, opset, example_seconds: float, log) -> str:
     opset = opset or default_opset()
     example = torch.randn(1, max(1, int(example_seconds * model.sample_rate)))
     with maybe_stage(log, "preparing an exportable copy of the model"):

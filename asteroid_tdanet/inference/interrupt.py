@@ -66,8 +66,13 @@ def signals_deferred() -> Iterator[None]:
 
     Done in the handler rather than with a signal mask: the C-level handler may run in any
     thread (torch's worker threads do not block signals), and only the Python handler,
-    always run by the main thread, can be relied on.
+    always run by the main thread, can be relied on. So only the main thread's blocks defer:
+    another thread's block (a separation in a worker) neither holds back a signal meant for
+    the main thread's run nor receives it.
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     _deferred["depth"] += 1
     try:
         yield

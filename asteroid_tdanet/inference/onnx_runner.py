@@ -59,7 +59,8 @@ def cached_onnx(model, folder: Optional[str] = None, log: Optional[Callable] = N
 
     Raises :class:`~asteroid_tdanet.export.ExportNotSupported` for models without an ONNX
     form (S4 mixers, the STFT models)."""
-    from ..export import check_model_exportable, default_opset, export_onnx
+    from ..export import check_model_exportable, default_opset
+    from ..export.onnx_export import EXPORT_LOCK
 
     check_model_exportable(model, "onnx")  # before hashing the weights of a refused model
     opset = default_opset()
@@ -67,6 +68,16 @@ def cached_onnx(model, folder: Optional[str] = None, log: Optional[Callable] = N
     path = os.path.join(folder, f"{type(model).__name__}-{model_fingerprint(model, opset)}.onnx")
     if os.path.exists(path):
         return path
+    with EXPORT_LOCK:  # threads starting together: the first exports, the others find it
+        if os.path.exists(path):
+            return path
+        return _export_to_cache(model, folder, path, opset, log)
+
+
+def _export_to_cache(model, folder: str, path: str, opset: int, log) -> str:
+    """Export ``model`` through a temporary in ``folder``, published as ``path`` at once."""
+    from ..export import export_onnx
+
     try:
         os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".export-", suffix=".onnx", dir=folder)

@@ -58,7 +58,8 @@ class ModelRunner:
         model: a separation model mapping ``(batch, time)`` to ``(batch, n_src, time)``.
         device (str, optional): where to run it (default CPU).
         fp16 (bool): shorthand for ``precision="float16"``.
-        threads (int, optional): ``torch.set_num_threads`` (a process-wide setting).
+        threads (int, optional): ``torch.set_num_threads``, applied in the thread of each
+            call (OpenMP keeps a count per calling thread).
         precision (str): ``float32`` (default); ``float16``: the model cast to half precision
             (CUDA only: CPU half kernels are slow or missing); ``bfloat16``: the model kept
             in float32 and run under ``torch.autocast`` to bfloat16 (CPU or CUDA: matrix
@@ -93,6 +94,7 @@ class ModelRunner:
             if threads < 1:
                 raise ValueError(f"threads must be >= 1, got {threads}.")
             torch.set_num_threads(threads)
+        self.threads = threads
         self.dtype = torch.float16 if self.precision == "float16" else torch.float32
         param = next(model.parameters(), None)
         if param is not None and param.dtype != self.dtype and self.dtype == torch.float32:
@@ -102,6 +104,10 @@ class ModelRunner:
         self.n_src = getattr(model, "n_src", None)
 
     def __call__(self, wav: torch.Tensor) -> torch.Tensor:
+        # Also here: OpenMP keeps a thread count per calling thread, so in a thread pool
+        # the setting made at construction does not reach the workers.
+        if self.threads is not None and torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
         autocast = (
             torch.autocast(self.device.type, dtype=torch.bfloat16)
             if self.precision == "bfloat16"

@@ -17,12 +17,18 @@ module keeps exactly that state, so reference weights load and behave identicall
 
 import contextlib
 import math
+import threading
 from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
 from .hippo import legs_nplr
+
+# Held while a kernel's state is set up and read (see NPLRKernel.forward); one for every
+# kernel: generation is short next to the model's forward pass, and an RLock so that a
+# kernel generated inside another's set-up (none today) cannot deadlock.
+_STATE_LOCK = threading.RLock()
 
 # Devices without the float64 / complex128 arithmetic the kernel is generated in.
 NO_FLOAT64_DEVICES = ("mps",)
@@ -146,6 +152,12 @@ class NPLRKernel(nn.Module):
     # ------------------------------------------------------------------------ the kernel
     def forward(self, length: int) -> torch.Tensor:
         check_kernel_device(self.C.device)
+        # Threads sharing the model (a service) must not extend the state (C~, L) at once,
+        # nor read C~ while another extends it: the state would be compounded for good.
+        with _STATE_LOCK:
+            return self._kernel(length)
+
+    def _kernel(self, length: int) -> torch.Tensor:
         self.setup_length(length)
         internal = int(self.L)
         key = None
