@@ -47,8 +47,9 @@ BACKUP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<host>\w+)-(?P<pid>\d+)-\w+\.repl
 OLD_TEMP_NAME = re.compile(r"^\..+\.partial\.\w+$")
 # Windows: names limited in UTF-16 units, and no side-effect-free probe of a process.
 ON_WINDOWS = os.name == "nt"
-# Suffix of an existing output moved aside while overwriting (never matched by TEMP_NAME:
-# the stale-temporary cleaner must not delete a user's old output).
+# Suffix of the second name an existing output gets while it is overwritten (back_up); the
+# stale-temporary cleaner removes a killed run's only where it is not the last name of the
+# user's old output.
 BACKUP_SUFFIX = ".replaced"
 
 
