@@ -82,7 +82,7 @@ class SeparatorAPI:
         Separator (chunked; a silent file or NaN/Inf samples raise one error naming it).
 
         As Asteroid's: a file at another rate than the model's needs ``resample=True``;
-        existing outputs are kept (with a warning) unless ``force_overwrite=True``; a speaker
+        existing outputs are kept (with a warning) unless ``force_overwrite=True``; a mono
         model separates a multichannel file's first channel (with a warning) unless
         ``channel=`` or ``mix_down=True`` says otherwise. Returns the output paths (``None``
         when nothing was written).
@@ -110,8 +110,9 @@ class SeparatorAPI:
                 f"{self.sample_rate} Hz; pass resample=True to resample automatically."
             )
         file_args = {k: kwargs.pop(k) for k in ("channel", "mix_down") if k in kwargs}
-        if info.channels > 1 and not file_args and not getattr(self, "stems", None):
-            warnings.warn(
+        separator = self._separator(**kwargs)
+        if info.channels > 1 and separator.layout.channels == 1 and not file_args:
+            warnings.warn(  # a mono model: Asteroid's first channel
                 f"{filename}: {info.channels} channels; separating the first one only "
                 "(pass channel=N or mix_down=True to choose).",
                 UserWarning,
@@ -119,9 +120,7 @@ class SeparatorAPI:
             file_args["channel"] = 0
         if output_dir is not None:
             os.makedirs(output_dir, exist_ok=True)
-        result = self._separator(**kwargs).separate_file(
-            filename, paths, overwrite=force_overwrite, **file_args
-        )
+        result = separator.separate_file(filename, paths, overwrite=force_overwrite, **file_args)
         for note in result.notes:  # e.g. a mono file duplicated to the model's channels
             warnings.warn(note, UserWarning)
         return paths
